@@ -1,0 +1,105 @@
+"""Atari games on the ALE (ROMs ship with ale-py): Breakout, Pong, DemonAttack.
+
+Settings: ALE v5 dynamics, frameskip 4, no sticky actions (repeat_action_probability 0),
+the minimal action set, native 210x160 RGB frames. Metadata are RAM bytes as annotated by
+AtariARI (atariari/benchmark/ram_annotations.py), plus score and lives decoded from RAM the
+way the ALE itself computes reward and game over, so the spec's rules reproduce the ALE's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralgym.games.spec import GameSpec, MetaVar
+
+
+def _ram(name: str, index: int, doc: str, kind: str = "continuous") -> MetaVar:
+    """A metadata variable that is one RAM byte (index 0..127 into the 128-byte RAM)."""
+    return MetaVar(name, lambda ram: float(ram[index]), kind, doc)  # type: ignore[arg-type]
+
+
+def _bcd(byte: int) -> int:
+    """Two binary-coded decimal digits in one byte -> 0..99."""
+    return 10 * ((byte >> 4) & 0xF) + (byte & 0xF)
+
+
+def _breakout_score(ram: np.ndarray) -> float:
+    # ALE Breakout: units/tens in RAM 77 (BCD), hundreds in the low nibble of RAM 76.
+    return float(_bcd(int(ram[77])) + 100 * (int(ram[76]) & 0xF))
+
+
+def _demon_attack_score(ram: np.ndarray) -> float:
+    # ALE DemonAttack: getDecimalScore(0x85, 0x83, 0x81) -> RAM 5 (lowest), 3, 1 (highest).
+    return float(_bcd(int(ram[5])) + 100 * _bcd(int(ram[3])) + 10000 * _bcd(int(ram[1])))
+
+
+ATARI_MAX_EPISODE_STEPS = 27_000  # ALE v5: 108,000 frames at frameskip 4
+
+BREAKOUT = GameSpec(
+    env_id="NeuralBreakout-v0",
+    backend="ale",
+    game="breakout",
+    obs_shape=(210, 160, 3),
+    action_names=("NOOP", "FIRE", "RIGHT", "LEFT"),
+    metadata=(
+        _ram("ball_x", 99, "AtariARI ball_x"),
+        _ram("ball_y", 101, "AtariARI ball_y"),
+        _ram("player_x", 72, "AtariARI player_x (paddle)"),
+        _ram("blocks_hit_count", 77, "AtariARI blocks_hit_count"),
+        MetaVar("score", _breakout_score, "continuous", "ALE score (BCD in RAM 76/77)"),
+        _ram("lives", 57, "ALE lives (RAM 0x39)", "categorical"),
+    ),
+    reward=lambda p, c: c["score"] - p["score"],
+    terminated=lambda p, c: c["lives"] == 0,
+    max_episode_steps=ATARI_MAX_EPISODE_STEPS,
+)
+
+PONG = GameSpec(
+    env_id="NeuralPong-v0",
+    backend="ale",
+    game="pong",
+    obs_shape=(210, 160, 3),
+    action_names=("NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"),
+    metadata=(
+        _ram("player_y", 51, "AtariARI player_y"),
+        _ram("player_x", 46, "AtariARI player_x"),
+        _ram("enemy_y", 50, "AtariARI enemy_y"),
+        _ram("enemy_x", 45, "AtariARI enemy_x"),
+        _ram("ball_x", 49, "AtariARI ball_x"),
+        _ram("ball_y", 54, "AtariARI ball_y"),
+        _ram("enemy_score", 13, "AtariARI enemy_score", "categorical"),
+        _ram("player_score", 14, "AtariARI player_score", "categorical"),
+    ),
+    reward=lambda p, c: (c["player_score"] - p["player_score"])
+    - (c["enemy_score"] - p["enemy_score"]),
+    terminated=lambda p, c: (c["player_score"] == 21) | (c["enemy_score"] == 21),
+    max_episode_steps=ATARI_MAX_EPISODE_STEPS,
+)
+
+DEMON_ATTACK = GameSpec(
+    env_id="NeuralDemonAttack-v0",
+    backend="ale",
+    game="demon_attack",
+    obs_shape=(210, 160, 3),
+    action_names=("NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"),
+    metadata=(
+        _ram("level", 62, "AtariARI level", "categorical"),
+        _ram("player_x", 22, "AtariARI player_x"),
+        _ram("enemy_x1", 17, "AtariARI enemy_x1"),
+        _ram("enemy_x2", 18, "AtariARI enemy_x2"),
+        _ram("enemy_x3", 19, "AtariARI enemy_x3"),
+        _ram("missile_y", 21, "AtariARI missile_y"),
+        _ram("enemy_y1", 69, "AtariARI enemy_y1"),
+        _ram("enemy_y2", 70, "AtariARI enemy_y2"),
+        _ram("enemy_y3", 71, "AtariARI enemy_y3"),
+        _ram("num_lives", 114, "AtariARI num_lives (ALE lives - 1)", "categorical"),
+        _ram("display_flag", 113, "ALE game-over display flag (RAM 0xF1, 0xBD at game over)",
+                          "categorical"),
+        MetaVar("score", _demon_attack_score, "continuous", "ALE score (BCD in RAM 1/3/5)"),
+    ),
+    reward=lambda p, c: c["score"] - p["score"],
+    terminated=lambda p, c: (c["num_lives"] == 0) & (c["display_flag"] == 0xBD),
+    max_episode_steps=ATARI_MAX_EPISODE_STEPS,
+)
+
+ATARI_GAMES = (BREAKOUT, PONG, DEMON_ATTACK)

@@ -1,0 +1,111 @@
+"""What a game is to neuralgym: its real env, its actions, its metadata and its rules.
+
+A `GameSpec` is the single description that both the real env (`neuralgym.make_real`) and the
+dream env read, so that observation space, action space, `info` keys, rewards and episode
+ends mean the same thing in both. Rewards and terminations are functions of
+(previous metadata, metadata) only: the real env applies them to metadata read from the
+emulator, the dream applies them to predicted metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+# A view of a metadata vector (or a batch of them) by variable name: name -> (...) array.
+Fields = Mapping[str, np.ndarray]
+Rule = Callable[[Fields, Fields], np.ndarray]
+
+
+@dataclass(frozen=True)
+class MetaVar:
+    """One game variable recorded beside every frame.
+
+    `read` takes what the backend exposes after a step: the 128-byte RAM (ALE) or the dict of
+    the integration's variables (stable-retro, `env.data.lookup_all()`), and returns a number.
+    `kind` tells the metadata predictor whether to regress it or classify it.
+    """
+
+    name: str
+    read: Callable[[object], float]
+    kind: Literal["continuous", "categorical"] = "continuous"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """A game: the real env behind a Neural id and the rules the dream shares with it."""
+
+    env_id: str  # e.g. "NeuralBreakout-v0"
+    backend: Literal["ale", "retro"]
+    game: str  # ALE game name ("breakout") or stable-retro game id ("Airstriker-Genesis-v0")
+    obs_shape: tuple[int, int, int]  # (H, W, 3) native resolution
+    action_names: tuple[str, ...]  # Discrete(len(action_names)); index -> meaning
+    metadata: tuple[MetaVar, ...]
+    reward: Rule  # (prev, cur) -> reward, same shape as a field
+    terminated: Rule  # (prev, cur) -> bool array
+    max_episode_steps: int
+    frameskip: int = 4
+    # stable-retro only: button combos per action, start state, scenario and extra variables.
+    buttons: tuple[tuple[str, ...], ...] = ()
+    default_state: str = ""
+    states: tuple[str, ...] = ()
+    scenario: str = "scenario"
+    extra_variables: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    rom_help: str = ""
+
+    @property
+    def metadata_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.metadata)
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.action_names)
+
+    @property
+    def info_keys(self) -> tuple[str, ...]:
+        """Keys of `info` from reset/step, identical in the real and the dream env."""
+        return (*self.metadata_names, "metadata")
+
+    def fields(self, metadata: np.ndarray) -> dict[str, np.ndarray]:
+        """View a metadata array (..., M) by name: name -> (...)."""
+        metadata = np.asarray(metadata)
+        if metadata.shape[-1] != len(self.metadata):
+            raise ValueError(
+                f"{self.env_id}: metadata has {metadata.shape[-1]} values, expected "
+                f"{len(self.metadata)} ({', '.join(self.metadata_names)})"
+            )
+        return {name: metadata[..., i] for i, name in enumerate(self.metadata_names)}
+
+    def rewards(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """Reward of moving from metadata `prev` to `cur`, (..., M) -> (...) float32."""
+        return np.asarray(self.reward(self.fields(prev), self.fields(cur)), dtype=np.float32)
+
+    def terminations(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """Whether the episode ends on moving from `prev` to `cur`, (..., M) -> (...) bool."""
+        return np.asarray(self.terminated(self.fields(prev), self.fields(cur)), dtype=bool)
+
+    def info(self, metadata: np.ndarray) -> dict[str, object]:
+        """The `info` dict for one metadata vector (M,): each variable by name, and the vector."""
+        metadata = np.asarray(metadata, dtype=np.float32)
+        info: dict[str, object] = {n: float(metadata[i]) for i, n in enumerate(self.metadata_names)}
+        info["metadata"] = metadata
+        return info
+
+    def check_action(self, action: object) -> int:
+        """Return `action` as an int, or raise a ValueError that says what the actions are."""
+        try:
+            a = int(np.asarray(action).item())
+            ok = a == np.asarray(action).item() and 0 <= a < self.n_actions
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            meanings = ", ".join(f"{i}={n}" for i, n in enumerate(self.action_names))
+            raise ValueError(
+                f"{self.env_id}: invalid action {action!r}; the action space is "
+                f"Discrete({self.n_actions}): {meanings}"
+            )
+        return a
