@@ -8,8 +8,9 @@ swapping it for `gym.make("NeuralBreakout-v0")` is a change of id:
 - reward, terminated: the spec's rules applied to (previous metadata, metadata)
 - info: each metadata variable by name, and all of them as one float32 vector "metadata"
 
-`get_state()` / `set_state(state)` save and restore the emulator bit-exactly, so paired
-evaluation can restart the real game at a recorded step.
+`get_state()` / `set_state(state)` save and restore the emulator bit-exactly (the frames that
+follow a restore equal the recorded ones), so paired evaluation can restart the real game at a
+recorded step.
 """
 
 from __future__ import annotations
@@ -166,19 +167,21 @@ class RealGameEnv(gym.Env):
             return bytes(self._ale.cloneState(include_rng=True).serialize())
         return bytes(self._env.em.get_state())
 
-    def set_state(self, state: bytes) -> tuple[np.ndarray, dict[str, Any]]:
-        """Restore a state from `get_state`; returns the observation and info shown there."""
+    def set_state(self, state: bytes) -> dict[str, Any]:
+        """Restore a state from `get_state`; returns the `info` (metadata) of that step.
+
+        The emulators do not re-render the screen on restore, so the frame of the restored
+        step is the one recorded beside the state; the frames of the steps after it are exact.
+        """
         if self.game.backend == "ale":
             from ale_py import ALEState
 
             self._ale.restoreState(ALEState(state))
-            obs = self._ale.getScreenRGB()
         else:
             self._env.em.set_state(state)
             self._env.data.update_ram()
-            obs = self._env.em.get_screen()
-        self._obs, self._meta = obs, self._read_metadata()
-        return obs, self.game.info(self._meta)
+        self._obs, self._meta = None, self._read_metadata()
+        return self.game.info(self._meta)
 
 
 def make_real(env_id: str, **kwargs: Any) -> gym.Env:

@@ -1,0 +1,63 @@
+"""Frame predictors that the paired benchmark compares against the real game.
+
+A predictor is given the same K real context frames, their metadata and the actions between
+them, plus the *future* actions the real env will receive, and returns the frames it predicts.
+The benchmark knows the whole action sequence, so a multi-frame model can use all of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Predictor(Protocol):
+    name: str
+    context: int  # K, the number of real frames it is given
+
+    def rollout(
+        self,
+        frames: np.ndarray,  # (B, K, H, W, 3) uint8, o_{t-K+1} .. o_t
+        metadata: np.ndarray,  # (B, K, M) float32, m_{t-K+1} .. m_t
+        past_actions: np.ndarray,  # (B, K-1) int64, a_{t-K+1} .. a_{t-1} (between the frames)
+        future_actions: np.ndarray,  # (B, L) int64, a_t .. a_{t+L-1}
+        seed: int,
+    ) -> np.ndarray:  # (B, L, H, W, 3) uint8, predicted o_{t+1} .. o_{t+L}
+        ...
+
+
+class CopyLast:
+    """The copy-last-frame baseline: o_{t+h} = o_t for every h. Always reported beside a model."""
+
+    name = "copy-last"
+    context = 1
+
+    def rollout(self, frames, metadata, past_actions, future_actions, seed):  # noqa: D102
+        last = frames[:, -1:]  # (B, 1, H, W, 3)
+        return np.repeat(last, future_actions.shape[1], axis=1)
+
+
+class NoModelError(FileNotFoundError):
+    """There are no weights where a world model was asked for."""
+
+
+def load_predictor(name: str, env_id: str, device: str = "cpu") -> Predictor:
+    """`copy-last`, `default` (the shipped model of `env_id`) or a world-model folder."""
+    if name == "copy-last":
+        return CopyLast()
+    if name == "default":
+        raise NoModelError(
+            f"no shipped model for {env_id} yet: train one (see README, 'Training') and pass "
+            "its folder as --predictor DIR"
+        )
+    path = Path(name)
+    if not path.exists():
+        raise NoModelError(
+            f"predictor {name!r} is neither 'copy-last', 'default' nor an existing "
+            "world-model folder"
+        )
+    if not (path / "config.json").exists():
+        raise NoModelError(f"{path} is not a world-model folder: it has no config.json")
+    raise NoModelError(f"{path}: loading world-model folders is not implemented yet")
