@@ -319,3 +319,26 @@ class Dataset:
 
     def num_steps(self, split: str = "all") -> int:
         return sum(e.length for e in self.split(split))
+
+
+class FrameSampler:
+    """Random frames of a dataset split, read from the memory-mapped episodes.
+
+    `sample(n, rng)` -> (n, H, W, 3) uint8. Used to train the VAE.
+    """
+
+    def __init__(self, dataset: Dataset, split: str = "train"):
+        refs = dataset.split(split)
+        if not refs:
+            raise ValueError(f"{dataset.root}: the {split!r} split has no episodes")
+        self.frames = [dataset.load(r).frames for r in refs]
+        self.offsets = np.cumsum([0] + [len(f) for f in self.frames])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        flat = rng.integers(0, len(self), n)
+        ep = np.searchsorted(self.offsets, flat, side="right") - 1
+        local = flat - self.offsets[ep]
+        return np.stack([self.frames[e][i] for e, i in zip(ep, local, strict=True)])

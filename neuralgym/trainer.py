@@ -1,0 +1,216 @@
+"""What every training script shares: device and DDP set-up, bf16 autocast, the learning-rate
+schedule, and atomic, exactly resumable checkpoints (safetensors + JSON, no pickles).
+
+One code path for the CPU, one GPU and several GPUs: run a script with `python` or with
+`torchrun --nproc_per_node N`; `setup_runtime` reads torchrun's environment variables.
+Batches are drawn with a generator seeded by (seed, step, rank), so a run killed and resumed
+from its checkpoint draws the same batches as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA; nothing on the CPU (exact, and what tests compare)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def wrap(self, model: nn.Module, compile: bool = False) -> nn.Module:
+        """DDP when distributed, `torch.compile` when asked (CUDA only)."""
+        model = model.to(self.device)
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if compile and self.device.type == "cuda":
+            model = torch.compile(model)  # type: ignore[assignment]
+        return model
+
+    def rng(self, seed: int, step: int) -> np.random.Generator:
+        """The batch sampler of a step: the same batches after a resume, another per rank."""
+        return np.random.default_rng([seed, step, self.rank])
+
+    def generator(self, seed: int, step: int) -> torch.Generator:
+        """The torch generator of a step (noise, diffusion times): the same after a resume."""
+        return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + self.rank)
+
+    def mean(self, value: float) -> float:
+        """Average a number over ranks (for logging)."""
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], device=self.device)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def setup_runtime(device: str | None = None) -> Runtime:
+    """Pick the device (CUDA if present unless `device` says otherwise) and join torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Runtime(device=dev, rank=rank, world_size=world_size)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DDP and/or torch.compile wrappers."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int,
+                  floor: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup` steps, then cosine decay to `floor` x the peak at `total`."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# -- checkpoints --------------------------------------------------------------------------
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for pid, entries in state["state"].items():
+        for key, value in entries.items():
+            name = f"{pid}.{key}"
+            if isinstance(value, torch.Tensor):
+                tensors[name] = value.detach().cpu().contiguous()
+            else:
+                scalars[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in [*tensors.items(), *meta["scalars"].items()]:
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    step: int,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write `directory/checkpoint/` atomically: a new folder is renamed over the old one."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    final, tmp, old = root / CHECKPOINT, root / f".tmp-{CHECKPOINT}", root / f".old-{CHECKPOINT}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    save_file(weights, tmp / "model.safetensors")
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    save_file(opt_tensors, tmp / "optimizer.safetensors")
+    rng = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["torch_cuda"] = torch.cuda.get_rng_state()
+    save_file(rng, tmp / "rng.safetensors")
+    meta = {
+        "step": step,
+        "optimizer": opt_meta,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "extra": extra or {},
+    }
+    (tmp / "state.json").write_text(json.dumps(meta))
+    for p in tmp.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.rename(final, old)
+    os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> tuple[int, dict[str, Any]] | None:
+    """Restore the latest checkpoint in `directory`; returns (step, extra), or None if none.
+
+    A checkpoint interrupted mid-rename (only `.old-checkpoint` left) is recovered.
+    """
+    root = Path(directory)
+    final, old = root / CHECKPOINT, root / f".old-{CHECKPOINT}"
+    if not final.exists() and old.exists():
+        os.rename(old, final)
+    if not final.exists():
+        return None
+    try:
+        meta = json.loads((final / "state.json").read_text())
+        weights = load_file(final / "model.safetensors")
+        opt_tensors = load_file(final / "optimizer.safetensors")
+        rng = load_file(final / "rng.safetensors")
+    except Exception as e:  # noqa: BLE001 - any damage means the same thing to the user
+        raise RuntimeError(
+            f"checkpoint {final} is corrupt or incomplete ({e}); delete it to start over"
+        ) from e
+    unwrap(model).load_state_dict(weights)
+    if optimizer is not None:
+        optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, meta["optimizer"]))
+    if scheduler is not None and meta["scheduler"] is not None:
+        scheduler.load_state_dict(meta["scheduler"])
+    torch.set_rng_state(rng["torch_cpu"])
+    if "torch_cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["torch_cuda"])
+    return int(meta["step"]), meta["extra"]
+
