@@ -1,0 +1,70 @@
+"""Command-line arguments from a dataclass: each field a `--flag`, its help from metadata.
+
+    @dataclass
+    class Args:
+        steps: int = field(default=1000, metadata={"help": "optimiser steps"})
+
+    args = parse_args(Args)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(element type, is_list) of a field type; Optional[X] -> X."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0])
+    if origin in (list, tuple, Sequence):
+        return typing.get_args(tp)[0], True
+    return tp, False
+
+
+def parse_args(cls: type[T], argv: Sequence[str] | None = None) -> T:
+    """Parse `argv` (default: sys.argv) into an instance of the dataclass `cls`."""
+    parser = argparse.ArgumentParser(description=cls.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        tp, is_list = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"help": f.metadata.get("help", " ")}
+        if f.default is not dataclasses.MISSING:
+            kwargs["default"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            kwargs["default"] = f.default_factory()
+        else:
+            kwargs["required"] = True
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = tp
+            if is_list:
+                kwargs["nargs"] = "+"
+        parser.add_argument(flag, dest=f.name, **kwargs)
+    ns = parser.parse_args(argv)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        v = getattr(ns, f.name)
+        if isinstance(v, list) and typing.get_origin(_strip(hints[f.name])) is tuple:
+            v = tuple(v)
+        values[f.name] = v
+    return cls(**values)
+
+
+def _strip(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
