@@ -30,6 +30,10 @@ def _breakout_score(ram: np.ndarray) -> float:
 
 def _demon_attack_score(ram: np.ndarray) -> float:
     # ALE DemonAttack: getDecimalScore(0x85, 0x83, 0x81) -> RAM 5 (lowest), 3, 1 (highest).
+    # Before the first frame of play (i.e. at reset) the RAM holds the non-decimal 0xABCDEA;
+    # the ALE counts the score from 0 there, so a byte that is not BCD reads as score 0.
+    if any((int(ram[i]) & 0xF) > 9 or (int(ram[i]) >> 4) > 9 for i in (1, 3, 5)):
+        return 0.0
     return float(_bcd(int(ram[5])) + 100 * _bcd(int(ram[3])) + 10000 * _bcd(int(ram[1])))
 
 

@@ -56,7 +56,10 @@ SONIC_LEVEL_MAX_X = {
 def _sonic_level_end(c: dict[str, np.ndarray]) -> np.ndarray:
     zone = np.asarray(c["zone"]).astype(int)
     act = np.asarray(c["act"]).astype(int)
-    end = np.vectorize(lambda z, a: SONIC_LEVEL_MAX_X.get((int(z), int(a)), np.inf))(zone, act)
+    # otypes=[float]: else the output type follows the first element, and an act without an
+    # end x (np.inf) after one with an end x (an int) raises OverflowError.
+    end = np.vectorize(lambda z, a: SONIC_LEVEL_MAX_X.get((int(z), int(a)), np.inf),
+                       otypes=[float])(zone, act)
     return np.asarray(c["x"]) > end
 
 
