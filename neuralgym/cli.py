@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Sequence
@@ -32,7 +33,10 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
 
 def parse_args(cls: type[T], argv: Sequence[str] | None = None) -> T:
     """Parse `argv` (default: sys.argv) into an instance of the dataclass `cls`."""
-    parser = argparse.ArgumentParser(description=cls.__doc__,
+    doc = cls.__doc__ or ""
+    if doc.startswith(f"{cls.__name__}("):  # dataclass's generated doc: use the script's
+        doc = (sys.modules[cls.__module__].__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]

@@ -26,6 +26,13 @@ def record_dataset(root: Path, env_id: str, episodes: int, max_steps: int,
 
 
 @pytest.fixture(scope="session")
+def dataset_recorder():
+    """`record_dataset(root, env_id, episodes, max_steps, state_every=10)` for tests that
+    need a dataset of their own."""
+    return record_dataset
+
+
+@pytest.fixture(scope="session")
 def breakout_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """6 Breakout episodes of at most 120 steps, states every 10 steps."""
     return record_dataset(tmp_path_factory.mktemp("breakout"), "NeuralBreakout-v0", 6, 120)

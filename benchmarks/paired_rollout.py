@@ -1,0 +1,359 @@
+"""Paired rollouts: the real game and each predictor from the same state, with the same actions.
+
+For every start step t of the test episodes that has a saved emulator state, the real env is
+restored to that state and fed the recorded actions a_t .. a_{t+L-1}; each predictor gets the
+same K real context frames o_{t-K+1} .. o_t (with their metadata and the actions between them)
+and the same future actions, and predicts o_{t+1} .. o_{t+L}. Frames are compared per horizon
+h with the metrics of `neuralgym.metrics` (MSE, PSNR, SSIM, LPIPS; bootstrap 95% CIs over
+starts). The copy-last-frame baseline is always reported.
+
+    python benchmarks/paired_rollout.py --env NeuralBreakout-v0 --data DATA \\
+        --predictor copy-last default runs/wm --horizons 1 2 4 8 16 32 64 \\
+        --json out/paired.json --video out/paired.mp4
+
+Output: a JSON file (layout in `build_report`) and a markdown table on stdout; optionally a
+side-by-side video (real | predictor | amplified |difference| per predictor, h = 1..L).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from neuralgym import make_real
+from neuralgym.cli import parse_args
+from neuralgym.data import Dataset, Episode
+from neuralgym.games import UnknownEnvError, get_spec
+from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
+from neuralgym.predictors import NoModelError, Predictor, load_predictor
+
+BASELINE = "copy-last"
+
+
+@dataclass
+class Args:
+    env: str = field(metadata={"help": "Neural env id, e.g. NeuralBreakout-v0; must be the "
+                                       "dataset's env id"})
+    data: Path = field(metadata={"help": "dataset folder (episodes with saved emulator states)"})
+    json: Path = field(metadata={"help": "where to write the results (JSON)"})
+    predictor: list[str] = field(default_factory=lambda: [BASELINE], metadata={
+        "help": "predictors: 'copy-last', 'default' (the env's shipped model) or a world-model "
+                "folder; copy-last is always added"})
+    horizons: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], metadata={
+        "help": "horizons h (steps after the start) at which frames are compared"})
+    split: str = field(default="test", metadata={"help": "dataset split",
+                                                  "choices": ["test", "train", "all"]})
+    episodes: int = field(default=100, metadata={"help": "use at most this many episodes"})
+    starts_per_episode: int = field(default=4, metadata={
+        "help": "at most this many start steps per episode (evenly spaced saved states)"})
+    batch_size: int = field(default=16, metadata={"help": "starts per predictor call"})
+    seed: int = field(default=0, metadata={"help": "seed of the predictors' samplers"})
+    device: str = field(default="cpu", metadata={"help": "torch device for predictors, LPIPS"})
+    video: Path | None = field(default=None, metadata={
+        "help": "write a side-by-side video here (.mp4, or .gif)"})
+    video_starts: int = field(default=4, metadata={"help": "starts shown in the video"})
+    video_fps: int = field(default=8, metadata={"help": "frames per second of the video"})
+    diff_gain: float = field(default=4.0, metadata={
+        "help": "the video's |prediction - real| panel is multiplied by this"})
+
+
+class BenchmarkError(Exception):
+    """A problem with the inputs, explained to the user."""
+
+
+def check_args(args: Args) -> None:
+    if any(h < 1 for h in args.horizons):
+        raise BenchmarkError(f"--horizons must be positive, got {args.horizons}")
+    for name in ("episodes", "starts_per_episode", "batch_size"):
+        if getattr(args, name) < 1:
+            raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
+        raise BenchmarkError(f"--video must end in .mp4 or .gif, got {args.video}")
+    try:
+        get_spec(args.env)
+    except UnknownEnvError as e:
+        raise BenchmarkError(str(e)) from None
+
+
+# -- predictors -------------------------------------------------------------------------------
+
+
+def load_predictors(names: list[str], env_id: str, device: str) -> dict[str, Predictor]:
+    """Load each predictor (copy-last first, always); report and skip those without a model."""
+    predictors: dict[str, Predictor] = {}
+    for name in dict.fromkeys([BASELINE, *names]):  # ordered, without duplicates
+        try:
+            predictors[name] = load_predictor(name, env_id, device=device)
+        except NoModelError as e:
+            print(f"\n*** predictor {name!r} skipped: {e}\n", file=sys.stderr, flush=True)
+    return predictors
+
+
+# -- starts -----------------------------------------------------------------------------------
+
+
+def start_steps(episode: Episode, context: int, horizon: int, limit: int) -> list[int]:
+    """Saved-state steps t with t >= K-1 and t + L <= len(episode), at most `limit`, evenly
+    spaced and deterministic."""
+    fits = sorted(t for t in episode.states if t >= context - 1 and t + horizon <= len(episode))
+    if len(fits) <= limit:
+        return fits
+    picks = np.unique(np.linspace(0, len(fits) - 1, limit).round().astype(int))
+    return [fits[i] for i in picks]
+
+
+def pick_starts(dataset: Dataset, args: Args, context: int) -> list[tuple[str, Episode, int]]:
+    """(episode name, episode, t) for up to --episodes episodes that have a start that fits."""
+    refs = dataset.split(args.split)
+    if not refs:
+        raise BenchmarkError(f"split {args.split!r} of {dataset.root} has no episodes; "
+                             "pass --split all, or record more episodes")
+    horizon = max(args.horizons)
+    starts: list[tuple[str, Episode, int]] = []
+    used = 0
+    for ref in refs:
+        if used == args.episodes:
+            break
+        if ref.length < horizon + context - 1:
+            continue
+        episode = dataset.load(ref)
+        steps = start_steps(episode, context, horizon, args.starts_per_episode)
+        starts += [(ref.name, episode, t) for t in steps]
+        used += bool(steps)
+    if not starts:
+        longest = max(r.length for r in refs)
+        raise BenchmarkError(
+            f"no start fits: a start needs a saved state at a step t >= {context - 1} "
+            f"(context K = {context}) with t + {horizon} (the largest horizon) <= the episode's "
+            f"length, and the longest episode of split {args.split!r} in {dataset.root} has "
+            f"{longest} steps. Record longer episodes (or save states more often), or pass "
+            "smaller --horizons."
+        )
+    return starts
+
+
+# -- real rollouts ----------------------------------------------------------------------------
+
+
+def replay(env: Any, episode: Episode, t: int, length: int) -> np.ndarray:
+    """Restore the real env at step t, play the recorded actions; (L, H, W, 3) real frames."""
+    env.set_state(episode.states[t])
+    frames = [env.step(int(a))[0] for a in episode.actions[t : t + length]]
+    return np.stack(frames).astype(np.uint8)
+
+
+def context_batch(batch: list[tuple[str, Episode, int]], context: int, length: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Recorded context of each start: frames (B, K, H, W, 3), metadata (B, K, M),
+    past actions (B, K-1), future actions (B, L)."""
+    frames = np.stack([ep.frames[t - context + 1 : t + 1] for _, ep, t in batch])
+    metadata = np.stack([ep.metadata[t - context + 1 : t + 1] for _, ep, t in batch])
+    past = np.stack([ep.actions[t - context + 1 : t] for _, ep, t in batch]).astype(np.int64)
+    future = np.stack([ep.actions[t : t + length] for _, ep, t in batch]).astype(np.int64)
+    return frames, metadata.astype(np.float32), past, future
+
+
+def predict(predictor: Predictor, frames: np.ndarray, metadata: np.ndarray, past: np.ndarray,
+            future: np.ndarray, seed: int) -> np.ndarray:
+    """The predictor's rollout from its own last k <= K context frames; (B, L, H, W, 3)."""
+    k = predictor.context
+    out = predictor.rollout(frames[:, -k:], metadata[:, -k:], past[:, past.shape[1] - (k - 1):],
+                            future, seed)
+    want = (*future.shape, *frames.shape[2:])
+    if out.shape != want or out.dtype != np.uint8:
+        raise RuntimeError(f"predictor {predictor.name!r} returned {out.shape} {out.dtype}, "
+                           f"expected {want} uint8")
+    return out
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def concat(parts: list[dict[str, Any]]) -> dict[str, np.ndarray | None]:
+    """Join the per-batch outputs of `frame_metrics` into one per-frame dict."""
+    return {key: None if parts[0][key] is None else np.concatenate([p[key] for p in parts])
+            for key in parts[0]}
+
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def machine(device: str) -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "device": device, "gpu": gpu}
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def fmt(summary: dict[str, Any], digits: int, ci: bool = False) -> str:
+    if summary.get("mean") is None:
+        return "not measured"
+    text = f"{summary['mean']:.{digits}f}"
+    return text + (" [{:.{d}f}, {:.{d}f}]".format(*summary["ci95"], d=digits) if ci else "")
+
+
+def markdown_table(predictors: dict[str, Any]) -> str:
+    rows = ["| predictor | h | MSE [95% CI] | PSNR (of mean MSE) | PSNR (per frame) | SSIM "
+            "| LPIPS |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for name, result in predictors.items():
+        for h, s in result["horizons"].items():
+            rows.append(f"| {name} | {h} | {fmt(s['mse'], 2, ci=True)} | "
+                        f"{fmt(s['psnr_of_mean_mse'], 2)} | {fmt(s['psnr_mean_per_frame'], 2)} | "
+                        f"{fmt(s['ssim'], 4)} | {fmt(s['lpips'], 4)} |")
+    return "\n".join(rows)
+
+
+# -- video ------------------------------------------------------------------------------------
+
+
+def video_frame(real: np.ndarray, preds: list[np.ndarray], gain: float, sep: int = 2
+                ) -> np.ndarray:
+    """real | pred_1 | gain*|pred_1 - real| | pred_2 | ... side by side, white separators."""
+    panels = [real]
+    for p in preds:
+        diff = np.abs(p.astype(np.int16) - real.astype(np.int16)) * gain
+        panels += [p, np.clip(diff, 0, 255).astype(np.uint8)]
+    bar = np.full((real.shape[0], sep, 3), 255, np.uint8)
+    row = [x for panel in panels for x in (panel, bar)][:-1]
+    return np.concatenate(row, axis=1)
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    import imageio.v2 as imageio  # deferred: only needed with --video
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    if path.suffix.lower() == ".gif":
+        imageio.mimwrite(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
+    else:  # even sizes suffice for yuv420p; 16-multiples would make imageio rescale
+        with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                pixelformat="yuv420p", macro_block_size=2) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+    os.replace(tmp, path)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main(args: Args) -> dict[str, Any]:
+    check_args(args)
+    try:
+        dataset = Dataset(args.data)
+    except FileNotFoundError as e:
+        raise BenchmarkError(str(e)) from None
+    if dataset.env_id != args.env:
+        raise BenchmarkError(f"{args.data} holds {dataset.env_id} episodes, not {args.env}: "
+                             f"pass --env {dataset.env_id} or a dataset recorded from {args.env}")
+
+    predictors = load_predictors(args.predictor, args.env, args.device)
+    context = max(p.context for p in predictors.values())
+    length = max(args.horizons)
+    horizons = sorted(set(args.horizons))
+    starts = pick_starts(dataset, args, context)
+    print(f"{len(starts)} starts in {len({s[0] for s in starts})} episodes of {args.data} "
+          f"(split {args.split}), context {context}, horizons {horizons}", file=sys.stderr)
+
+    lpips = LPIPSMetric(device=args.device)
+    if not lpips.available:
+        print(lpips.reason, file=sys.stderr)
+    env = make_real(args.env).unwrapped
+    per_frame: dict[str, dict[int, list[dict[str, Any]]]] = {
+        name: {h: [] for h in horizons} for name in predictors}
+    mismatches: list[dict[str, Any]] = []
+    video: list[np.ndarray] = []
+    progress = tqdm(total=len(starts), desc="paired rollouts", unit="start", file=sys.stderr)
+    for b in range(0, len(starts), args.batch_size):
+        batch = starts[b : b + args.batch_size]
+        real = np.stack([replay(env, ep, t, length) for _, ep, t in batch])  # (B, L, H, W, 3)
+        for i, (name, ep, t) in enumerate(batch):
+            if not np.array_equal(real[i], ep.frames[t + 1 : t + length + 1]):
+                mismatches.append({"episode": name, "t": t})
+        frames, metadata, past, future = context_batch(batch, context, length)
+        preds = {name: predict(p, frames, metadata, past, future, seed=args.seed + b)
+                 for name, p in predictors.items()}
+        for name, pred in preds.items():
+            for h in horizons:
+                per_frame[name][h].append(frame_metrics(pred[:, h - 1], real[:, h - 1], lpips))
+        for i in range(min(len(batch), args.video_starts - b) if args.video else 0):
+            video += [video_frame(real[i, j], [p[i, j] for p in preds.values()], args.diff_gain)
+                      for j in range(length)]
+        progress.update(len(batch))
+    progress.close()
+    env.close()
+
+    if mismatches:
+        print(f"\n*** WARNING: {len(mismatches)} of {len(starts)} starts did not replay "
+              "bit-exactly: the real env's frames after restoring the saved state differ from "
+              f"the recorded ones (first: {mismatches[:3]}). Either the emulator replay is not "
+              "bit-exact here or the recording is not what the emulator produced; the metrics "
+              "compare against the replayed frames.\n",
+              file=sys.stderr, flush=True)
+    results = {
+        name: {"name": predictors[name].name, "context": predictors[name].context,
+               "horizons": {str(h): summarize_frame_metrics(concat(per_frame[name][h]),
+                                                            lpips_note=lpips.reason)
+                            for h in horizons}}
+        for name in predictors
+    }
+    skipped = [n for n in dict.fromkeys(args.predictor) if n not in predictors]
+    starts_by_episode: dict[str, list[int]] = {}
+    for name, _, t in starts:
+        starts_by_episode.setdefault(name, []).append(t)
+    report = {
+        "env_id": args.env,
+        "data": str(args.data.resolve()),
+        "split": args.split,
+        "n_episodes": len({s[0] for s in starts}),
+        "n_starts": len(starts),
+        "starts": starts_by_episode,
+        "horizons": horizons,
+        "context": context,
+        "replay_mismatches": len(mismatches),
+        "replay_mismatch_starts": mismatches,
+        "seed": args.seed,
+        "machine": machine(args.device),
+        "torch": torch.__version__,
+        "commit": git_commit(),
+        "skipped_predictors": skipped,
+        "predictors": results,
+    }
+    write_json_atomic(args.json, report)
+    if args.video is not None and video:
+        write_video(args.video, video, args.video_fps)
+        layout = ["real"] + [f"{n} | {args.diff_gain:g}x|{n} - real|" for n in predictors]
+        print(f"video: {args.video} ({len(video)} frames; left to right: "
+              f"{' | '.join(layout)})", file=sys.stderr)
+    print(markdown_table(results))
+    print(f"\nresults: {args.json}", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_args(Args))
+    except BenchmarkError as e:
+        sys.exit(f"paired_rollout.py: error: {e}")

@@ -1,0 +1,159 @@
+"""Subprocess runs of benchmarks/paired_rollout.py on small recorded Breakout datasets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from neuralgym.data import Dataset
+from neuralgym.metrics import alexnet_weights_path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paired_rollout.py"
+HORIZONS = ["1", "2", "4", "8"]
+METRICS = ("mse", "psnr_mean_per_frame", "psnr_of_mean_mse", "ssim", "lpips")
+
+
+def run_script(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def main_run(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("paired")
+    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+                      "--split", "all", "--horizons", *HORIZONS, "--json", out / "r.json",
+                      "--video", out / "r.mp4", "--video-starts", "2")
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads((out / "r.json").read_text()), out / "r.mp4"
+
+
+def test_json_layout(main_run):
+    _, report, _ = main_run
+    for key in ("env_id", "data", "split", "n_starts", "horizons", "replay_mismatches",
+                "machine", "torch", "commit", "predictors"):
+        assert key in report, key
+    assert report["env_id"] == "NeuralBreakout-v0"
+    assert report["split"] == "all"
+    assert report["horizons"] == [1, 2, 4, 8]
+    assert 0 < report["n_starts"] <= 6 * 4  # 6 episodes, at most 4 starts each
+    assert list(report["predictors"]) == ["copy-last"]
+    per_h = report["predictors"]["copy-last"]["horizons"]
+    assert list(per_h) == HORIZONS
+    for h in HORIZONS:
+        for m in METRICS:
+            assert "mean" in per_h[h][m], (h, m)
+        for m in METRICS[:-1]:
+            assert per_h[h][m]["n"] == report["n_starts"]
+            lo, hi = per_h[h][m]["ci95"]
+            assert lo <= hi, (h, m)
+        lo, hi = per_h[h]["mse"]["ci95"]
+        assert lo <= per_h[h]["mse"]["mean"] <= hi
+
+
+def test_replay_is_bit_exact(main_run):
+    assert main_run[1]["replay_mismatches"] == 0
+
+
+def test_copy_last_error_grows_with_horizon(main_run):
+    per_h = main_run[1]["predictors"]["copy-last"]["horizons"]
+    assert per_h["1"]["mse"]["mean"] > 0
+    assert per_h["8"]["mse"]["mean"] >= per_h["1"]["mse"]["mean"]
+
+
+def test_lpips_not_measured_without_weights(main_run):
+    lpips = main_run[1]["predictors"]["copy-last"]["horizons"]["1"]["lpips"]
+    if alexnet_weights_path().is_file():
+        assert isinstance(lpips["mean"], float)
+    else:
+        assert lpips["mean"] is None and "not measured" in lpips["note"]
+
+
+def test_markdown_table(main_run):
+    stdout = main_run[0].stdout
+    assert "| predictor | h | MSE [95% CI]" in stdout
+    assert sum(line.startswith("| copy-last |") for line in stdout.splitlines()) == 4
+
+
+def test_video(main_run):
+    frames = iio.imread(main_run[2])
+    # real | copy-last | |difference|, each 160 wide, with two 2-pixel separators
+    assert frames.shape == (2 * 8, 210, 3 * 160 + 2 * 2, 3)
+
+
+def test_default_predictor_without_model_is_skipped(breakout_dataset: Dataset, tmp_path: Path):
+    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+                      "--predictor", "default", "--horizons", "1", "2", "--json",
+                      tmp_path / "r.json", "--video", tmp_path / "r.gif")
+    assert proc.returncode == 0, proc.stderr
+    assert "no shipped model for NeuralBreakout-v0" in proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert list(report["predictors"]) == ["copy-last"]
+    assert report["skipped_predictors"] == ["default"]
+    assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
+
+
+def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_path: Path):
+    data = Path(shutil.copytree(breakout_dataset.root, tmp_path / "data"))
+    name = breakout_dataset.episodes[0].name
+    frames = np.load(data / "episodes" / name / "frames.npy", mmap_mode="r+")
+    frames[3] = 255 - frames[3]  # o_3 no longer what the emulator shows after o_0, a_0..a_2
+    frames.flush()
+    del frames
+    proc = run_script("--env", "NeuralBreakout-v0", "--data", data, "--split", "all",
+                      "--episodes", "1", "--starts-per-episode", "1", "--horizons", "1", "4",
+                      "--json", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: 1 of 1 starts did not replay bit-exactly" in proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["replay_mismatches"] == 1
+    assert report["replay_mismatch_starts"] == [{"episode": name, "t": 0}]
+
+
+@pytest.mark.parametrize("case", ["missing-data", "wrong-env", "horizon-too-long"])
+def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path: Path):
+    args = {"env": "NeuralBreakout-v0", "data": breakout_dataset.root, "horizons": "1"}
+    expect = {
+        "missing-data": ("does not exist",),
+        "wrong-env": ("holds NeuralBreakout-v0 episodes, not NeuralPong-v0",),
+        "horizon-too-long": ("no start fits", "longer episodes", "smaller --horizons"),
+    }[case]
+    if case == "missing-data":
+        args["data"] = tmp_path / "nothing-here"
+    elif case == "wrong-env":
+        args["env"] = "NeuralPong-v0"
+    else:
+        args["horizons"] = "500"
+    proc = run_script("--env", args["env"], "--data", args["data"], "--horizons",
+                      args["horizons"], "--json", tmp_path / "r.json", "--split", "all")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for text in expect:
+        assert text in proc.stderr, proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_copy_last_matches_design_values(tmp_path: Path, dataset_recorder):
+    """Breakout, uniform random policy, frameskip 4, ~4,000 steps: DESIGN.md's copy-last MSE."""
+    dataset = dataset_recorder(tmp_path / "data", "NeuralBreakout-v0", episodes=25, max_steps=500)
+    assert dataset.num_steps() >= 3000
+    proc = run_script("--env", "NeuralBreakout-v0", "--data", dataset.root, "--split", "all",
+                      "--starts-per-episode", "1000", "--episodes", "1000", "--batch-size", "64",
+                      "--horizons", "1", "2", "4", "--json", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["replay_mismatches"] == 0
+    per_h = report["predictors"]["copy-last"]["horizons"]
+    measured = {h: per_h[h]["mse"]["mean"] for h in ("1", "2", "4")}
+    design = {"1": 26.0, "2": 34.6, "4": 42.3}
+    print(f"copy-last MSE over {report['n_starts']} starts ({dataset.num_steps()} steps): "
+          + ", ".join(f"h={h}: {measured[h]:.1f} (DESIGN {design[h]})" for h in design))
+    for h, want in design.items():
+        assert abs(measured[h] - want) <= 0.35 * want, (h, measured[h], want)
