@@ -1,4 +1,4 @@
-"""Policies that play the real games to record data: uniform random and sticky random.
+"""Policies that play the real games to record data: uniform random, sticky random and PPO.
 
 A policy is called as `policy(obs, info) -> action` and `policy.reset(seed)` starts an
 episode (see `neuralgym.recording.Policy`).
@@ -6,8 +6,13 @@ episode (see `neuralgym.recording.Policy`).
 
 from __future__ import annotations
 
+import functools
+import os
+from collections import deque
+from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 
@@ -47,3 +52,126 @@ class StickyRandomPolicy(RandomPolicy):
             self._left = int(self.rng.geometric(1.0 / self.mean_run))
         self._left -= 1
         return self._action
+
+
+# -- PPO ----------------------------------------------------------------------------------
+# The observation PPO sees: each RGB frame in grayscale, area-resized to 84x84, and the last 4
+# of them stacked (after a reset the first frame fills the stack). `preprocess_frame` is the
+# one implementation: `wrap_ppo_observation` applies it to an env for training
+# (agents/train_ppo.py), `PPOPolicy` applies it to raw frames when recording.
+
+PPO_FRAME_SIZE = 84
+PPO_FRAME_STACK = 4
+
+
+@functools.lru_cache(maxsize=8)
+def _area_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Area resize of one axis as taps: output o = sum_k weight[o, k] * input[index[o, k]].
+
+    Both are (n_out, K), K the most input pixels one output pixel covers.
+    """
+    edges = np.arange(n_out + 1) * (n_in / n_out)  # output pixel o covers [edges[o], edges[o+1])
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pix = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, pix + 1) - np.maximum(lo, pix), 0, None)  # (n_out, n_in)
+    k = int((overlap > 0).sum(1).max())
+    index = np.argsort(overlap <= 0, axis=1, kind="stable")[:, :k]  # covered pixels first
+    weight = np.take_along_axis(overlap, index, 1)
+    return index, (weight / weight.sum(1, keepdims=True)).astype(np.float32)
+
+
+def preprocess_frame(frame: np.ndarray, size: int = PPO_FRAME_SIZE) -> np.ndarray:
+    """RGB frame (H, W, 3) uint8 -> grayscale (size, size) uint8, area-averaged.
+
+    Grayscale with ITU-R 601 weights and area averaging, as OpenCV's RGB2GRAY and INTER_AREA
+    (averaging keeps thin things such as balls and bullets visible). Plain numpy, no OpenCV
+    (which gymnasium's ResizeObservation needs) and no BLAS (whose threads crawl beside
+    torch's on a small CPU).
+    """
+    f = np.asarray(frame, np.float32)
+    gray = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]  # (H, W)
+    rows, row_w = _area_taps(gray.shape[0], size)
+    cols, col_w = _area_taps(gray.shape[1], size)
+    tall = sum(row_w[:, k, None] * gray[rows[:, k]] for k in range(rows.shape[1]))  # (size, W)
+    small = sum(col_w[:, k] * tall[:, cols[:, k]] for k in range(cols.shape[1]))  # (size, size)
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+
+
+def wrap_ppo_observation(env: gym.Env) -> gym.Env:
+    """`env` with PPO's observation: (4, 84, 84) uint8, the last 4 preprocessed frames."""
+    space = gym.spaces.Box(0, 255, (PPO_FRAME_SIZE, PPO_FRAME_SIZE), np.uint8)
+    env = gym.wrappers.TransformObservation(env, preprocess_frame, space)
+    return gym.wrappers.FrameStackObservation(env, PPO_FRAME_STACK, padding_type="reset")
+
+
+class PPOPolicy:
+    """Actions sampled from a stable-baselines3 PPO model saved by `agents/train_ppo.py`.
+
+    The policy sees what the model saw in training (`preprocess_frame`, last 4 frames
+    stacked). Actions are sampled from the model's action distribution with a numpy
+    generator seeded by `reset(seed)`, so the same seed gives the same actions; with
+    `deterministic=True` the most likely action is taken instead.
+
+    Args:
+        path: the model's .zip file.
+        n_actions: if given, the model's action space must be Discrete(n_actions).
+        deterministic: take the most likely action instead of sampling.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_actions: int | None = None,
+                 deterministic: bool = False):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"PPO model {path} does not exist; train one with "
+                f"`python agents/train_ppo.py --env ID --steps N --out {path}`"
+            )
+        from stable_baselines3 import PPO
+
+        self.model = PPO.load(path, device="cpu")
+        space = self.model.action_space
+        if not isinstance(space, gym.spaces.Discrete) or (
+            n_actions is not None and int(space.n) != n_actions
+        ):
+            raise ValueError(
+                f"PPO model {path} has action space {space}, the game has Discrete({n_actions})"
+            )
+        want = (PPO_FRAME_STACK, PPO_FRAME_SIZE, PPO_FRAME_SIZE)
+        if self.model.observation_space.shape != want:
+            raise ValueError(
+                f"PPO model {path} observes {self.model.observation_space.shape}, expected "
+                f"{want} (a model trained by agents/train_ppo.py)"
+            )
+        self.n_actions = int(space.n)
+        self.deterministic = deterministic
+        self.rng = np.random.default_rng()
+        self._stack: deque[np.ndarray] = deque(maxlen=PPO_FRAME_STACK)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self._stack.clear()
+
+    def observe(self, obs: np.ndarray) -> np.ndarray:
+        """Add a raw frame (H, W, 3) to the stack; returns the model's input (4, 84, 84)."""
+        frame = preprocess_frame(obs)
+        if not self._stack:  # first frame of an episode fills the stack, as after a reset
+            self._stack.extend([frame] * PPO_FRAME_STACK)
+        else:
+            self._stack.append(frame)
+        return np.stack(self._stack)
+
+    def action_probs(self, stacked: np.ndarray) -> np.ndarray:
+        """The model's action probabilities (n_actions,) float64 for one stacked observation."""
+        import torch
+
+        with torch.no_grad():
+            x, _ = self.model.policy.obs_to_tensor(stacked)
+            probs = self.model.policy.get_distribution(x).distribution.probs[0]
+        p = probs.double().cpu().numpy()
+        return p / p.sum()
+
+    def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> int:
+        p = self.action_probs(self.observe(obs))
+        if self.deterministic:
+            return int(np.argmax(p))
+        return int(self.rng.choice(self.n_actions, p=p))
