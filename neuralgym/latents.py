@@ -60,13 +60,21 @@ class LatentCache:
         self.episodes = np.asarray(arrays["episodes"])
 
     @staticmethod
-    def write(root: str | os.PathLike, latents: np.ndarray, metadata: np.ndarray,
-              actions: np.ndarray, episodes: np.ndarray, info: dict) -> Path:
-        """Write a cache atomically (arrays already in memory or memory-mapped)."""
+    def write(root: str | os.PathLike, latents: np.ndarray | str | os.PathLike,
+              metadata: np.ndarray, actions: np.ndarray, episodes: np.ndarray,
+              info: dict) -> Path:
+        """Write a cache atomically (arrays already in memory or memory-mapped).
+
+        `latents` may also be the path of a finished float16 .npy file on the same file system
+        (streamed there with `np.lib.format.open_memmap`); it is moved in, not copied.
+        """
         final = Path(root)
         tmp = final.with_name(f".tmp-{final.name}.{os.getpid()}")
         tmp.mkdir(parents=True)
-        np.save(tmp / "latents.npy", np.asarray(latents, np.float16))
+        if isinstance(latents, (str, os.PathLike)):
+            os.replace(latents, tmp / "latents.npy")
+        else:
+            np.save(tmp / "latents.npy", np.asarray(latents, np.float16))
         np.save(tmp / "metadata.npy", np.asarray(metadata, np.float32))
         np.save(tmp / "actions.npy", np.asarray(actions, np.int64))
         np.save(tmp / "episodes.npy", np.asarray(episodes, np.int64).reshape(-1, 3))

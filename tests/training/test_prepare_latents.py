@@ -1,0 +1,139 @@
+"""training/prepare_latents.py on the tiny Breakout dataset with a tiny VAE: the cache matches
+direct encoding, keeps episodes, actions, splits and metadata, and its windows sample right."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralgym.data import Dataset
+from neuralgym.latents import LatentCache
+from neuralgym.model_folder import ModelFolder
+from neuralgym.models.vae import FrameVAE, VAEConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training" / "prepare_latents.py"
+
+
+def prepare(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def model_dir(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A world-model folder with a tiny untrained VAE whose normalisation is fitted."""
+    torch.manual_seed(0)
+    vae = FrameVAE(VAEConfig(210, 160, block_out_channels=(2, 4, 4), latent_channels=4,
+                             norm_num_groups=2)).eval()
+    frames = breakout_dataset.load(breakout_dataset.split("train")[0]).frames[:16]
+    vae.fit_latent_normalization(frames)
+    root = tmp_path_factory.mktemp("wm") / "model"
+    folder = ModelFolder(root)
+    folder.save_component("vae", vae, vae.config)
+    folder.update(env_id=breakout_dataset.env_id)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(model_dir: Path, breakout_dataset: Dataset) -> Path:
+    out = model_dir.parent / "cache"
+    prepare("--data", str(breakout_dataset.root), "--model", str(model_dir), "--out", str(out),
+            "--batch-size", "50", "--device", "cpu")
+    return out
+
+
+def test_cache_layout(cache_dir: Path, breakout_dataset: Dataset) -> None:
+    cache = LatentCache(cache_dir)
+    refs = breakout_dataset.split("all")
+    n = sum(r.length + 1 for r in refs)
+    assert cache.latents.shape == (n, 4, 54, 40) and cache.latents.dtype == np.float16
+    assert cache.metadata.shape == (n, len(breakout_dataset.metadata_names))
+    assert cache.actions.shape == (n,)
+    assert [p.name for p in cache_dir.parent.iterdir() if p.name.startswith(".tmp")] == []
+    for (start, length, is_test), ref in zip(cache.episodes, refs, strict=True):
+        ep = breakout_dataset.load(ref)
+        assert length == len(ep.frames) and bool(is_test) == (ref.split == "test")
+        np.testing.assert_array_equal(cache.metadata[start : start + length], ep.metadata)
+        np.testing.assert_array_equal(cache.actions[start : start + length - 1], ep.actions)
+        assert cache.actions[start + length - 1] == -1
+    info = cache.info
+    assert info["env_id"] == "NeuralBreakout-v0" and info["latent_shape"] == [4, 54, 40]
+    assert info["metadata_names"] == list(breakout_dataset.metadata_names)
+    assert info["vae_config"]["block_out_channels"] == [2, 4, 4]
+    assert info["n_actions"] == 4 and len(info["metadata_kinds"]) == cache.metadata.shape[1]
+    train = np.concatenate([breakout_dataset.load(r).metadata
+                            for r in breakout_dataset.split("train")]).astype(np.float64)
+    std = train.std(0)
+    np.testing.assert_allclose(info["metadata_mean"], train.mean(0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(info["metadata_std"], np.where(std > 1e-6, std, 1.0), rtol=1e-6)
+
+
+def test_latents_match_a_direct_encode(cache_dir: Path, model_dir: Path,
+                                       breakout_dataset: Dataset) -> None:
+    cache = LatentCache(cache_dir)
+    vae = FrameVAE.from_folder(model_dir)
+    refs = breakout_dataset.split("all")
+    for row, ref in [(0, refs[0]), (-1, refs[-1])]:
+        start, length, _ = cache.episodes[row]
+        frames = breakout_dataset.load(ref).frames
+        idx = [0, 49, 50, length - 1]  # across an encoder-batch boundary and the last frame
+        direct = vae.encode(frames[idx]).numpy()
+        np.testing.assert_allclose(cache.latents[start + np.asarray(idx)].astype(np.float32),
+                                   direct, rtol=2e-3, atol=2e-3)  # float16 storage
+
+
+def window_in_episode(cache: LatentCache, dataset: Dataset, i: int, split: str, k: int, t: int,
+                      metadata: np.ndarray, actions: np.ndarray) -> bool:
+    """Whether frames i .. i+K+T-1 of the cache lie in one episode of `split` whose metadata
+    and actions at those steps are `metadata` (K+T, M) and `actions` (K-1+T,)."""
+    ends = cache.episodes[:, 0] + cache.episodes[:, 1]
+    row = int(np.flatnonzero((cache.episodes[:, 0] <= i) & (i < ends))[0])
+    start, length, is_test = cache.episodes[row]
+    s = i - start  # the window is steps s .. s+K+T-1 of this episode
+    ep = dataset.load(dataset.split("all")[row])
+    return (bool(is_test) == (split == "test") and s + k + t <= length
+            and np.array_equal(metadata, ep.metadata[s : s + k + t])
+            and np.array_equal(actions, ep.actions[s : s + k - 1 + t]))
+
+
+def test_windows_follow_their_episode(cache_dir: Path, breakout_dataset: Dataset) -> None:
+    """Each sampled window is K+T consecutive frames of one episode: its metadata, actions and
+    latents are the episode's at those steps."""
+    cache = LatentCache(cache_dir)
+    k, t = 3, 2
+    lat = np.asarray(cache.latents)
+    for split in ("train", "test"):
+        starts = cache.window_starts(split, k, t)
+        w = cache.sample(starts, 16, k, t, np.random.default_rng(0))
+        assert w.context.shape == (16, k, 4, 54, 40) and w.target.shape == (16, t, 4, 54, 40)
+        for b in range(16):
+            # Locate the window by its K+T latents. Breakout repeats frames (before the ball
+            # is served), so several places may fit: one of them must match in every way.
+            window = np.concatenate([w.context[b], w.target[b]]).astype(np.float16)
+            hits = [i for i in np.flatnonzero((lat == window[0]).all(axis=(1, 2, 3)))
+                    if i + k + t <= len(lat) and np.array_equal(lat[i : i + k + t], window)]
+            assert any(window_in_episode(cache, breakout_dataset, i, split, k, t,
+                                         w.metadata[b], w.actions[b]) for i in hits), (b, hits)
+
+def test_clear_errors(cache_dir: Path, model_dir: Path, breakout_dataset: Dataset,
+                      tmp_path: Path) -> None:
+    proc = prepare("--data", str(breakout_dataset.root), "--model", str(model_dir), "--out",
+                   str(cache_dir), check=False)
+    assert proc.returncode != 0 and "already exists" in proc.stderr
+    proc = prepare("--data", str(breakout_dataset.root), "--model", str(tmp_path / "none"),
+                   "--out", str(tmp_path / "c"), check=False)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads((model_dir / "config.json").read_text())["env_id"] == "NeuralBreakout-v0"
