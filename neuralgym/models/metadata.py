@@ -1,0 +1,367 @@
+"""The metadata predictor g_phi: the next metadata vector from the recent past.
+
+The step of a world model starts here ("metadata leads, pixels follow"):
+
+    m_t = g_phi(m_{t-1}, m_{t-2}, Z_{t-1}, a_{t-1})
+
+g_phi runs a sequence model (GRU, LSTM or a causal transformer) over the last L <= W steps.
+The input of the step that predicts m_tau is
+
+    [normalised m_{tau-1}, normalised m_{tau-2}, features of Z_{tau-1}, embedding of a_{tau-1}]
+
+and its output at the last step is m_t. It is stateless: the caller passes the last W steps
+each call, which keeps batched envs simple and deterministic.
+
+Variables of kind "continuous" regress the normalised value (MSE), as a residual on the
+normalised m_{t-1}. Variables of kind "categorical" (lives, scores, levels) are classified
+(cross-entropy over `num_classes` values 0 .. num_classes-1) when `categorical_as_classes` is
+on and they have a class count, with a learned bonus on the logit of m_{t-1}'s class;
+otherwise they are regressed like the rest and rounded to integers at prediction time (as
+are all variables marked `integer`: whole numbers in the data). With the zero-initialised
+output layer an untrained model is the copy-previous baseline m_t = m_{t-1}, and training
+learns the changes (most variables change on few steps).
+
+Indices, for one window that predicts m_t from L steps (L = W in training):
+
+    metadata  (B, L+1, M)  m_{t-L-1} .. m_{t-1}   (raw scale)
+    latents   (B, L, C, h, w)  Z_{t-L} .. Z_{t-1}
+    actions   (B, L)       a_{t-L} .. a_{t-1}     (a_s leads from frame s to frame s+1)
+
+Step s (0 <= s < L) predicts m_{t-L+s+1} from m_{tau-1} = metadata[:, s+1],
+m_{tau-2} = metadata[:, s], Z_{tau-1} = latents[:, s] and a_{tau-1} = actions[:, s]; the
+last step (s = L-1) uses metadata[:, -1] = m_{t-1}, metadata[:, -2] = m_{t-2},
+latents[:, -1] = Z_{t-1}, actions[:, -1] = a_{t-1}. A training batch adds m_t as one more
+metadata frame, (B, L+2, M), and every step is supervised (causal, so a step never sees
+its target); a call with L < W at inference is therefore exactly what the early steps of
+training saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralgym.latents import LatentCache
+
+KINDS = ("gru", "lstm", "transformer")
+MAX_CLASSES = 256
+
+
+@dataclass
+class MetadataConfig:
+    """Architecture of g_phi and what it knows of the data (names, kinds, normalisation)."""
+
+    metadata_names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # per variable: "continuous" | "categorical"
+    num_classes: tuple[int, ...] = ()  # per variable: classes 0..n-1; 0 = always regress
+    mean: tuple[float, ...] = ()  # per variable, raw scale (train split)
+    std: tuple[float, ...] = ()  # per variable, raw scale (train split), > 0
+    integer: tuple[bool, ...] = ()  # per variable: whole numbers in the data, so predictions
+    # are rounded (RAM bytes, scores: a dream reward = score delta is then exactly 0 between
+    # events); empty = the categorical variables only
+    n_actions: int = 4
+    latent_channels: int = 16
+    latent_hw: tuple[int, int] = (52, 40)
+    kind: str = "gru"  # "gru" | "lstm" | "transformer"
+    hidden: int = 256
+    layers: int = 2
+    heads: int = 4  # transformer only
+    window: int = 8  # W: the most steps one call sees
+    action_dim: int = 32
+    latent_width: int = 32  # channels of the latent conv stack
+    latent_downsamples: int = 2  # stride-2 convs in the latent conv stack
+    latent_pool: int = 4  # the conv output is pooled to (pool, pool), then flattened
+    latent_dim: int = 128  # size of the latent feature per step
+    categorical_as_classes: bool = True
+    residual: bool = True  # regress m_t - m_{t-1} (normalised) instead of m_t
+
+    def __post_init__(self) -> None:
+        m = len(self.metadata_names)
+        for name in ("kinds", "num_classes", "mean", "std"):
+            if len(getattr(self, name)) != m:
+                raise ValueError(f"MetadataConfig.{name} has {len(getattr(self, name))} "
+                                 f"entries for {m} metadata variables")
+        if m == 0:
+            raise ValueError("MetadataConfig needs at least one metadata variable")
+        if self.integer and len(self.integer) != m:
+            raise ValueError(f"MetadataConfig.integer has {len(self.integer)} entries for {m} "
+                             "metadata variables (or leave it empty)")
+        if self.kind not in KINDS:
+            raise ValueError(f"MetadataConfig.kind must be one of {KINDS}, got {self.kind!r}")
+        bad = [k for k in self.kinds if k not in ("continuous", "categorical")]
+        if bad:
+            raise ValueError(f"unknown metadata kinds {bad}; use 'continuous' or 'categorical'")
+        if any(not s > 0 for s in self.std):
+            raise ValueError(f"MetadataConfig.std must be > 0, got {self.std}")
+        if any(not 0 <= n <= MAX_CLASSES for n in self.num_classes):
+            raise ValueError(f"num_classes must lie in 0..{MAX_CLASSES}, got {self.num_classes}")
+
+    @property
+    def classified(self) -> tuple[int, ...]:
+        """Indices of the variables predicted as classes."""
+        if not self.categorical_as_classes:
+            return ()
+        return tuple(i for i, (k, n) in enumerate(zip(self.kinds, self.num_classes, strict=True))
+                     if k == "categorical" and n >= 2)
+
+    @property
+    def regressed(self) -> tuple[int, ...]:
+        """Indices of the variables predicted by regression."""
+        return tuple(i for i in range(len(self.metadata_names)) if i not in self.classified)
+
+
+class MetadataPredictor(nn.Module):
+    """g_phi: m_t from (m_{t-1}, m_{t-2}, Z_{t-1}, a_{t-1}) over a window of past steps."""
+
+    def __init__(self, config: MetadataConfig):
+        super().__init__()
+        self.config = c = config
+        m = len(c.metadata_names)
+        self.classified = list(c.classified)
+        self.regressed = list(c.regressed)
+        self.class_sizes = [c.num_classes[i] for i in self.classified]
+        self.register_buffer("mean", torch.tensor(c.mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(c.std, dtype=torch.float32), persistent=False)
+        rounded = c.integer or tuple(k == "categorical" for k in c.kinds)
+        self.register_buffer("rounded", torch.tensor(rounded, dtype=torch.bool),
+                             persistent=False)
+
+        # Z_{t-1} -> a vector: a small conv stack, pooled to a coarse grid (keeps where things
+        # are), flattened and projected.
+        convs: list[nn.Module] = [nn.Conv2d(c.latent_channels, c.latent_width, 3, padding=1),
+                                  nn.SiLU()]
+        for _ in range(c.latent_downsamples):
+            convs += [nn.Conv2d(c.latent_width, c.latent_width, 3, stride=2, padding=1), nn.SiLU()]
+        convs += [nn.AdaptiveAvgPool2d(c.latent_pool), nn.Flatten(),
+                  nn.Linear(c.latent_width * c.latent_pool**2, c.latent_dim), nn.SiLU()]
+        self.latent_encoder = nn.Sequential(*convs)
+        self.action_embedding = nn.Embedding(c.n_actions, c.action_dim)
+        self.input_proj = nn.Linear(2 * m + c.latent_dim + c.action_dim, c.hidden)
+
+        if c.kind == "gru":
+            self.backbone: nn.Module = nn.GRU(c.hidden, c.hidden, c.layers, batch_first=True)
+        elif c.kind == "lstm":
+            self.backbone = nn.LSTM(c.hidden, c.hidden, c.layers, batch_first=True)
+        else:
+            self.position = nn.Parameter(torch.zeros(c.window, c.hidden))
+            nn.init.normal_(self.position, std=0.02)
+            layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 4 * c.hidden, dropout=0.0,
+                                               activation="gelu", batch_first=True,
+                                               norm_first=True)
+            self.backbone = nn.TransformerEncoder(layer, c.layers, norm=nn.LayerNorm(c.hidden),
+                                                  enable_nested_tensor=False)
+
+        n_out = len(self.regressed) + sum(self.class_sizes)
+        self.head = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.SiLU(),
+                                  nn.Linear(c.hidden, n_out))
+        nn.init.zeros_(self.head[-1].weight)  # with `residual`, an untrained model is the
+        nn.init.zeros_(self.head[-1].bias)  # copy-previous baseline for every variable:
+        if c.residual and self.classified:  # regressions add m_{t-1}, classes get a learned
+            # bonus on the logit of m_{t-1}'s class (init 4: p(copy) = 0.92 of 6 classes)
+            self.copy_logit = nn.Parameter(torch.full((len(self.classified),), 4.0))
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def normalise(self, metadata: Tensor) -> Tensor:
+        return (metadata.float() - self.mean) / self.std
+
+    def _sequence(self, metadata: Tensor, latents: Tensor,
+                  actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Run the backbone. metadata (B, L+1, M) raw, latents (B, L, C, h, w), actions (B, L).
+
+        Returns the hidden states (B, L, H) and the normalised m_{tau-1} of each step (B, L, M).
+        """
+        c = self.config
+        b, length = actions.shape
+        if length < 1 or length > c.window:
+            raise ValueError(f"g_phi takes 1 to {c.window} steps, got {length}")
+        if metadata.shape[1] != length + 1 or latents.shape[1] != length:
+            raise ValueError(
+                f"g_phi: {length} actions need {length + 1} metadata frames and {length} latents"
+                f", got {metadata.shape[1]} and {latents.shape[1]}"
+            )
+        if tuple(latents.shape[2:]) != (c.latent_channels, *c.latent_hw):
+            raise ValueError(f"g_phi was built for latents {(c.latent_channels, *c.latent_hw)}, "
+                             f"got {tuple(latents.shape[2:])}")
+        norm = self.normalise(metadata)  # (B, L+1, M)
+        prev1, prev2 = norm[:, 1:], norm[:, :-1]  # (B, L, M) m_{tau-1}, m_{tau-2}
+        z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
+        z = z.reshape(b, length, -1)  # (B, L, D)
+        a = self.action_embedding(actions.long())  # (B, L, A)
+        x = self.input_proj(torch.cat([prev1, prev2, z.to(prev1.dtype), a], dim=-1))  # (B, L, H)
+        if c.kind == "transformer":
+            x = x + self.position[:length]
+            mask = nn.Transformer.generate_square_subsequent_mask(length, device=x.device)
+            h = self.backbone(x, mask=mask, is_causal=True)  # (B, L, H)
+        else:
+            h, _ = self.backbone(x)  # (B, L, H)
+        return h, prev1
+
+    def _heads(self, h: Tensor, prev: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """h (..., H), prev (..., M) normalised m_{t-1} -> regressions (..., R) normalised,
+        logits [(..., n_k)] of the classified variables."""
+        out = self.head(h).float()  # (..., R + sum classes)
+        reg, flat = out[..., :len(self.regressed)], out[..., len(self.regressed):]
+        logits = list(flat.split(self.class_sizes, dim=-1)) if self.class_sizes else []
+        if self.config.residual:
+            reg = reg + prev[..., self.regressed]
+            if logits:
+                prev_class = self.class_targets(prev * self.std + self.mean)  # (..., K)
+                logits = [lg + self.copy_logit[k] * F.one_hot(prev_class[..., k], n)
+                          for k, (lg, n) in enumerate(zip(logits, self.class_sizes, strict=True))]
+        return reg, logits
+
+    def _decode(self, reg: Tensor, logits: list[Tensor]) -> Tensor:
+        """Raw-scale metadata (..., M): argmax classes, inverse-normalised regressions."""
+        out = torch.empty(*reg.shape[:-1], len(self.config.metadata_names), device=reg.device)
+        r = self.regressed
+        out[..., r] = reg * self.std[r] + self.mean[r]
+        for i, lg in zip(self.classified, logits, strict=True):
+            out[..., i] = lg.argmax(-1).float()
+        # whole-number variables (`integer`, else the categorical ones) come out rounded
+        return torch.where(self.rounded, out.round(), out)
+
+    def class_targets(self, metadata: Tensor) -> Tensor:
+        """Raw (..., M) -> class indices (..., len(classified)), clamped to the class range."""
+        sizes = torch.tensor(self.class_sizes, device=metadata.device)
+        return metadata[..., self.classified].round().long().clamp(min=0).minimum(sizes - 1)
+
+    # -- training --------------------------------------------------------------------------
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Loss over every step of a window and logs (per-variable errors at the last step).
+
+        batch: "metadata" (B, L+2, M) raw m_{t-L-1} .. m_t; "latents" (B, L, C, h, w)
+        Z_{t-L} .. Z_{t-1}; "actions" (B, L) a_{t-L} .. a_{t-1}. See the module docstring.
+        """
+        metadata = batch["metadata"].float()  # (B, L+2, M)
+        target = metadata[:, 2:]  # (B, L, M) m_{t-L+1} .. m_t
+        h, prev = self._sequence(metadata[:, :-1], batch["latents"], batch["actions"])
+        reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
+        names = self.config.metadata_names
+        per_var: dict[int, Tensor] = {}
+        target_norm = self.normalise(target)[..., self.regressed]  # (B, L, R)
+        mse = (reg - target_norm).pow(2).mean(dim=(0, 1))  # (R,)
+        for j, i in enumerate(self.regressed):
+            per_var[i] = mse[j]
+        if self.classified:
+            classes = self.class_targets(target)  # (B, L, K)
+            for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
+                per_var[i] = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten())
+        loss = torch.stack([per_var[i] for i in range(len(names))]).mean()
+
+        with torch.no_grad():
+            pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
+            err = (pred - target[:, -1]).abs()  # (B, M) raw scale
+            logs = {"loss": float(loss.item())}
+            for i, name in enumerate(names):
+                logs[f"loss/{name}"] = float(per_var[i].item())
+                logs[f"mae/{name}"] = float(err[:, i].mean().item())
+                if self.config.kinds[i] == "categorical":
+                    logs[f"acc/{name}"] = float((err[:, i] < 0.5).float().mean().item())
+        return loss, logs
+
+    # -- inference -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, metadata: Tensor, latents: Tensor, actions: Tensor) -> Tensor:
+        """m_t on the raw scale, (B, M), from the last L <= W steps.
+
+        metadata (B, L+1, M) raw m_{t-L-1} .. m_{t-1}: metadata[:, -1] is m_{t-1},
+            metadata[:, -2] is m_{t-2};
+        latents (B, L, C, h, w) Z_{t-L} .. Z_{t-1}: latents[:, -1] is Z_{t-1};
+        actions (B, L) a_{t-L} .. a_{t-1}: actions[:, -1] is a_{t-1}.
+        Categorical variables come out as whole numbers (argmax class, or a rounded
+        regression when they are not classified), and so do those marked `integer`.
+        """
+        device = self.mean.device
+        h, prev = self._sequence(metadata.to(device), latents.to(device), actions.to(device))
+        reg, logits = self._heads(h[:, -1], prev[:, -1])  # (B, R), [(B, n_k)]
+        return self._decode(reg, logits)  # (B, M)
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+def cache_batch(cache: LatentCache, last: np.ndarray, window: int) -> dict[str, np.ndarray]:
+    """The training batch of windows whose last input frame is `last` (B,) in a LatentCache.
+
+    Frame i = last: metadata m_{i-W} .. m_{i+1} (B, W+2, M) float32 (m_{i+1} is the target
+    m_t), latents Z_{i-W+1} .. Z_i (B, W, C, h, w) float16, actions a_{i-W+1} .. a_i (B, W).
+    Valid `last` values: `cache.window_starts(split, window + 1, 1)`, which keeps every frame
+    inside one episode. Only the frames the model reads are gathered (the latents stay fp16).
+    """
+    last = np.asarray(last, np.int64)
+    b = len(last)
+    steps = last[:, None] + np.arange(-window + 1, 1)[None]  # (B, W)
+    meta_idx = last[:, None] + np.arange(-window, 2)[None]  # (B, W+2)
+    lat = np.asarray(cache.latents[steps.reshape(-1)]).reshape(b, window, *cache.latent_shape)
+    return {
+        "metadata": np.asarray(cache.metadata[meta_idx.reshape(-1)], np.float32).reshape(
+            b, window + 2, -1),
+        "latents": lat,
+        "actions": np.asarray(cache.actions[steps.reshape(-1)], np.int64).reshape(b, window),
+    }
+
+
+def to_tensors(batch: dict[str, np.ndarray], device: torch.device | str = "cpu"
+               ) -> dict[str, Tensor]:
+    """numpy batch -> tensors on `device` (latents become float32 there)."""
+    out = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True)
+           for k, v in batch.items()}
+    out["latents"] = out["latents"].float()
+    return out
+
+
+@dataclass
+class MetadataStats:
+    """What a config needs to know of the data: normalisation and class counts."""
+
+    mean: list[float]
+    std: list[float]
+    num_classes: list[int]
+    integer: list[bool]
+    notes: list[str] = field(default_factory=list)
+
+
+def metadata_stats(cache: LatentCache, kinds: tuple[str, ...]) -> MetadataStats:
+    """Mean/std (from info.json when it has them, else the train split), class counts and
+    which variables are whole numbers everywhere in the cache.
+
+    A categorical variable gets max + 1 classes (max over the whole cache, so every recorded
+    value has a class) if its values are whole numbers in 0 .. 255; otherwise it is regressed
+    (num_classes 0) and a note says why.
+    """
+    info = cache.info
+    rows = np.concatenate([np.arange(s, s + n) for s, n, t in cache.episodes if t == 0]
+                          or [np.zeros(0, np.int64)])
+    if len(rows) == 0:
+        raise ValueError(f"{cache.root}: the train split is empty")
+    train = np.asarray(cache.metadata[rows], np.float64)  # (N, M)
+    if "metadata_mean" in info and "metadata_std" in info:
+        mean = [float(v) for v in info["metadata_mean"]]
+        std = [float(v) for v in info["metadata_std"]]
+    else:
+        mean, std = train.mean(0).tolist(), train.std(0).tolist()
+    std = [s if s > 1e-6 else 1.0 for s in std]  # constant variables: leave unscaled
+    allm = np.asarray(cache.metadata, np.float64)
+    num_classes, notes = [], []
+    names = info.get("metadata_names") or [f"m{i}" for i in range(len(kinds))]
+    for i, kind in enumerate(kinds):
+        if kind != "categorical":
+            num_classes.append(0)
+            continue
+        v = allm[:, i]
+        if v.min() < 0 or not np.all(v == np.round(v)) or v.max() >= MAX_CLASSES:
+            notes.append(f"{names[i]}: values not whole numbers in 0..{MAX_CLASSES - 1} "
+                         f"(min {v.min():g}, max {v.max():g}); regressed instead of classified")
+            num_classes.append(0)
+        else:
+            num_classes.append(max(2, int(v.max()) + 1))
+    integer = [bool(np.all(allm[:, i] == np.round(allm[:, i]))) for i in range(len(kinds))]
+    return MetadataStats(mean=mean, std=std, num_classes=num_classes, integer=integer,
+                         notes=notes)

@@ -1,0 +1,114 @@
+"""training/train_metadata.py end to end in a subprocess, on a latent cache made from the
+recorded Breakout fixture (frames pooled to 3 x 13 x 10 stand in for VAE latents)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from neuralgym.data import Dataset
+from neuralgym.latents import LatentCache
+from neuralgym.model_folder import ModelFolder
+from neuralgym.models.metadata import MetadataConfig, MetadataPredictor, cache_batch, to_tensors
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training" / "train_metadata.py"
+TINY = ["--window", "4", "--hidden", "16", "--layers", "1", "--latent-width", "4",
+        "--latent-dim", "8", "--batch-size", "8", "--warmup", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def breakout_cache(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture's episodes as a LatentCache, without info.json normalisation stats."""
+    lat, meta, acts, rows, start = [], [], [], [], 0
+    for ref in breakout_dataset.split("all"):
+        ep = breakout_dataset.load(ref)
+        f = np.asarray(ep.frames[:, :208], np.float32)  # (N+1, 208, 160, 3)
+        f = f.reshape(len(f), 13, 16, 10, 16, 3).mean(axis=(2, 4))  # (N+1, 13, 10, 3)
+        lat.append(f.transpose(0, 3, 1, 2) / 127.5 - 1)  # (N+1, 3, 13, 10)
+        meta.append(ep.metadata)
+        acts.append(np.concatenate([ep.actions, [-1]]))
+        rows.append((start, len(ep) + 1, int(ref.split == "test")))
+        start += len(ep) + 1
+    root = tmp_path_factory.mktemp("metadata_cache") / "cache"
+    info = {"env_id": breakout_dataset.env_id, "metadata_names": breakout_dataset.metadata_names}
+    LatentCache.write(root, np.concatenate(lat), np.concatenate(meta), np.concatenate(acts),
+                      np.asarray(rows), info)
+    return root
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+
+
+def test_help() -> None:
+    r = run("--help")
+    assert r.returncode == 0 and "--categorical-as-classes" in r.stdout
+
+
+def test_missing_cache_is_a_clear_error(tmp_path: Path) -> None:
+    r = run("--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
+    assert r.returncode != 0 and "is not a latent cache" in r.stderr
+
+
+def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wm"
+    r = run("--cache", str(breakout_cache), "--out", str(out), "--kind", "transformer",
+            "--component", "metadata_tf", "--steps", "12", "--checkpoint-every", "5", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "copy MAE" in r.stdout
+    folder = ModelFolder(out)
+    assert folder.read_config()["env_id"] == "NeuralBreakout-v0"
+    cfg = folder.component_config("metadata_tf", MetadataConfig)
+    assert cfg.kind == "transformer" and cfg.window == 4 and cfg.n_actions == 4
+    assert cfg.latent_channels == 3 and tuple(cfg.latent_hw) == (13, 10)
+    assert cfg.metadata_names[-1] == "lives" and cfg.kinds[-1] == "categorical"
+    assert cfg.num_classes[-1] == 6 and cfg.classified == (len(cfg.metadata_names) - 1,)
+    assert json.loads((out / "train" / "metadata_tf" / "checkpoint" / "state.json")
+                      .read_text())["step"] == 12
+    result = json.loads((out / "metadata_tf_eval.json").read_text())
+    assert result["component"] == "metadata_tf" and result["test_windows"] > 0
+    assert set(result["variables"]) == set(cfg.metadata_names)
+    lives = result["variables"]["lives"]
+    assert {"mae", "copy_mae", "accuracy", "copy_accuracy"} <= set(lives)
+    assert "accuracy" not in result["variables"]["ball_x"]
+    # the saved component loads and predicts raw-scale values
+    model = folder.load_component("metadata_tf", MetadataPredictor(cfg))
+    cache = LatentCache(breakout_cache)
+    b = to_tensors(cache_batch(cache, cache.window_starts("test", 5, 1)[:4], 4))
+    pred = model.predict(b["metadata"][:, :-1], b["latents"], b["actions"])
+    assert pred.shape == (4, len(cfg.metadata_names))
+    assert torch.all(pred[:, -1] == pred[:, -1].round())
+
+
+def test_killed_and_resumed_matches_uninterrupted(breakout_cache: Path, tmp_path: Path) -> None:
+    common = ["--cache", str(breakout_cache), "--kind", "lstm", "--steps", "6",
+              "--checkpoint-every", "2", "--eval-windows", "16", *TINY]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    r = run(*common, "--out", str(whole))
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run(*common, "--out", str(split), "--exit-after", "5")
+    assert r.returncode == 3, r.stderr[-3000:]
+    state = split / "train" / "metadata" / "checkpoint" / "state.json"
+    assert json.loads(state.read_text())["step"] == 4
+    r = run(*common, "--out", str(split))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step 4" in r.stdout
+    assert json.loads(state.read_text())["step"] == 6
+    a, b = load_file(whole / "metadata.safetensors"), load_file(split / "metadata.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ea = json.loads((whole / "metadata_eval.json").read_text())
+    eb = json.loads((split / "metadata_eval.json").read_text())
+    assert ea["variables"] == eb["variables"]
