@@ -43,21 +43,47 @@ class NoModelError(FileNotFoundError):
     """There are no weights where a world model was asked for."""
 
 
+SHIPPED = Path(__file__).parent / "shipped"
+
+
+def shipped_model(env_id: str) -> Path:
+    """The folder of the model that ships with neuralgym for `env_id` (may not exist)."""
+    return SHIPPED / env_id.removeprefix("Neural").removesuffix("-v0").lower()
+
+
 def load_predictor(name: str, env_id: str, device: str = "cpu") -> Predictor:
     """`copy-last`, `default` (the shipped model of `env_id`) or a world-model folder."""
     if name == "copy-last":
         return CopyLast()
-    if name == "default":
+    path = shipped_model(env_id) if name == "default" else Path(name)
+    if name == "default" and not _complete(path):
         raise NoModelError(
-            f"no shipped model for {env_id} yet: train one (see README, 'Training') and pass "
-            "its folder as --predictor DIR"
+            f"no shipped model for {env_id} yet: train one (see README, 'Training a world "
+            "model') and pass its folder as --predictor DIR"
         )
-    path = Path(name)
     if not path.exists():
         raise NoModelError(
             f"predictor {name!r} is neither 'copy-last', 'default' nor an existing "
             "world-model folder"
         )
-    if not (path / "config.json").exists():
-        raise NoModelError(f"{path} is not a world-model folder: it has no config.json")
-    raise NoModelError(f"{path}: loading world-model folders is not implemented yet")
+    from neuralgym.world_model import WorldModel
+
+    model = WorldModel.from_pretrained(path, device=device)
+    trained_on = model_env_id(path)
+    if trained_on != env_id:
+        raise NoModelError(f"{path} is a model of {trained_on}, not {env_id}")
+    model.name = "default" if name == "default" else str(name)
+    return model
+
+
+def _complete(path: Path) -> bool:
+    """Whether a shipped folder holds a whole model (a VAE alone is a start, not a model)."""
+    from neuralgym.model_folder import ModelFolder
+
+    return (path / "config.json").exists() and ModelFolder(path).has("denoiser")
+
+
+def model_env_id(path: Path) -> str | None:
+    from neuralgym.model_folder import ModelFolder
+
+    return ModelFolder(path).read_config().get("env_id")

@@ -1,0 +1,481 @@
+"""The latent denoiser: T future latents from K past latents, actions and metadata.
+
+    p(Z_{t+1} .. Z_{t+T} | Z_{t-K+1} .. Z_t, actions, m_{t+1} .. m_{t+T})
+
+One class, `Denoiser`, with two interchangeable backbone networks that share everything else
+(conditioning encoders, v-prediction loss, noise schedule, sampler interface):
+
+- "unet" (this file): a diffusers `UNet2DConditionModel` on the K context latents and the T
+  noisy target latents concatenated in channels; it predicts the velocity of the T targets.
+- "dit" (`neuralgym/models/dit.py`): a spatio-temporal diffusion transformer (diffusers'
+  `LatteTransformer3DModel`) over patches of the K + T latents, loss on the T targets only.
+
+Conditioning (second document): actions go through an action encoder (an embedding or a
+one-hot, then 2 FC + ReLU) to one token per action; the metadata of the T target frames
+(first document; predicted by the metadata model at inference) goes through an MLP to one
+token per frame. The tokens, with learned position embeddings, are the cross-attention
+context. Context latents are noise-augmented during training, with the level given to the
+network (GameNGen), so that a rollout on its own imperfect frames stays in distribution.
+
+Training follows the first document's two stages: stage "lora" learns the frames alone (no
+context, no tokens: a learned null token), stage "cond" adds all conditioning, starting from
+the stage-"lora" network or any diffusers network ("base") with LoRA adapters (peft) on the
+attention projections, new input/output layers and the conditioning encoders trained fully.
+Sampling lives in `neuralgym/sampler.py`, so the number of steps is chosen at inference.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, LatteTransformer3DModel, UNet2DConditionModel
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from neuralgym.model_folder import ModelFolder, config_from_dict
+from neuralgym.models.dit import SpatioTemporalDiT
+
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+LEVEL_SCALE = 1000.0  # context noise level -> the network's (sinusoidal) level input
+# Fields that describe the network itself (taken from a stage-"lora" base), not the task.
+ARCHITECTURE_FIELDS = (
+    "backbone", "token_dim", "block_out_channels", "down_block_types", "up_block_types",
+    "layers_per_block", "attention_head_dim", "norm_num_groups", "dit_patch_size", "dit_layers",
+    "dit_heads", "dit_head_dim", "base_kwargs", "num_train_timesteps", "beta_schedule",
+    "beta_start", "beta_end", "rescale_betas_zero_snr",
+)
+
+
+def _device_generator(generator: torch.Generator | None, device: torch.device
+                      ) -> torch.Generator | None:
+    """A generator on `device` derived from `generator` (draws stay a function of its seed)."""
+    if generator is None or generator.device.type == device.type:
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+class ActionEncoder(nn.Module):
+    """Discrete actions -> one token each (second document, appendix B).
+
+    "embedding": nn.Embedding -> FC -> ReLU -> FC -> ReLU;
+    "onehot":    one-hot      -> FC -> ReLU -> FC -> ReLU.
+    """
+
+    def __init__(self, n_actions: int, dim: int, encoding: str = "embedding"):
+        super().__init__()
+        if encoding not in ("embedding", "onehot"):
+            raise ValueError(f"action encoding must be 'embedding' or 'onehot', got {encoding!r}")
+        self.n_actions = n_actions
+        self.encoding = encoding
+        self.embed = nn.Embedding(n_actions, dim) if encoding == "embedding" else None
+        first = dim if encoding == "embedding" else n_actions
+        self.mlp = nn.Sequential(nn.Linear(first, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
+
+    def forward(self, actions: Tensor) -> Tensor:  # (B, A) int64 -> (B, A, D)
+        if self.embed is not None:
+            x = self.embed(actions)  # (B, A, D)
+        else:
+            x = F.one_hot(actions, self.n_actions).to(self.mlp[0].weight.dtype)  # (B, A, n)
+        return self.mlp(x)
+
+
+class MetadataEncoder(nn.Module):
+    """Normalised metadata of a frame -> one token (an MLP)."""
+
+    def __init__(self, metadata_dim: int, dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(metadata_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, metadata: Tensor) -> Tensor:  # (B, T, M) normalised -> (B, T, D)
+        return self.mlp(metadata)
+
+
+class UNetBackbone(nn.Module):
+    """diffusers UNet2DConditionModel on [K context latents, T noisy latents] in channels.
+
+    The context noise level enters as a "timestep" class embedding added to the time embedding;
+    the tokens enter through cross-attention. Latents of any size are zero-padded to a multiple
+    of 2^(downsamples) and the output cropped back.
+    """
+
+    ADAPTED = ("conv_in", "conv_out", "class_embedding")  # new layers when starting from a base
+
+    def __init__(self, channels: int, context: int, frames: int, kwargs: dict[str, Any]):
+        super().__init__()
+        self.channels, self.context, self.frames = channels, context, frames
+        self.net = UNet2DConditionModel(
+            **kwargs,
+            in_channels=channels * (context + frames),
+            out_channels=channels * frames,
+            class_embed_type="timestep",
+            num_class_embeds=None,
+        )
+        self.multiple = 2 ** (len(kwargs["down_block_types"]) - 1)
+
+    def forward(self, noisy: Tensor, timestep: Tensor, context: Tensor, level: Tensor,
+                tokens: Tensor) -> Tensor:
+        """level (B,): the context noise level on the timestep scale."""
+        B, T, C, h, w = noisy.shape  # (B, T, C, h, w)
+        x = torch.cat([context.flatten(1, 2), noisy.flatten(1, 2)], 1)  # (B, C*(K+T), h, w)
+        x = F.pad(x, (0, -w % self.multiple, 0, -h % self.multiple))  # (B, C*(K+T), h', w')
+        out = self.net(x, timestep, encoder_hidden_states=tokens,  # tokens (B, N, D)
+                       class_labels=level).sample  # (B, C*T, h', w')
+        return out[..., :h, :w].reshape(B, T, C, h, w)
+
+
+@dataclass
+class Condition:
+    """What a denoiser call is conditioned on, computed once per sampler call."""
+
+    context: Tensor  # (B, K, C, h, w) latents (zeros in stage "lora")
+    level: Tensor  # (B,) context noise level
+    tokens: Tensor  # (B, N, D) cross-attention tokens
+
+
+@dataclass
+class DenoiserConfig:
+    """Everything needed to rebuild a `Denoiser` (stored in the world-model folder)."""
+
+    # the data
+    latent_channels: int = 16  # C
+    latent_height: int = 16  # h
+    latent_width: int = 16  # w
+    context: int = 4  # K past latents
+    frames_per_call: int = 1  # T latents generated per call
+    n_actions: int = 4
+    metadata_dim: int = 0  # M; 0 = metadata-ignorant (the first document's baseline)
+    # conditioning
+    stage: str = "cond"  # "lora": frames alone (first stage); "cond": all conditioning
+    action_encoding: str = "embedding"  # "embedding" | "onehot"
+    action_context: str = "future"  # "future": a_t .. a_{t+T-1}; "past+future": also K-1 past
+    token_dim: int = 256  # D, the cross-attention dimension
+    context_noise_max: float = 0.3  # context noise level ~ U(0, max) in training
+    # backbone
+    backbone: str = "unet"  # "unet" | "dit"
+    block_out_channels: tuple[int, ...] = (64, 128, 128)  # unet
+    down_block_types: tuple[str, ...] = ("DownBlock2D", "CrossAttnDownBlock2D",
+                                         "CrossAttnDownBlock2D")
+    up_block_types: tuple[str, ...] = ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
+    layers_per_block: int = 2
+    attention_head_dim: int = 8  # diffusers' legacy name: the number of heads
+    norm_num_groups: int = 32
+    dit_patch_size: int = 2  # dit
+    dit_layers: int = 4  # spatial + temporal block pairs
+    dit_heads: int = 4
+    dit_head_dim: int = 64
+    base_kwargs: dict[str, Any] = field(default_factory=dict)  # a base network's constructor
+    # arguments (set when the network was started from a diffusers model folder)
+    # diffusion (v-prediction; zero terminal SNR + trailing spacing suit few-step sampling)
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "scaled_linear"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    rescale_betas_zero_snr: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "stage": (self.stage, ("lora", "cond")),
+            "backbone": (self.backbone, ("unet", "dit")),
+            "action_encoding": (self.action_encoding, ("embedding", "onehot")),
+            "action_context": (self.action_context, ("future", "past+future")),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"DenoiserConfig.{name} must be one of {allowed}, got {value!r}")
+        if self.context < 1 or self.frames_per_call < 1:
+            raise ValueError("context and frames_per_call must be at least 1")
+
+    @property
+    def n_action_tokens(self) -> int:
+        T, K = self.frames_per_call, self.context
+        return T if self.action_context == "future" else K - 1 + T
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_action_tokens + (self.frames_per_call if self.metadata_dim else 0)
+
+    def scheduler_config(self) -> dict[str, Any]:
+        """The training noise schedule (DDPMScheduler arguments); samplers derive from it."""
+        return dict(
+            num_train_timesteps=self.num_train_timesteps,
+            beta_schedule=self.beta_schedule,
+            beta_start=self.beta_start,
+            beta_end=self.beta_end,
+            rescale_betas_zero_snr=self.rescale_betas_zero_snr,
+            prediction_type="v_prediction",
+            timestep_spacing="trailing",
+            clip_sample=False,
+        )
+
+
+class Denoiser(nn.Module):
+    """v-prediction latent denoiser with a UNet or DiT backbone (see the module docstring)."""
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        D = c.token_dim
+        if c.backbone == "unet":
+            kwargs: dict[str, Any] = dict(
+                block_out_channels=tuple(c.block_out_channels),
+                down_block_types=tuple(c.down_block_types),
+                up_block_types=tuple(c.up_block_types),
+                layers_per_block=c.layers_per_block,
+                attention_head_dim=c.attention_head_dim,
+                norm_num_groups=c.norm_num_groups,
+                cross_attention_dim=D,
+            )
+            kwargs.update(c.base_kwargs)
+            if kwargs["cross_attention_dim"] != D:
+                raise ValueError(f"token_dim {D} must equal the UNet's cross_attention_dim "
+                                 f"{kwargs['cross_attention_dim']}")
+            self.backbone: nn.Module = UNetBackbone(c.latent_channels, c.context,
+                                                    c.frames_per_call, kwargs)
+        else:
+            self.backbone = SpatioTemporalDiT(
+                channels=c.latent_channels, context=c.context, frames=c.frames_per_call,
+                token_dim=D, height=c.latent_height, width=c.latent_width,
+                patch_size=c.dit_patch_size, layers=c.dit_layers, heads=c.dit_heads,
+                head_dim=c.dit_head_dim, base_kwargs=c.base_kwargs,
+            )
+        self.action_encoder = ActionEncoder(c.n_actions, D, c.action_encoding)
+        self.metadata_encoder = MetadataEncoder(c.metadata_dim, D) if c.metadata_dim else None
+        self.token_pos = nn.Parameter(torch.randn(c.n_tokens, D) * 0.02)  # (N, D)
+        self.null_token = nn.Parameter(torch.randn(1, D) * 0.02)  # (1, D), stage "lora"
+        if c.metadata_dim:
+            self.register_buffer("metadata_mean", torch.zeros(c.metadata_dim))
+            self.register_buffer("metadata_std", torch.ones(c.metadata_dim))
+        self.scheduler = DDPMScheduler(**c.scheduler_config())
+        self.lora_rank = 0
+        self.set_trainable()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def set_metadata_stats(self, mean: Any, std: Any) -> None:
+        """Store the metadata normalisation (raw metadata in, (m - mean) / std inside)."""
+        if not self.config.metadata_dim:
+            return
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+        std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        if mean_t.numel() != self.config.metadata_dim or std_t.numel() != mean_t.numel():
+            raise ValueError(f"metadata stats have {mean_t.numel()}/{std_t.numel()} values, "
+                             f"expected {self.config.metadata_dim}")
+        std_t = torch.where(std_t > 1e-6, std_t, torch.ones_like(std_t))
+        self.metadata_mean.copy_(mean_t)
+        self.metadata_std.copy_(std_t)
+
+    def load_base(self, base: BaseModel) -> list[str]:
+        """Copy a base network's weights where names and shapes match (others stay new).
+
+        A diffusers folder fills the backbone network; a world-model folder's denoiser fills
+        the whole denoiser (encoders included). Returns the names left at their new values.
+        """
+        weights = base.weights()
+        target: nn.Module = self.backbone.net if base.kind == "diffusers" else self
+        own = target.state_dict()
+        matched = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        target.load_state_dict(matched, strict=False)
+        return sorted(set(own) - set(matched))
+
+    def add_lora(self, rank: int) -> None:
+        """LoRA adapters (peft) on the backbone's attention projections; freezes the rest of
+        the backbone except its new input/output layers. Conditioning encoders stay trained."""
+        from peft import LoraConfig, LoraModel  # training only: inference never needs peft
+
+        if self.lora_rank:
+            raise RuntimeError("LoRA adapters were already added")
+        config = LoraConfig(r=rank, lora_alpha=rank, target_modules=LORA_TARGETS)
+        self.backbone.net = LoraModel(self.backbone.net, config, "default")
+        self.lora_rank = rank
+        self.set_trainable()
+
+    def set_trainable(self) -> None:
+        """requires_grad by stage and LoRA: only parameters that are used and trained."""
+        lora_stage = self.config.stage == "lora"
+        for name, p in self.named_parameters():
+            if name.startswith("backbone."):
+                local = name.removeprefix("backbone.").replace("net.model.", "net.")
+                adapted = any(local.startswith(a) or local.startswith(f"net.{a}")
+                              for a in self.backbone.ADAPTED)
+                p.requires_grad_(not self.lora_rank or "lora_" in name or adapted)
+            elif name == "null_token":
+                p.requires_grad_(lora_stage)
+            else:  # action/metadata encoders and token positions: unused in stage "lora"
+                p.requires_grad_(not lora_stage)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def merged(self) -> Denoiser:
+        """A plain copy (LoRA merged into the weights with peft's merge_and_unload), whose
+        state dict loads into `Denoiser(self.config)` without peft."""
+        plain = copy.deepcopy(self)
+        if plain.lora_rank:
+            plain.backbone.net = plain.backbone.net.merge_and_unload()
+            plain.lora_rank = 0
+            plain.set_trainable()
+        return plain
+
+    @classmethod
+    def from_folder(cls, folder: ModelFolder, name: str = "denoiser") -> Denoiser:
+        """Rebuild a component of a world-model folder, in eval mode."""
+        model = cls(folder.component_config(name, DenoiserConfig))
+        folder.load_component(name, model)
+        return model.eval()
+
+    # -- conditioning ----------------------------------------------------------------------
+
+    def condition(self, context: Tensor, actions: Tensor, metadata: Tensor | None,
+                  level: Tensor) -> Condition:
+        """Tokens and context for a call.
+
+        context (B, K, C, h, w); actions (B, >=A) int64, the last A used (A = T future, or
+        K-1 past + T future); metadata (B, >=T, M) raw, the last T rows (those of the target
+        frames) used; level (B,) the context noise level.
+        """
+        c = self.config
+        B = context.shape[0]
+        dtype = self.token_pos.dtype
+        if c.stage == "lora":  # frames alone: no context, a learned null token
+            return Condition(torch.zeros_like(context, dtype=dtype), torch.zeros_like(level),
+                             self.null_token.expand(B, 1, -1))  # (B, 1, D)
+        A = c.n_action_tokens
+        if actions.shape[1] < A:
+            raise ValueError(f"need {A} actions ({c.action_context}), got {actions.shape[1]}")
+        tokens = [self.action_encoder(actions[:, -A:].long())]  # (B, A, D)
+        if self.metadata_encoder is not None:
+            if metadata is None:
+                raise ValueError("this denoiser is conditioned on metadata; pass it")
+            m = metadata[:, -c.frames_per_call:].float()  # (B, T, M)
+            m = (m - self.metadata_mean) / self.metadata_std
+            tokens.append(self.metadata_encoder(m.to(dtype)))  # (B, T, D)
+        tokens_t = torch.cat(tokens, 1) + self.token_pos  # (B, N, D)
+        return Condition(context.to(dtype), level, tokens_t)
+
+    def velocity(self, noisy: Tensor, timestep: Tensor, cond: Condition) -> Tensor:
+        """The network: predicted v of the T targets (B, T, C, h, w), float32."""
+        dtype = self.token_pos.dtype
+        level = (cond.level * LEVEL_SCALE).to(dtype)  # (B,) on the timestep scale
+        v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens)
+        return v.float()
+
+    # -- training --------------------------------------------------------------------------
+
+    @torch.compiler.disable  # random draws from a generator: kept out of torch.compile
+    @torch.no_grad()
+    def noise_batch(self, batch: dict[str, Tensor], generator: torch.Generator | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(noisy targets, their velocity, timesteps, noise-augmented context, its level)."""
+        target = batch["target"].float()  # (B, T, C, h, w)
+        context = batch["context"].float()  # (B, K, C, h, w)
+        B, device = target.shape[0], target.device
+        g = _device_generator(generator, device)
+        t = torch.randint(0, self.config.num_train_timesteps, (B,), generator=g,
+                          device=device)  # (B,)
+        noise = torch.randn(target.shape, generator=g, device=device)  # (B, T, C, h, w)
+        level = torch.rand(B, generator=g, device=device) * self.config.context_noise_max
+        ctx_noise = torch.randn(context.shape, generator=g, device=device)
+        context = context + level[:, None, None, None, None] * ctx_noise  # (B, K, C, h, w)
+        noisy = self.scheduler.add_noise(target, noise, t)  # (B, T, C, h, w)
+        v_target = self.scheduler.get_velocity(target, noise, t)  # (B, T, C, h, w)
+        return noisy, v_target, t, context, level
+
+    def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None = None
+                ) -> tuple[Tensor, dict[str, float]]:
+        """v-prediction loss on the T targets of a batch of windows.
+
+        batch: context (B, K, C, h, w), target (B, T, C, h, w), actions (B, K-1+T),
+        metadata (B, K+T, M) raw. All noise is drawn from `generator` (when given).
+        """
+        noisy, v_target, t, context, level = self.noise_batch(batch, generator)
+        cond = self.condition(context, batch["actions"], batch.get("metadata"), level)
+        v = self.velocity(noisy, t, cond)  # (B, T, C, h, w)
+        loss = F.mse_loss(v, v_target)
+        return loss, {"loss": loss.item()}
+
+
+# -- base networks ---------------------------------------------------------------------------
+
+
+@dataclass
+class BaseModel:
+    """A network to start from: a diffusers model folder (config.json + safetensors), or the
+    denoiser component of a world-model folder (e.g. the stage-"lora" one)."""
+
+    path: Path
+    kind: str  # "diffusers" | "world-model"
+    config: dict[str, Any]  # diffusers model config, or the DenoiserConfig as a dict
+    component: str = ""
+
+    @classmethod
+    def find(cls, path: str | os.PathLike,
+             components: tuple[str, ...] = ("denoiser_lora", "denoiser")) -> BaseModel:
+        """The base in `path`; in a world-model folder the first of `components` present."""
+        root = Path(path)
+        for sub in ("", "unet", "transformer"):  # a model folder or a pipeline folder
+            cfg_path = root / sub / "config.json"
+            if cfg_path.exists():
+                config = json.loads(cfg_path.read_text())
+                if "components" in config:  # a world-model folder
+                    comps = config["components"]
+                    name = next((c for c in components if c in comps), None)
+                    if name is None:
+                        raise FileNotFoundError(
+                            f"world-model folder {root} has no denoiser to start from "
+                            f"(it has: {', '.join(comps) or 'none'})")
+                    return cls(root, "world-model", comps[name], name)
+                if "_class_name" in config:
+                    return cls(root / sub, "diffusers", config)
+        raise FileNotFoundError(
+            f"base {root} is neither a diffusers model folder (config.json with _class_name, "
+            "maybe under unet/ or transformer/) nor a world-model folder")
+
+    def weights(self) -> dict[str, Tensor]:
+        if self.kind == "world-model":
+            return load_file(self.path / f"{self.component}.safetensors")
+        index = self.path / "diffusion_pytorch_model.safetensors.index.json"
+        if index.exists():  # sharded
+            files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            out: dict[str, Tensor] = {}
+            for f in files:
+                out.update(load_file(self.path / f))
+            return out
+        path = self.path / "diffusion_pytorch_model.safetensors"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing (only safetensors weights are read)")
+        return load_file(path)
+
+    def apply_to(self, config: DenoiserConfig) -> DenoiserConfig:
+        """`config` with the network architecture of this base (the task fields kept)."""
+        if self.kind == "world-model":
+            base = config_from_dict(DenoiserConfig, self.config)
+            if base.backbone != config.backbone:
+                raise ValueError(f"the base denoiser in {self.path} is a {base.backbone!r}, "
+                                 f"not a {config.backbone!r}")
+            return replace(config, **{k: getattr(base, k) for k in ARCHITECTURE_FIELDS})
+        cls_name = self.config.get("_class_name")
+        wanted = {"unet": UNet2DConditionModel, "dit": LatteTransformer3DModel}[config.backbone]
+        if cls_name != wanted.__name__:
+            raise ValueError(f"backbone {config.backbone!r} needs a {wanted.__name__} base, "
+                             f"{self.path} is a {cls_name}")
+        params = set(inspect.signature(wanted.__init__).parameters) - {"self"}
+        drop = {"in_channels", "out_channels", "sample_size", "class_embed_type",
+                "num_class_embeds", "caption_channels", "video_length"}
+        kwargs = {k: v for k, v in self.config.items() if k in params and k not in drop}
+        if config.backbone == "unet":
+            dim = kwargs.get("cross_attention_dim", 1280)
+            if not isinstance(dim, int):
+                raise ValueError(f"{self.path}: per-block cross_attention_dim is not supported")
+            return replace(config, base_kwargs=kwargs, token_dim=dim)
+        return replace(config, base_kwargs=kwargs)
+

@@ -1,0 +1,189 @@
+"""The world model: VAE + metadata predictor g_phi + conditioned denoiser + sampler.
+
+One step of the dream, in order ("metadata leads, pixels follow"):
+
+1. m_t = g_phi(m_{t-1}, m_{t-2}, Z_{t-1}, a_{t-1})
+2. Z_t ~ denoiser(noise | Z_{t-K..t-1}, actions, m_t)   with a few-step sampler
+3. o_t = VAE.decode(Z_t)   native resolution, uint8
+
+In multi-frame mode (T = frames_per_call > 1) one sampler call generates Z_{t+1..t+T} from
+the T future actions; g_phi first rolls the metadata T steps ahead, reusing the newest known
+latent for the steps whose latent is still being generated.
+
+`WorldModel.from_pretrained(dir)` rebuilds everything from a world-model folder; the class
+knows nothing of Gymnasium. It implements the paired benchmark's `Predictor` (`rollout`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralgym.model_folder import ModelFolder, ModelFolderError
+from neuralgym.models.denoiser import Denoiser
+from neuralgym.models.metadata import MetadataConfig, MetadataPredictor
+from neuralgym.models.vae import FrameVAE
+from neuralgym.sampler import sample
+
+
+@dataclass
+class DreamState:
+    """The recent past of a batch of dreams (the newest entry last)."""
+
+    latents: Tensor  # (B, L, C, h, w) Z_{t-L+1} .. Z_t
+    metadata: Tensor  # (B, L, M) m_{t-L+1} .. m_t, raw scale
+    actions: Tensor  # (B, L-1) int64, the actions between those frames
+
+    def push(self, latents: Tensor, metadata: Tensor, actions: Tensor, keep: int) -> DreamState:
+        """Append T new frames (latents (B,T,C,h,w), metadata (B,T,M)) reached by `actions`
+        (B,T) and keep the last `keep` frames."""
+        lat = torch.cat([self.latents, latents], 1)[:, -keep:]
+        meta = torch.cat([self.metadata, metadata], 1)[:, -keep:]
+        acts = torch.cat([self.actions, actions], 1)
+        acts = acts[:, acts.shape[1] - (keep - 1):]
+        return DreamState(lat, meta, acts)
+
+
+class WorldModel:
+    """A trained world model, ready to dream on `device`.
+
+    Args:
+        vae, metadata, denoiser: the components (metadata may be None for a
+            metadata-ignorant denoiser; the dream's metadata then stay at their last value).
+        steps: denoising steps per sampler call (an inference choice, not a retraining).
+        name: how benchmarks label it.
+    """
+
+    def __init__(self, vae: FrameVAE, metadata: MetadataPredictor | None, denoiser: Denoiser,
+                 steps: int = 3, name: str = "world-model", device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.vae = vae.to(self.device).eval()
+        self.g = metadata.to(self.device).eval() if metadata is not None else None
+        self.denoiser = denoiser.to(self.device).eval()
+        self.steps = steps
+        self.name = name
+        cfg = denoiser.config
+        if cfg.metadata_dim and self.g is None:
+            raise ModelFolderError("the denoiser is conditioned on metadata but the folder has "
+                                   "no metadata predictor; train one with "
+                                   "training/train_metadata.py")
+        self.frames_per_call = cfg.frames_per_call
+        window = self.g.config.window if self.g is not None else 1
+        self.context = max(cfg.context, 2)  # frames a dream starts from (g_phi needs 2)
+        self.history = max(cfg.context, window + 1)  # frames kept while dreaming
+
+    @classmethod
+    def from_pretrained(cls, root: str | os.PathLike, device: str | torch.device = "cpu",
+                        steps: int | None = None, denoiser: str = "denoiser",
+                        metadata: str = "metadata") -> WorldModel:
+        """Load a world-model folder (config.json + safetensors per component)."""
+        folder = ModelFolder(root)
+        config = folder.read_config()
+        vae = FrameVAE.from_folder(root)
+        den = Denoiser.from_folder(folder, denoiser)
+        g = None
+        if metadata in config.get("components", {}):
+            g = MetadataPredictor(folder.component_config(metadata, MetadataConfig))
+            folder.load_component(metadata, g)
+        sampler = config.get("sampler", {})
+        return cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
+                   name=str(root), device=device)
+
+    # -- the dream ------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        return torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda")
+
+    @torch.no_grad()
+    def start(self, frames: np.ndarray, metadata: np.ndarray, actions: np.ndarray) -> DreamState:
+        """Dreams from real frames (B, L, H, W, 3) uint8, their metadata (B, L, M) and the
+        actions between them (B, L-1); L >= `context`."""
+        B, L = frames.shape[:2]
+        if L < self.context:
+            raise ValueError(f"a dream starts from at least {self.context} frames, got {L}")
+        with self._autocast():
+            z = self.vae.encode(torch.from_numpy(np.asarray(frames).reshape(B * L,
+                                                                           *frames.shape[2:])))
+        z = z.float().reshape(B, L, *z.shape[1:])  # (B, L, C, h, w)
+        keep = min(L, self.history)
+        meta = torch.as_tensor(np.asarray(metadata), dtype=torch.float32, device=self.device)
+        acts = torch.as_tensor(np.asarray(actions), dtype=torch.int64, device=self.device)
+        return DreamState(z[:, -keep:], meta[:, -keep:], acts[:, acts.shape[1] - (keep - 1):])
+
+    @torch.no_grad()
+    def predict_metadata(self, state: DreamState, actions: Tensor) -> Tensor:
+        """m_{t+1} .. m_{t+T} (B, T, M) for the T future actions (B, T)."""
+        meta, lat, acts = state.metadata, state.latents, state.actions
+        if self.g is None:  # metadata-ignorant: metadata stay where they are
+            return meta[:, -1:].expand(-1, actions.shape[1], -1).clone()
+        window = self.g.config.window
+        out = []
+        for j in range(actions.shape[1]):
+            acts = torch.cat([acts, actions[:, j : j + 1]], 1)  # a_{..} .. a_{t+j}
+            lat_j = torch.cat([lat, lat[:, -1:]], 1) if j > 0 else lat  # newest known latent
+            L = min(window, lat_j.shape[1], meta.shape[1] - 1, acts.shape[1])
+            m = self.g.predict(meta[:, -(L + 1):], lat_j[:, -L:], acts[:, -L:])  # (B, M)
+            meta = torch.cat([meta, m[:, None].float()], 1)
+            lat = lat_j
+            out.append(m.float())
+        return torch.stack(out, 1)  # (B, T, M)
+
+    @torch.no_grad()
+    def step(self, state: DreamState, actions: Tensor, generator: torch.Generator,
+             decode: bool = True) -> tuple[Tensor | None, Tensor, DreamState]:
+        """Dream T = frames_per_call steps under `actions` (B, T) int64.
+
+        Returns frames (B, T, H, W, 3) uint8 (None if not `decode`), metadata (B, T, M) and
+        the new state.
+        """
+        cfg = self.denoiser.config
+        K, T = cfg.context, cfg.frames_per_call
+        actions = actions.to(self.device, torch.int64)
+        if actions.shape[1] != T:
+            raise ValueError(f"this model dreams {T} frames per call: pass (B, {T}) actions")
+        meta_next = self.predict_metadata(state, actions)  # (B, T, M)
+        context = state.latents[:, -K:]
+        if context.shape[1] < K:  # fewer frames than the context: repeat the oldest
+            pad = context[:, :1].expand(-1, K - context.shape[1], -1, -1, -1)
+            context = torch.cat([pad, context], 1)
+        past = state.actions[:, -(K - 1):] if K > 1 else state.actions[:, :0]
+        if past.shape[1] < K - 1:
+            past = torch.cat([past.new_zeros(past.shape[0], K - 1 - past.shape[1]), past], 1)
+        metadata = torch.cat([state.metadata[:, -1:], meta_next], 1) if cfg.metadata_dim \
+            else None
+        with self._autocast():
+            z = sample(self.denoiser, context, torch.cat([past, actions], 1), metadata,
+                       self.steps, generator)  # (B, T, C, h, w)
+        z = z.float()
+        frames = None
+        if decode:
+            B = z.shape[0]
+            with self._autocast():
+                frames = self.vae.decode(z.reshape(B * T, *z.shape[2:]))
+            frames = frames.reshape(B, T, *frames.shape[1:])
+        return frames, meta_next, state.push(z, meta_next, actions, self.history)
+
+    # -- the paired benchmark's Predictor --------------------------------------------------
+
+    @torch.no_grad()
+    def rollout(self, frames: np.ndarray, metadata: np.ndarray, past_actions: np.ndarray,
+                future_actions: np.ndarray, seed: int) -> np.ndarray:
+        """Predict o_{t+1} .. o_{t+L} (B, L, H, W, 3) uint8 from the real context and the
+        L future actions, T frames per model call."""
+        state = self.start(frames, metadata, past_actions)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        acts = torch.as_tensor(np.asarray(future_actions), dtype=torch.int64)
+        B, L = acts.shape
+        T = self.frames_per_call
+        if L % T:  # the last call plans beyond the horizon: hold the last action
+            acts = torch.cat([acts, acts[:, -1:].expand(B, T - L % T)], 1)
+        out = []
+        for i in range(0, acts.shape[1], T):
+            chunk, _, state = self.step(state, acts[:, i : i + T], generator)
+            out.append(chunk.cpu())  # type: ignore[union-attr]
+        return torch.cat(out, 1)[:, :L].numpy()

@@ -1,0 +1,243 @@
+"""Tiny-config tests of the denoiser (UNet backbone, shared encoders, LoRA, bases)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors.torch import load_file
+
+from neuralgym.model_folder import ModelFolder
+from neuralgym.models.denoiser import BaseModel, Denoiser, DenoiserConfig
+from neuralgym.sampler import sample
+
+C, H, W = 4, 9, 14  # non-square, not a multiple of the UNet's 2
+
+
+@pytest.fixture(autouse=True)
+def flush_denormals():
+    """Tiny overfitted losses make denormal floats, which slow the CPU ~10x."""
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def tiny_config(**kw) -> DenoiserConfig:
+    base = dict(
+        latent_channels=C, latent_height=H, latent_width=W, context=3, frames_per_call=1,
+        n_actions=5, metadata_dim=3, token_dim=16, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
+        attention_head_dim=2, norm_num_groups=4, dit_layers=1, dit_heads=2, dit_head_dim=8,
+    )
+    base.update(kw)
+    return DenoiserConfig(**base)
+
+
+def make_batch(config: DenoiserConfig, B: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    K, T, M = config.context, config.frames_per_call, max(config.metadata_dim, 1)
+    return {
+        "context": torch.randn(B, K, C, H, W, generator=g),
+        "target": torch.randn(B, T, C, H, W, generator=g),
+        "actions": torch.randint(0, config.n_actions, (B, K - 1 + T), generator=g),
+        "metadata": torch.randn(B, K + T, M, generator=g) * 10 + 5,
+    }
+
+
+def check_shapes(config: DenoiserConfig) -> None:
+    torch.manual_seed(0)
+    model = Denoiser(config)
+    model.set_metadata_stats([5.0] * config.metadata_dim, [10.0] * config.metadata_dim)
+    batch = make_batch(config)
+    loss, logs = model(batch, generator=torch.Generator().manual_seed(0))
+    assert loss.shape == () and torch.isfinite(loss) and set(logs) == {"loss"}
+    loss.backward()
+    level = torch.zeros(2)
+    cond = model.condition(batch["context"], batch["actions"], batch["metadata"], level)
+    n_tokens = 1 if config.stage == "lora" else config.n_tokens
+    assert cond.tokens.shape == (2, n_tokens, config.token_dim)
+    T = config.frames_per_call
+    v = model.velocity(batch["target"], torch.tensor([10, 900]), cond)
+    assert v.shape == (2, T, C, H, W) and v.dtype == torch.float32
+    out = sample(model, batch["context"], batch["actions"], batch["metadata"], 2,
+                 torch.Generator().manual_seed(0))
+    assert out.shape == (2, T, C, H, W)
+
+
+CASES = [  # (frames_per_call, action_encoding, action_context, metadata_dim)
+    (1, "embedding", "future", 3),
+    (1, "onehot", "past+future", 0),
+    (2, "embedding", "past+future", 3),
+    (2, "onehot", "future", 0),
+]
+
+
+@pytest.mark.parametrize("T,encoding,action_context,M", CASES)
+def test_unet_shapes(T, encoding, action_context, M):
+    config = tiny_config(frames_per_call=T, action_encoding=encoding,
+                         action_context=action_context, metadata_dim=M)
+    assert config.n_tokens == (T if action_context == "future" else 2 + T) + (T if M else 0)
+    check_shapes(config)
+
+
+def test_lora_stage_ignores_conditioning():
+    torch.manual_seed(0)
+    model = Denoiser(tiny_config(stage="lora"))
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "null_token" in trained
+    assert not any(n.startswith(("action_encoder", "metadata_encoder", "token_pos"))
+                   for n in trained)
+    a, b = make_batch(model.config, seed=0), make_batch(model.config, seed=1)
+    level = torch.zeros(2)
+    ca = model.condition(a["context"], a["actions"], a["metadata"], level)
+    cb = model.condition(b["context"], b["actions"], b["metadata"], level)
+    t = torch.tensor([500, 500])
+    with torch.no_grad():
+        assert torch.equal(model.velocity(a["target"], t, ca), model.velocity(a["target"], t, cb))
+    check_shapes(model.config)
+
+
+def test_conditioning_changes_output():
+    torch.manual_seed(0)
+    model = Denoiser(tiny_config())
+    with torch.no_grad():
+        for p in model.parameters():  # make sure no zero-initialised layer hides an input
+            p.add_(torch.randn_like(p) * 0.05)
+    a = make_batch(model.config, seed=0)
+    t, level = torch.tensor([500, 500]), torch.zeros(2)
+    ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
+                                                         a["metadata"], level))
+    for key in ("context", "actions", "metadata"):
+        b = dict(a)
+        b[key] = make_batch(model.config, seed=1)[key]
+        with torch.no_grad():
+            out = model.velocity(a["target"], t, model.condition(b["context"], b["actions"],
+                                                                 b["metadata"], level))
+        assert not torch.allclose(out, ref), key
+
+
+def test_overfits_a_fixed_batch():
+    """150 AdamW steps on one batch with fixed noise: the v-loss falls at least 5x
+    (about 100x on the development machine)."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_config())
+    batch = make_batch(model.config, B=4)
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3)
+    losses = []
+    for _ in range(150):
+        loss, _ = model(batch, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] * 5 <= losses[0], (losses[0], losses[-1])
+
+
+def test_folder_round_trip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_config(frames_per_call=2)).eval()
+    model.set_metadata_stats([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    folder = ModelFolder(tmp_path)
+    folder.save_component("denoiser", model, model.config)
+    loaded = Denoiser.from_folder(folder)
+    assert loaded.config == model.config
+    b = make_batch(model.config)
+    outs = [sample(m, b["context"], b["actions"], b["metadata"], 3,
+                   torch.Generator().manual_seed(7)) for m in (model, loaded)]
+    assert torch.equal(outs[0], outs[1])
+
+
+@pytest.fixture
+def base_unet(tmp_path):
+    """A tiny local diffusers UNet folder standing in for a hub model (e.g. LCM Dreamshaper)."""
+    torch.manual_seed(1)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1,
+        cross_attention_dim=24, attention_head_dim=2, norm_num_groups=4,
+    )
+    unet.save_pretrained(tmp_path / "base")
+    return tmp_path / "base"
+
+
+def test_lora_on_a_diffusers_base_trains_only_adapters(tmp_path, base_unet):
+    base = BaseModel.find(base_unet)
+    assert base.kind == "diffusers"
+    config = base.apply_to(tiny_config(frames_per_call=2))
+    assert config.token_dim == 24  # the base's cross_attention_dim
+    torch.manual_seed(0)
+    model = Denoiser(config)
+    fresh = model.load_base(base)
+    assert {n.split(".")[0] for n in fresh} == {"conv_in", "conv_out", "class_embedding"}
+    base_sd = load_file(base_unet / "diffusion_pytorch_model.safetensors")
+    net_sd = model.backbone.net.state_dict()
+    k = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+    assert torch.equal(net_sd[k], base_sd[k])
+
+    model.add_lora(4)
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    for n in trained:
+        ok = ("lora_" in n or ".conv_in." in n or ".conv_out." in n or ".class_embedding." in n
+              or n.startswith(("action_encoder", "metadata_encoder", "token_pos")))
+        assert ok, n
+    assert any("lora_A" in n for n in trained) and any(".conv_in." in n for n in trained)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2, weight_decay=0.1)
+    batch = make_batch(config)
+    for step in range(3):
+        loss, _ = model(batch, generator=torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for n, p in model.named_parameters():
+        changed = not torch.equal(before[n], p)
+        assert changed == (n in trained), n
+
+    # the merged save is one plain file that loads into a Denoiser without peft
+    folder = ModelFolder(tmp_path / "wm")
+    folder.save_component("denoiser", model.merged(), config)
+    keys = load_file(tmp_path / "wm" / "denoiser.safetensors").keys()
+    assert not any("lora" in k or "base_layer" in k for k in keys)
+    model.eval()
+    out = sample(model, batch["context"], batch["actions"], batch["metadata"], 2,
+                 torch.Generator().manual_seed(3))
+    code = (
+        "import sys, torch; sys.modules['peft'] = None\n"
+        "from neuralgym.model_folder import ModelFolder\n"
+        "from neuralgym.models.denoiser import Denoiser\n"
+        "from neuralgym.sampler import sample\n"
+        f"m = Denoiser.from_folder(ModelFolder({str(tmp_path / 'wm')!r}))\n"
+        f"b = torch.load({str(tmp_path / 'b.pt')!r})\n"
+        "out = sample(m, b['context'], b['actions'], b['metadata'], 2,"
+        " torch.Generator().manual_seed(3))\n"
+        f"torch.save(out, {str(tmp_path / 'out.pt')!r})\n"
+    )
+    torch.save(batch, tmp_path / "b.pt")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    plain = torch.load(tmp_path / "out.pt")
+    torch.testing.assert_close(plain, out, atol=1e-4, rtol=1e-4)
+
+
+def test_world_model_base_keeps_architecture(tmp_path):
+    torch.manual_seed(0)
+    stage1 = Denoiser(tiny_config(stage="lora", metadata_dim=0, block_out_channels=(8, 8)))
+    folder = ModelFolder(tmp_path)
+    folder.save_component("denoiser_lora", stage1, stage1.config)
+    base = BaseModel.find(tmp_path)
+    assert (base.kind, base.component) == ("world-model", "denoiser_lora")
+    config = base.apply_to(tiny_config(stage="cond", metadata_dim=3))
+    assert config.block_out_channels == (8, 8) and config.stage == "cond"
+    assert config.metadata_dim == 3
+    model = Denoiser(config)
+    fresh = model.load_base(base)
+    assert "metadata_encoder.mlp.0.weight" in fresh and "backbone.net.conv_in.weight" not in fresh
+    sd1, sd2 = stage1.state_dict(), model.state_dict()
+    assert torch.equal(sd1["backbone.net.conv_in.weight"], sd2["backbone.net.conv_in.weight"])
+    with pytest.raises(ValueError, match="unet"):
+        base.apply_to(replace(config, backbone="dit"))

@@ -1,0 +1,140 @@
+"""training/train_denoiser.py end to end in subprocesses, on a latent cache made from the
+recorded Breakout fixture (frames pooled to 3 x 13 x 10 stand in for VAE latents)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors.torch import load_file
+
+from neuralgym.data import Dataset
+from neuralgym.latents import LatentCache
+from neuralgym.model_folder import ModelFolder
+from neuralgym.models.denoiser import Denoiser, DenoiserConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training" / "train_denoiser.py"
+TINY = ["--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--heads", "2",
+        "--token-dim", "16", "--layers-per-block", "1", "--batch-size", "4", "--warmup", "2",
+        "--eval-windows", "6", "--eval-steps", "1", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def breakout_cache(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture's episodes as a LatentCache, without info.json normalisation stats (so the
+    script computes them from the train split)."""
+    lat, meta, acts, rows, start = [], [], [], [], 0
+    for ref in breakout_dataset.split("all"):
+        ep = breakout_dataset.load(ref)
+        f = np.asarray(ep.frames[:, :208], np.float32)  # (N+1, 208, 160, 3)
+        f = f.reshape(len(f), 13, 16, 10, 16, 3).mean(axis=(2, 4))  # (N+1, 13, 10, 3)
+        lat.append(f.transpose(0, 3, 1, 2) / 32 - 1)  # (N+1, 3, 13, 10)
+        meta.append(ep.metadata)
+        acts.append(np.concatenate([ep.actions, [-1]]))
+        rows.append((start, len(ep) + 1, int(ref.split == "test")))
+        start += len(ep) + 1
+    root = tmp_path_factory.mktemp("denoiser_cache") / "cache"
+    info = {"env_id": breakout_dataset.env_id, "metadata_names": breakout_dataset.metadata_names}
+    LatentCache.write(root, np.concatenate(lat), np.concatenate(meta), np.concatenate(acts),
+                      np.asarray(rows), info)
+    return root
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+
+
+def test_help() -> None:
+    r = run("--help")
+    assert r.returncode == 0 and "--action-context" in r.stdout and "--lora-rank" in r.stdout
+
+
+def test_missing_cache_is_a_clear_error(tmp_path: Path) -> None:
+    r = run("--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
+    assert r.returncode != 0 and "is not a latent cache" in r.stderr
+
+
+def test_lora_then_cond_stage(breakout_cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wm"
+    r = run("--cache", str(breakout_cache), "--out", str(out), "--stage", "lora",
+            "--steps", "4", "--checkpoint-every", "3", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run("--cache", str(breakout_cache), "--out", str(out), "--stage", "cond",
+            "--lora-rank", "2", "--frames-per-call", "2", "--action-encoding", "onehot",
+            "--steps", "4", "--checkpoint-every", "3", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "started from world-model base" in r.stdout and "LoRA rank 2" in r.stdout
+    assert "copy-last" in r.stdout
+
+    folder = ModelFolder(out)
+    assert folder.read_config()["env_id"] == "NeuralBreakout-v0"
+    lora_cfg = folder.component_config("denoiser_lora", DenoiserConfig)
+    cfg = folder.component_config("denoiser", DenoiserConfig)
+    assert lora_cfg.stage == "lora" and cfg.stage == "cond"
+    assert (cfg.latent_channels, cfg.latent_height, cfg.latent_width) == (3, 13, 10)
+    assert (cfg.context, cfg.frames_per_call, cfg.n_actions) == (2, 2, 4)
+    assert cfg.metadata_dim == len(json.loads((breakout_cache / "info.json").read_text())
+                                   ["metadata_names"])
+    assert cfg.action_encoding == "onehot" and cfg.block_out_channels == (8, 16)
+    weights = load_file(out / "denoiser.safetensors")
+    assert not any("lora" in k or "base_layer" in k for k in weights)
+    # stats computed from the train split were stored with the weights
+    cache = LatentCache(breakout_cache)
+    train = np.concatenate([cache.metadata[s:s + n] for s, n, t in cache.episodes if not t])
+    np.testing.assert_allclose(weights["metadata_mean"].numpy(), train.mean(0), rtol=1e-4,
+                               atol=1e-4)
+    model = Denoiser.from_folder(folder)
+    assert model.config == cfg
+    for name in ("denoiser_lora", "denoiser"):
+        result = json.loads((out / f"{name}_eval.json").read_text())
+        assert result["test_windows"] > 0 and set(result["mse"]) == {"1", "2"}
+        assert result["copy_last_mse"] > 0
+    assert len(result["mse_per_frame"]["2"]) == 2 and result["lora_rank"] == 2
+
+
+@pytest.fixture(scope="module")
+def base_unet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny local diffusers UNet folder standing in for a hub model."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("base") / "unet"
+    UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
+        cross_attention_dim=12, attention_head_dim=2, norm_num_groups=4,
+    ).save_pretrained(path)
+    return path
+
+
+def test_killed_and_resumed_run_is_bit_identical(breakout_cache: Path, base_unet: Path,
+                                                 tmp_path: Path) -> None:
+    """LoRA on a diffusers base (the hardest path to resume: adapters made from the RNG)."""
+    common = ["--cache", str(breakout_cache), "--stage", "lora", "--base", str(base_unet),
+              "--lora-rank", "2", "--steps", "6", "--checkpoint-every", "2",
+              "--eval-windows", "2", *TINY]
+    r = run(*common, "--out", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "started from diffusers base" in r.stdout
+    r = run(*common, "--out", str(tmp_path / "b"), "--exit-after", "5")
+    assert r.returncode == 3, r.stderr[-3000:]
+    assert json.loads((tmp_path / "b" / "train" / "denoiser_lora" / "checkpoint" / "state.json")
+                      .read_text())["step"] == 4
+    r = run(*common, "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step 4" in r.stdout
+    for rel in ("denoiser_lora.safetensors", "train/denoiser_lora/checkpoint/model.safetensors"):
+        a, b = load_file(tmp_path / "a" / rel), load_file(tmp_path / "b" / rel)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), rel
+    cfg = ModelFolder(tmp_path / "a").component_config("denoiser_lora", DenoiserConfig)
+    assert cfg.token_dim == 12 and cfg.base_kwargs["cross_attention_dim"] == 12
