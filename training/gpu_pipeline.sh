@@ -6,8 +6,9 @@
 # Stages: setup (install the carried wheels), record, vae, latents, metadata, denoiser, bench,
 # export. Data and checkpoints stay in $WORK on the host's disk between calls; every training
 # stage resumes from its checkpoint there, and the first one of a fresh host starts from the
-# model committed in the package (neuralgym/shipped/<game>/), so quality accumulates across
-# sessions. `export` copies the world-model folder (config.json + safetensors) and the
+# weights last committed (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/),
+# so quality accumulates across sessions (bring the results back with
+# training/export_model.py). `export` copies the world-model folder (config.json + safetensors) and the
 # results to $OUT. Step counts per stage are environment variables; a stage that runs past
 # $LIMIT seconds stops at its last checkpoint, which the next call resumes.
 set -euo pipefail
@@ -22,7 +23,8 @@ VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_ST
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
 LIMIT=${LIMIT:-400}  # seconds: a safety net per training stage
 game=${ENV_ID#Neural}; game=${game%-v0}
-shipped=neuralgym/shipped/${game,,}  # neuralgym.predictors.shipped_model
+start=checkpoints/${game,,}
+[ -e "$start/config.json" ] || start=neuralgym/shipped/${game,,}  # predictors.shipped_model
 
 log() { echo "[$(date +%T)] $*"; }
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
@@ -41,12 +43,13 @@ for stage in "$@"; do
         2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
       ;;
     vae)
-      if [ ! -e "$MODEL/config.json" ] && [ -e "$shipped/config.json" ]; then
-        mkdir -p "$MODEL" && cp "$shipped"/config.json "$shipped"/*.safetensors "$MODEL"/
-        log "starting from the shipped model $shipped"
+      lr=1e-3
+      if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
+        mkdir -p "$MODEL" && cp "$start"/config.json "$start"/*.safetensors "$MODEL"/
+        log "starting from the committed model $start"; lr=3e-4  # fine-tuning: a gentler peak
       fi
       budget "$LIMIT" python3 training/train_vae.py --data "$DATA" --out "$MODEL" \
-        --steps "$VAE_STEPS" --checkpoint-every 250 --batch-size 64 \
+        --steps "$VAE_STEPS" --checkpoint-every 250 --batch-size 64 --lr "$lr" \
         2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -5
       ;;
     latents)

@@ -231,6 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_dict(DenoiserConfig, extra["config"])
         lora_rank = int(extra["lora_rank"])
         model = Denoiser(config)
+    elif folder.has(component) and args.base != "none":  # weights an earlier session committed
+        model = Denoiser.from_folder(folder, component).train()
+        config = model.config
+        say(f"fine-tuning the {component} in {args.out} (architecture from its config.json)")
     else:
         base_path = "" if args.base == "none" else args.base
         if not args.base and args.stage == "cond" and folder.has("denoiser_lora"):
@@ -255,6 +259,11 @@ def main(argv: list[str] | None = None) -> None:
             lora_rank = args.lora_rank
         elif args.stage == "cond":
             say("note: training from scratch (no stage-lora denoiser to start from)")
+    if (config.context, config.frames_per_call, config.metadata_dim) != (K, T, M):
+        sys.exit(f"error: the {component} in {args.out} has K={config.context}, "
+                 f"T={config.frames_per_call}, metadata_dim={config.metadata_dim}, but the "
+                 f"arguments ask for K={K}, T={T}, metadata_dim={M}; pass --component NAME "
+                 "to train another one beside it")
     if M:
         model.set_metadata_stats(*metadata_stats(cache))
     if lora_rank:

@@ -196,7 +196,15 @@ def main(argv: list[str] | None = None) -> None:
         saved = json.loads(state_file.read_text())["extra"].get("config")
         if saved is not None:
             config = config_from_dict(MetadataConfig, saved)
+    folder = ModelFolder(args.out)
+    finetune = not state_file.exists() and folder.has(args.component)
+    if finetune:  # weights an earlier session committed: keep their architecture and classes
+        config = folder.component_config(args.component, MetadataConfig)
     model = MetadataPredictor(config)
+    if finetune:
+        folder.load_component(args.component, model)
+        print(f"fine-tuning the {args.component} in {args.out} (architecture from its "
+              "config.json)")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)
     scheduler = warmup_cosine(optimizer, args.warmup, args.steps)

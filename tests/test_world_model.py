@@ -1,0 +1,112 @@
+"""The composed world model: loading a folder, dreaming, determinism, the benchmark path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralgym.data import Dataset
+from neuralgym.model_folder import ModelFolderError
+from neuralgym.predictors import CopyLast, NoModelError, load_predictor
+from neuralgym.world_model import WorldModel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def context_of(dataset: Dataset, K: int, B: int = 2):
+    ep = dataset.load(dataset.episodes[0])
+    t = K + 3
+    frames = np.stack([ep.frames[t - K + 1 : t + 1]] * B)  # (B, K, H, W, 3)
+    meta = np.stack([ep.metadata[t - K + 1 : t + 1]] * B)
+    past = np.stack([ep.actions[t - K + 1 : t]] * B)
+    future = np.stack([ep.actions[t : t + 5]] * B)
+    return frames, np.asarray(meta), np.asarray(past), np.asarray(future)
+
+
+def test_rollout_shapes_and_determinism(tiny_world_model: Path, breakout_dataset: Dataset):
+    model = WorldModel.from_pretrained(tiny_world_model)
+    assert model.steps == 2 and model.context == 2
+    args = context_of(breakout_dataset, model.context)
+    a = model.rollout(*args, seed=3)
+    assert a.shape == (2, 5, 210, 160, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, model.rollout(*args, seed=3))  # same seed, same frames
+    assert (a != model.rollout(*args, seed=4)).any()  # the seed matters
+
+
+def test_steps_keep_a_bounded_history(tiny_world_model: Path, breakout_dataset: Dataset):
+    model = WorldModel.from_pretrained(tiny_world_model)
+    frames, meta, past, future = context_of(breakout_dataset, 6)
+    state = model.start(frames, meta, past)
+    assert state.latents.shape[1] == min(6, model.history)
+    gen = torch.Generator().manual_seed(0)
+    for t in range(7):
+        out, m, state = model.step(state, torch.as_tensor(future[:, t % 5 : t % 5 + 1]), gen)
+        assert out.shape == (2, 1, 210, 160, 3) and m.shape == (2, 1, 6)
+        assert state.latents.shape[1] <= model.history
+        assert state.actions.shape[1] == state.latents.shape[1] - 1
+    with pytest.raises(ValueError, match="frames per call"):
+        model.step(state, torch.zeros(2, 2, dtype=torch.int64), gen)
+
+
+def test_multi_frame_model_serves_any_horizon(tmp_path: Path, breakout_dataset: Dataset,
+                                              world_model_builder):
+    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "m", frames_per_call=2))
+    frames, meta, past, future = context_of(breakout_dataset, model.context)
+    out = model.rollout(frames, meta, past, future, seed=0)  # 5 steps with T = 2: 3 calls
+    assert out.shape == (2, 5, 210, 160, 3)
+
+
+def test_load_predictor_and_folder_errors(tiny_world_model: Path, tmp_path: Path):
+    assert isinstance(load_predictor("copy-last", "NeuralBreakout-v0"), CopyLast)
+    assert isinstance(load_predictor(str(tiny_world_model), "NeuralBreakout-v0"), WorldModel)
+    with pytest.raises(NoModelError, match="NeuralBreakout-v0, not NeuralPong-v0"):
+        load_predictor(str(tiny_world_model), "NeuralPong-v0")
+    with pytest.raises(NoModelError, match="neither"):
+        load_predictor(str(tmp_path / "nope"), "NeuralBreakout-v0")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_world_model, broken)
+    (broken / "metadata.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(ModelFolderError, match="metadata.safetensors"):
+        WorldModel.from_pretrained(broken)
+    (broken / "metadata.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match="metadata.safetensors is missing"):
+        WorldModel.from_pretrained(broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["components"]["denoiser"]["context"] = 3  # weights no longer match the config
+    (broken / "config.json").write_text(json.dumps(config))
+    shutil.copy(tiny_world_model / "metadata.safetensors", broken)
+    with pytest.raises(ModelFolderError, match="denoiser.safetensors does not match"):
+        WorldModel.from_pretrained(broken)
+
+
+def test_world_model_runs_through_the_paired_benchmark(tiny_world_model: Path,
+                                                       breakout_dataset: Dataset,
+                                                       tmp_path: Path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/paired_rollout.py", "--env", "NeuralBreakout-v0",
+         "--data", str(breakout_dataset.root), "--split", "all", "--predictor",
+         str(tiny_world_model), "--episodes", "2", "--starts-per-episode", "1",
+         "--horizons", "1", "2", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert set(report["predictors"]) == {"copy-last", str(tiny_world_model)}
+    for name in report["predictors"]:
+        assert report["predictors"][name]["horizons"]["1"]["mse"]["mean"] >= 0
