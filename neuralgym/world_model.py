@@ -60,8 +60,10 @@ class WorldModel:
     """
 
     def __init__(self, vae: FrameVAE, metadata: MetadataPredictor | None, denoiser: Denoiser,
-                 steps: int = 3, name: str = "world-model", device: str | torch.device = "cpu"):
+                 steps: int = 3, name: str = "world-model", device: str | torch.device = "cpu",
+                 env_id: str | None = None):
         self.device = torch.device(device)
+        self.env_id = env_id
         self.vae = vae.to(self.device).eval()
         self.g = metadata.to(self.device).eval() if metadata is not None else None
         self.denoiser = denoiser.to(self.device).eval()
@@ -92,7 +94,16 @@ class WorldModel:
             folder.load_component(metadata, g)
         sampler = config.get("sampler", {})
         return cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
-                   name=str(root), device=device)
+                   name=str(root), device=device, env_id=config.get("env_id"))
+
+    def save_pretrained(self, root: str | os.PathLike) -> None:
+        """Write a world-model folder that `from_pretrained` rebuilds exactly."""
+        folder = ModelFolder(root)
+        folder.save_component("vae", self.vae, self.vae.config)
+        if self.g is not None:
+            folder.save_component("metadata", self.g, self.g.config)
+        folder.save_component("denoiser", self.denoiser, self.denoiser.config)
+        folder.update(env_id=self.env_id, sampler={"steps": self.steps})
 
     # -- the dream ------------------------------------------------------------------------
 

@@ -48,6 +48,19 @@ def test_rollout_shapes_and_determinism(tiny_world_model: Path, breakout_dataset
     assert (a != model.rollout(*args, seed=4)).any()  # the seed matters
 
 
+def test_save_pretrained_round_trips_exactly(tiny_world_model: Path, tmp_path: Path,
+                                             breakout_dataset: Dataset):
+    model = WorldModel.from_pretrained(tiny_world_model, steps=1)
+    model.save_pretrained(tmp_path / "copy")
+    again = WorldModel.from_pretrained(tmp_path / "copy")
+    assert again.steps == 1 and again.env_id == "NeuralBreakout-v0"
+    for a, b in [(model.vae, again.vae), (model.g, again.g), (model.denoiser, again.denoiser)]:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    args = context_of(breakout_dataset, model.context, B=1)
+    np.testing.assert_array_equal(model.rollout(*args, seed=0), again.rollout(*args, seed=0))
+
+
 def test_steps_keep_a_bounded_history(tiny_world_model: Path, breakout_dataset: Dataset):
     model = WorldModel.from_pretrained(tiny_world_model)
     frames, meta, past, future = context_of(breakout_dataset, 6)
