@@ -15,7 +15,6 @@ import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import load_file
 
-from neuralgym.data import Dataset
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.denoiser import Denoiser, DenoiserConfig
@@ -25,27 +24,6 @@ SCRIPT = ROOT / "training" / "train_denoiser.py"
 TINY = ["--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--heads", "2",
         "--token-dim", "16", "--layers-per-block", "1", "--batch-size", "4", "--warmup", "2",
         "--eval-windows", "6", "--eval-steps", "1", "2", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def breakout_cache(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture's episodes as a LatentCache, without info.json normalisation stats (so the
-    script computes them from the train split)."""
-    lat, meta, acts, rows, start = [], [], [], [], 0
-    for ref in breakout_dataset.split("all"):
-        ep = breakout_dataset.load(ref)
-        f = np.asarray(ep.frames[:, :208], np.float32)  # (N+1, 208, 160, 3)
-        f = f.reshape(len(f), 13, 16, 10, 16, 3).mean(axis=(2, 4))  # (N+1, 13, 10, 3)
-        lat.append(f.transpose(0, 3, 1, 2) / 32 - 1)  # (N+1, 3, 13, 10)
-        meta.append(ep.metadata)
-        acts.append(np.concatenate([ep.actions, [-1]]))
-        rows.append((start, len(ep) + 1, int(ref.split == "test")))
-        start += len(ep) + 1
-    root = tmp_path_factory.mktemp("denoiser_cache") / "cache"
-    info = {"env_id": breakout_dataset.env_id, "metadata_names": breakout_dataset.metadata_names}
-    LatentCache.write(root, np.concatenate(lat), np.concatenate(meta), np.concatenate(acts),
-                      np.asarray(rows), info)
-    return root
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -9,12 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from neuralgym.data import Dataset
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.metadata import MetadataConfig, MetadataPredictor, cache_batch, to_tensors
@@ -23,26 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "training" / "train_metadata.py"
 TINY = ["--window", "4", "--hidden", "16", "--layers", "1", "--latent-width", "4",
         "--latent-dim", "8", "--batch-size", "8", "--warmup", "2", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def breakout_cache(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture's episodes as a LatentCache, without info.json normalisation stats."""
-    lat, meta, acts, rows, start = [], [], [], [], 0
-    for ref in breakout_dataset.split("all"):
-        ep = breakout_dataset.load(ref)
-        f = np.asarray(ep.frames[:, :208], np.float32)  # (N+1, 208, 160, 3)
-        f = f.reshape(len(f), 13, 16, 10, 16, 3).mean(axis=(2, 4))  # (N+1, 13, 10, 3)
-        lat.append(f.transpose(0, 3, 1, 2) / 127.5 - 1)  # (N+1, 3, 13, 10)
-        meta.append(ep.metadata)
-        acts.append(np.concatenate([ep.actions, [-1]]))
-        rows.append((start, len(ep) + 1, int(ref.split == "test")))
-        start += len(ep) + 1
-    root = tmp_path_factory.mktemp("metadata_cache") / "cache"
-    info = {"env_id": breakout_dataset.env_id, "metadata_names": breakout_dataset.metadata_names}
-    LatentCache.write(root, np.concatenate(lat), np.concatenate(meta), np.concatenate(acts),
-                      np.asarray(rows), info)
-    return root
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
