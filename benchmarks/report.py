@@ -1,0 +1,501 @@
+"""BENCHMARKS.md from the paired-rollout results in benchmarks/results/.
+
+    python benchmarks/report.py [--results benchmarks/results] [--out BENCHMARKS.md]
+
+Every `<name>.json` in the results folder (except `*.meta.json`) is a JSON written by
+`benchmarks/paired_rollout.py` (layout in its `build_report`/`main`). Each needs a sidecar
+`<name>.meta.json` with the facts the JSON cannot know:
+
+    {
+      "model": "display name of the model",       # or {"<predictor name in the JSON>": "display
+                                                  #      name", ...} when it has several models
+      "model_folder": "checkpoints/breakout",     # optional; relative to the repository root;
+                                                  # its vae_eval.json / metadata_eval.json are read
+      "machine": "one NVIDIA H100 80GB HBM3, 16 CPU cores",
+      "commit": "which code produced the numbers",
+      "data": "what the rollouts were evaluated on",
+      "training": {"vae": {"gpu_time": "...", "data": "..."}, ...},  # per component
+      "date": "2026-11-27",                       # optional
+      "command": "how the result was produced",   # optional
+      "video": "path/to/side-by-side.mp4",        # optional; relative to the repository root
+      "notes": "anything else"                    # optional
+    }
+
+The report shows, per game (env id) and per result: MSE at every horizon with the ratio to
+copy-last, a plot (benchmarks/results/<name>.png), the project's targets at h = 1 / 2 / 4
+(MSE below Li et al.'s Table 2 and at most a quarter of copy-last's), one table per horizon
+(MSE, PSNR of the mean MSE and per-frame mean, SSIM, LPIPS with 95% CIs, model beside
+copy-last), the VAE's reconstruction floor and the metadata predictor's one-step errors.
+Output is deterministic: re-running on the same files gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = "copy-last"
+HORIZONS = (1, 2, 4, 8, 16, 32, 64)
+TARGET_HORIZONS = (1, 2, 4)
+COPY_LAST_FRACTION = 0.25  # target: model MSE <= this x copy-last MSE
+
+# Li et al., "Beyond Single-Step: Multi-Frame Action-Conditioned Video Generation for
+# Reinforcement Learning Environments", Table 2 (conditioned on future actions only):
+# game -> generated frames -> (MSE, PSNR, LPIPS).
+TABLE2_SOURCE = "Li et al., Beyond Single-Step, Table 2"
+TABLE2: dict[str, dict[int, tuple[float, float, float]]] = {
+    "Breakout": {1: (13.1859, 36.9485, 0.0132), 2: (13.3697, 36.8881, 0.0356),
+                 4: (14.3638, 36.5727, 0.0662)},
+    "Pong": {1: (12.2973, 37.4956, 0.0122), 2: (12.4529, 37.3184, 0.0217),
+             4: (12.9572, 37.8253, 0.0390)},
+    "DemonAttack": {1: (4.6977, 41.4244, 0.0558), 2: (5.0467, 41.1289, 0.0665),
+                    4: (5.1662, 41.0179, 0.0670)},
+}
+
+METRIC_ROWS = (  # (JSON key, row label, digits)
+    ("mse", "MSE", 2),
+    ("psnr_of_mean_mse", "PSNR of the mean MSE (dB)", 2),
+    ("psnr_mean_per_frame", "PSNR, per-frame mean (dB)", 2),
+    ("ssim", "SSIM", 4),
+    ("lpips", "LPIPS", 4),
+)
+INFINITE_PSNR = ("PSNR of a frame is infinite when it is predicted exactly (MSE 0), so the "
+                 "per-frame mean is infinite as soon as one frame is; use the PSNR of the mean "
+                 "MSE.")
+LABELS = {"gpu_time": "GPU time", "data": "data"}  # sidecar training keys, as shown
+SIDECAR_REQUIRED = ("model", "machine", "commit", "data", "training")
+
+
+class ReportError(Exception):
+    """A problem with the results folder, explained to the user."""
+
+
+@dataclass
+class Result:
+    name: str  # file stem
+    path: Path
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    models: dict[str, str] = field(default_factory=dict)  # JSON predictor name -> display name
+
+    @property
+    def env_id(self) -> str:
+        return self.data["env_id"]
+
+
+def game_name(env_id: str) -> str:
+    """"NeuralBreakout-v0" -> "Breakout"."""
+    return re.sub(r"-v\d+$", "", re.sub(r"^Neural", "", env_id))
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path} is not valid JSON: {e}") from None
+
+
+def load_result(path: Path) -> Result:
+    data = read_json(path)
+    missing = [k for k in ("env_id", "predictors", "n_starts") if k not in data]
+    if not isinstance(data, dict) or missing:
+        raise ReportError(f"{path} is not a paired_rollout.py result (missing {missing}); "
+                          "move other JSON files out of the results folder")
+    meta_path = path.with_name(f"{path.stem}.meta.json")
+    if not meta_path.is_file():
+        raise ReportError(
+            f"{path.name} has no sidecar {meta_path.name}: write one with the keys "
+            f"{', '.join(SIDECAR_REQUIRED)} (layout in benchmarks/report.py's docstring)")
+    meta = read_json(meta_path)
+    lacking = [k for k in SIDECAR_REQUIRED if k not in meta]
+    if lacking:
+        raise ReportError(f"{meta_path} lacks {lacking} (layout in benchmarks/report.py)")
+    if BASELINE not in data["predictors"]:
+        raise ReportError(f"{path} has no {BASELINE} predictor to compare with")
+    names = [n for n in data["predictors"] if n != BASELINE]
+    if not names:
+        raise ReportError(f"{path} holds only {BASELINE}: no model to report")
+    display = meta["model"]
+    if isinstance(display, str):
+        if len(names) > 1:
+            raise ReportError(f"{path} has {len(names)} models ({names}): give the sidecar's "
+                              "'model' as {predictor name: display name}")
+        models = {names[0]: display}
+    else:
+        unnamed = [n for n in names if n not in display]
+        if unnamed:
+            raise ReportError(f"{meta_path}'s 'model' names no display name for {unnamed}")
+        models = {n: display[n] for n in names}
+    return Result(path.stem, path, data, meta, models)
+
+
+def load_results(folder: Path) -> list[Result]:
+    if not folder.is_dir():
+        raise ReportError(f"results folder {folder} does not exist")
+    paths = sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
+    if not paths:
+        raise ReportError(f"no paired-rollout JSON in {folder}: run benchmarks/paired_rollout.py "
+                          "--json <folder>/<name>.json and write its <name>.meta.json sidecar")
+    return sorted((load_result(p) for p in paths), key=lambda r: (r.env_id, r.name))
+
+
+def resolve(path: str) -> Path:
+    """A sidecar path: absolute, or relative to the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO / p
+
+
+def link(target: Path, out: Path) -> str:
+    """Path of `target` relative to the markdown file's folder, with forward slashes."""
+    return Path(os.path.relpath(target.resolve(), out.resolve().parent)).as_posix()
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def num(x: float, digits: int) -> str:
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if math.isnan(x):
+        return "nan"
+    return f"{x:.{digits}f}"
+
+
+def stat(summary: dict[str, Any], digits: int, notes: Notes) -> str:
+    """"mean [lo, hi]", or "not measured (note n)" when the JSON holds no number."""
+    if summary.get("mean") is None:
+        return f"not measured (note {notes.ref(summary.get('note') or 'no reason recorded')})"
+    text = num(summary["mean"], digits)
+    if "ci95" in summary:
+        lo, hi = summary["ci95"]
+        text += f" [{num(lo, digits)}, {num(hi, digits)}]"
+    if math.isinf(summary["mean"]):
+        text += f" (note {notes.ref(INFINITE_PSNR)})"
+    return text
+
+
+class Notes:
+    """Numbered notes of one result section, in order of first use."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def ref(self, text: str) -> int:
+        if text not in self.texts:
+            self.texts.append(text)
+        return self.texts.index(text) + 1
+
+    def markdown(self) -> list[str]:
+        return [f"{i}. {t}" for i, t in enumerate(self.texts, 1)]
+
+
+def mean(result: Result, predictor: str, h: int, key: str = "mse") -> float | None:
+    per_h = result.data["predictors"][predictor]["horizons"].get(str(h))
+    return None if per_h is None else per_h[key].get("mean")
+
+
+def horizons(result: Result, predictor: str) -> list[int]:
+    present = result.data["predictors"][predictor]["horizons"]
+    base = result.data["predictors"][BASELINE]["horizons"]
+    return sorted(int(h) for h in present if h in base)
+
+
+# -- plot -------------------------------------------------------------------------------------
+
+
+def plot(result: Result, model: str, display: str, floor: float | None, png: Path) -> None:
+    """MSE against horizon (log-log) for the model and copy-last with their 95% CI bands."""
+    hs = horizons(result, model)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, label, color in ((model, display, "tab:blue"), (BASELINE, BASELINE, "tab:gray")):
+        per_h = result.data["predictors"][name]["horizons"]
+        m = [per_h[str(h)]["mse"]["mean"] for h in hs]
+        lo = [per_h[str(h)]["mse"]["ci95"][0] for h in hs]
+        hi = [per_h[str(h)]["mse"]["ci95"][1] for h in hs]
+        ax.plot(hs, m, "o-", color=color, label=f"{label} (95% CI band)")
+        ax.fill_between(hs, lo, hi, color=color, alpha=0.2, linewidth=0)
+    per_h = result.data["predictors"][BASELINE]["horizons"]
+    ax.plot(hs, [COPY_LAST_FRACTION * per_h[str(h)]["mse"]["mean"] for h in hs], ":",
+            color="tab:gray", label=f"target: {COPY_LAST_FRACTION:g} x copy-last")
+    table2 = TABLE2.get(game_name(result.env_id))
+    if table2:
+        t2 = sorted(table2)
+        ax.plot(t2, [table2[h][0] for h in t2], "x", color="tab:red", markersize=9,
+                label=TABLE2_SOURCE)
+    if floor is not None:
+        ax.axhline(floor, color="tab:green", linestyle="--", linewidth=1,
+                   label=f"VAE reconstruction floor ({floor:.2f})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(hs, [str(h) for h in hs])
+    ax.set_xlabel("horizon h (steps after the last context frame)")
+    ax.set_ylabel("MSE (0-255 scale, log)")
+    ax.set_title(f"{result.env_id}: {result.name}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = png.with_name(f".tmp-{os.getpid()}-{png.name}")
+    fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, png)
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+def table2_section(game: str) -> list[str]:
+    rows = TABLE2.get(game)
+    if rows is None:
+        return [f"{TABLE2_SOURCE} has no {game}; only the copy-last target applies.", ""]
+    lines = [f"{TABLE2_SOURCE} ({game}, conditioned on future actions only; their data is "
+             "1M PPO-agent steps and their model a fine-tuned OpenSora, so the setting differs "
+             "from ours):", "",
+             "| generated frames | MSE | PSNR (dB) | LPIPS |", "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {h} | {m:.4f} | {p:.4f} | {lp:.4f} |" for h, (m, p, lp) in sorted(rows.items())]
+    return [*lines, ""]
+
+
+def glance_table(result: Result, model: str, display: str) -> list[str]:
+    lines = [f"| h | {display} MSE [95% CI] | copy-last MSE [95% CI] | model / copy-last |",
+             "| ---: | --- | --- | ---: |"]
+    notes = Notes()  # MSE always has numbers
+    for h in horizons(result, model):
+        s_m = result.data["predictors"][model]["horizons"][str(h)]["mse"]
+        s_c = result.data["predictors"][BASELINE]["horizons"][str(h)]["mse"]
+        lines.append(f"| {h} | {stat(s_m, 2, notes)} | {stat(s_c, 2, notes)} | "
+                     f"{ratio(s_m['mean'], s_c['mean'])} |")
+    return [*lines, ""]
+
+
+def ratio(m: float | None, c: float | None) -> str:
+    if m is None or c is None:
+        return "—"
+    if c == 0:
+        return "∞" if m > 0 else "—"
+    return f"{m / c:.2f}"
+
+
+def verdict(result: Result, model: str, h: int) -> str:
+    """One line: does the model's MSE at h meet both targets, and by how much does it miss?"""
+    per_h = result.data["predictors"][model]["horizons"].get(str(h))
+    c = mean(result, BASELINE, h)
+    if per_h is None or c is None:
+        return f"- h = {h}: not measured in this result."
+    m = per_h["mse"]["mean"]
+    upper = per_h["mse"]["ci95"][1]
+    parts = []
+    met = []
+    t2 = TABLE2.get(game_name(result.env_id), {}).get(h)
+    if t2 is not None:
+        ok = m < t2[0]
+        met.append(ok)
+        if ok:
+            robust = "also below" if upper < t2[0] else "not below"
+            parts.append(f"below Table 2's {t2[0]:.2f} by {t2[0] - m:.2f} (upper 95% bound "
+                         f"{upper:.2f} {robust})")
+        else:
+            parts.append(f"**misses Table 2's {t2[0]:.2f} by {m - t2[0]:.2f}** "
+                         f"({m / t2[0]:.2f}x it)")
+    quarter = COPY_LAST_FRACTION * c
+    ok = m <= quarter
+    met.append(ok)
+    if ok:
+        robust = "also within it" if upper <= quarter else "not within it"
+        parts.append(f"{m / c:.2f}x copy-last, within a quarter of copy-last's {c:.2f} "
+                     f"(<= {quarter:.2f}) by {quarter - m:.2f} (upper 95% bound {upper:.2f} "
+                     f"{robust})")
+    else:
+        parts.append(f"**misses a quarter of copy-last's {c:.2f} (<= {quarter:.2f}) by "
+                     f"{m - quarter:.2f}**: it is {m / c:.2f}x copy-last, the target 0.25x")
+    head = ("MEETS the targets" if all(met) else
+            f"MISSES {sum(not x for x in met)} of {len(met)} targets")
+    return f"- h = {h}: **{head}**. MSE {m:.2f}: " + "; ".join(parts) + "."
+
+
+def horizon_tables(result: Result, model: str, display: str, notes: Notes) -> list[str]:
+    lines: list[str] = []
+    for h in horizons(result, model):
+        s_m = result.data["predictors"][model]["horizons"][str(h)]
+        s_c = result.data["predictors"][BASELINE]["horizons"][str(h)]
+        lines += [f"**h = {h}** (n = {s_m['mse'].get('n', '?')} starts)", "",
+                  f"| metric [95% CI] | {display} | copy-last | model / copy-last |",
+                  "| --- | --- | --- | ---: |"]
+        for key, label, digits in METRIC_ROWS:
+            r = ratio(s_m[key].get("mean"), s_c[key].get("mean")) if key == "mse" else ""
+            lines.append(f"| {label} | {stat(s_m[key], digits, notes)} | "
+                         f"{stat(s_c[key], digits, notes)} | {r} |")
+        lines.append("")
+    return lines
+
+
+def vae_section(folder: Path | None, shown: str | None) -> tuple[list[str], float | None]:
+    if folder is None:
+        return ["VAE reconstruction floor: the sidecar names no model folder.", ""], None
+    path = folder / "vae_eval.json"
+    if not path.is_file():
+        return [f"VAE reconstruction floor: `{shown}` has no vae_eval.json.", ""], None
+    v = read_json(path)
+    lo, hi = v["mse_ci95"]
+    lines = [f"VAE reconstruction floor (`{shown}/vae_eval.json`: encode-decode of "
+             f"{v.get('n_frames', '?')} {v.get('split', '?')}-split frames, VAE step "
+             f"{v.get('step', '?')}, {v.get('parameters', 0):,} parameters): MSE "
+             f"{v['mse']:.2f} [{lo:.2f}, {hi:.2f}], PSNR of the mean MSE "
+             f"{v['psnr_of_mean_mse']:.2f} dB, per-frame mean {v['psnr_mean_per_frame']:.2f} dB: "
+             "roughly the lowest MSE a prediction decoded by this VAE can reach.", ""]
+    return lines, float(v["mse"])
+
+
+def metadata_section(folder: Path | None, shown: str | None) -> list[str]:
+    if folder is None or not (folder / "metadata_eval.json").is_file():
+        return []
+    e = read_json(folder / "metadata_eval.json")
+    lines = [f"Metadata predictor g_phi (`{shown}/metadata_eval.json`: {e.get('kind', '?')}, "
+             f"{e.get('steps', '?')} steps, {e.get('parameters', 0):,} parameters), one-step "
+             f"errors on {e.get('test_windows', '?')} test windows against copying the previous "
+             f"value: normalised MAE {e['normalised_mae']:.4f} vs copy-previous "
+             f"{e['copy_normalised_mae']:.4f}.", "",
+             "| variable | kind | MAE | copy-previous MAE | accuracy | copy-previous accuracy "
+             "| share of steps it changes |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, v in e["variables"].items():
+        acc = f"{v['accuracy']:.4f}" if "accuracy" in v else "—"
+        copy_acc = f"{v['copy_accuracy']:.4f}" if "copy_accuracy" in v else "—"
+        lines.append(f"| {name} | {v['kind']} | {v['mae']:.4f} | {v['copy_mae']:.4f} | {acc} | "
+                     f"{copy_acc} | {v['changed']:.4f} |")
+    return [*lines, ""]
+
+
+def result_section(result: Result, results_dir: Path, out: Path) -> list[str]:
+    meta, data = result.meta, result.data
+    shown = meta.get("model_folder")
+    folder = resolve(shown) if shown else None
+    machine = data.get("machine") or {}
+    json_machine = ", ".join(f"{k} {machine[k]}" for k in ("gpu", "device", "cpus", "platform")
+                             if machine.get(k) is not None)
+    sidecar = result.path.with_name(f"{result.name}.meta.json")
+    lines = [f"### {result.name}", ""]
+    facts = [
+        ("Results", f"[{result.path.name}]({link(result.path, out)}) and "
+                    f"[{sidecar.name}]({link(sidecar, out)})"),
+        ("Machine", f"{meta['machine']} (the JSON records: {json_machine or 'nothing'}; "
+                    f"torch {data.get('torch', '?')})"),
+        ("Date", meta.get("date")),
+        ("Commit", meta["commit"] + (f" (the JSON's commit: {data['commit']})"
+                                     if data.get("commit") else " (the JSON records none)")),
+        ("Data", f"{meta['data']} (the JSON: split {data.get('split')}, {data['n_starts']} "
+                 f"starts in {data.get('n_episodes', '?')} episodes, context "
+                 f"{data.get('context', '?')} frames, seed {data.get('seed', '?')}, "
+                 f"{data.get('replay_mismatches', '?')} replay mismatches)"),
+        ("Model folder", f"`{shown}`" if shown else None),
+        ("Produced by", f"`{meta['command']}`" if meta.get("command") else None),
+        ("Side-by-side video", f"[{meta['video']}]({link(resolve(meta['video']), out)})"
+                               if meta.get("video") else None),
+        ("Notes", meta.get("notes")),
+    ]
+    lines += [f"- {k}: {v}" for k, v in facts if v]
+    if data.get("skipped_predictors"):
+        lines.append(f"- Predictors skipped by the run: {data['skipped_predictors']}")
+    lines.append("- Training each component has had:")
+    for component, t in meta["training"].items():
+        if isinstance(t, dict):
+            text = "; ".join(f"{LABELS.get(k, k)}: {v}" for k, v in t.items())
+        else:
+            text = str(t)
+        lines.append(f"  - {component}: {text}")
+    lines.append("")
+    vae_lines, floor = vae_section(folder, shown)
+    for model, display in result.models.items():
+        notes = Notes()
+        png = results_dir / (f"{result.name}.png" if len(result.models) == 1 else
+                             f"{result.name}-{re.sub(r'[^A-Za-z0-9]+', '-', display)}.png")
+        plot(result, model, display, floor, png)
+        lines += [f"#### {display} vs copy-last", "",
+                  f"Model `{display}` (in the JSON: `{model}`, context "
+                  f"{data['predictors'][model].get('context', '?')} frames).", "",
+                  f"![MSE against horizon: {display} and copy-last]({link(png, out)})", "",
+                  f"MSE (0-255 scale) against horizon, log-log, 95% CI bands; "
+                  f"[{png.name}]({link(png, out)}).", "",
+                  "MSE at each horizon (mean over starts, bootstrap 95% CI; ratio of the means):",
+                  "", *glance_table(result, model, display),
+                  f"Targets at h = 1 / 2 / 4: MSE below {TABLE2_SOURCE} and at most "
+                  f"{COPY_LAST_FRACTION:g} x copy-last's (means):", ""]
+        lines += [verdict(result, model, h) for h in TARGET_HORIZONS]
+        lines += ["", *horizon_tables(result, model, display, notes)]
+        if notes.texts:
+            lines += ["Notes:", "", *notes.markdown(), ""]
+    lines += vae_lines + metadata_section(folder, shown)
+    return lines
+
+
+def render(results: list[Result], results_dir: Path, out: Path, command: str) -> str:
+    lines = ["# Benchmarks", "",
+             f"Generated by `{command}`; do not edit by hand. Every number comes from the JSON "
+             f"files in {results_dir.as_posix()}/ (paired-rollout results and their "
+             "`.meta.json` sidecars), the `vae_eval.json` and `metadata_eval.json` of the model "
+             f"folders the sidecars name (as they are now), and {TABLE2_SOURCE} (constants in "
+             "benchmarks/report.py).", "",
+             "Metrics (DESIGN.md, \"Metrics\"): frames at native resolution, RGB, MSE over all "
+             "pixels and channels on the 0-255 scale, PSNR = 10 log10(255^2 / MSE) both from the "
+             "mean MSE and as a per-frame mean, SSIM, LPIPS (AlexNet); means over paired starts "
+             "with bootstrap 95% CIs. Copy-last predicts o_{t+h} = o_t. A paired start restores "
+             "the real emulator and the model from the same frames and feeds both the same "
+             "actions.", ""]
+    games: dict[str, list[Result]] = {}
+    for r in results:
+        games.setdefault(r.env_id, []).append(r)
+    lines += ["Contents:", ""]
+    for env_id, rs in games.items():
+        lines.append(f"- {env_id}: " + ", ".join(r.name for r in rs))
+    lines.append("")
+    for env_id, rs in games.items():
+        lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
+        for r in rs:
+            lines += result_section(r, results_dir, out)
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"),
+                        help="folder of paired-rollout JSONs and their .meta.json sidecars")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"),
+                        help="markdown file to write")
+    args = parser.parse_args(argv)
+    results = load_results(args.results)
+    command = (f"python benchmarks/report.py --results {args.results.as_posix()} "
+               f"--out {args.out.as_posix()}")
+    write_atomic(args.out, render(results, args.results, args.out, command))
+    print(f"wrote {args.out} ({len(results)} results)", file=sys.stderr)
+    return args.out
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ReportError as e:
+        sys.exit(f"report.py: error: {e}")

@@ -1,0 +1,163 @@
+"""benchmarks/report.py on a synthetic results folder: tables, targets, plot, determinism."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+MODEL = "/root/work/NeuralBreakout-v0/model"
+LPIPS_NOTE = "LPIPS not measured: the AlexNet weights are missing (test)."
+# h -> (model MSE, copy-last MSE). Breakout's Table 2 MSE: 13.1859 / 13.3697 / 14.3638.
+MSE = {1: (2.0, 10.0),    # below Table 2 and <= 0.25 x copy-last: meets both
+       2: (8.0, 12.0),    # below Table 2, 0.67 x copy-last: misses the copy-last target by 5.00
+       4: (20.0, 30.0),   # above Table 2 by 5.64, above 7.50 by 12.50: misses both
+       8: (40.0, 50.0)}
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("benchmark_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def summary(mean: float, half: float) -> dict:
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": 12}
+
+
+def horizon(mse: float, psnr_frame: float) -> dict:
+    """One horizon as `neuralgym.metrics.summarize_frame_metrics` writes it (LPIPS absent)."""
+    return {"mse": summary(mse, 0.5), "psnr_mean_per_frame": summary(psnr_frame, 0.25),
+            "psnr_of_mean_mse": summary(40.0 - mse / 10, 0.125),
+            "ssim": summary(0.98 - mse / 1000, 0.001),
+            "lpips": {"mean": None, "note": LPIPS_NOTE}}
+
+
+def paired_json() -> dict:
+    """The layout of benchmarks/paired_rollout.py's JSON."""
+    copy = {str(h): horizon(c, float("inf") if h == 1 else 35.0) for h, (_, c) in MSE.items()}
+    model = {str(h): horizon(m, 41.0) for h, (m, _) in MSE.items()}
+    return {"env_id": "NeuralBreakout-v0", "data": "/root/work/data", "split": "test",
+            "n_episodes": 3, "n_starts": 12, "starts": {"ep0": [50, 100]},
+            "horizons": sorted(MSE), "context": 4, "replay_mismatches": 0,
+            "replay_mismatch_starts": [], "seed": 0,
+            "machine": {"platform": "Linux", "python": "3.12", "cpus": 16, "device": "cuda",
+                        "gpu": "NVIDIA H100 80GB HBM3"},
+            "torch": "2.11.0", "commit": None, "skipped_predictors": [],
+            "predictors": {"copy-last": {"name": "copy-last", "context": 1, "horizons": copy},
+                           MODEL: {"name": MODEL, "context": 4, "horizons": model}}}
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    model_folder = tmp_path / "wm"
+    model_folder.mkdir()
+    (model_folder / "vae_eval.json").write_text(json.dumps({
+        "step": 500, "split": "test", "parameters": 1000, "mse": 3.25, "mse_ci95": [3.0, 3.5],
+        "psnr_of_mean_mse": 43.01, "psnr_mean_per_frame": 44.5, "n_frames": 64}))
+    (model_folder / "metadata_eval.json").write_text(json.dumps({
+        "test_windows": 99, "kind": "gru", "steps": 10, "parameters": 500,
+        "normalised_mae": 0.0125, "copy_normalised_mae": 0.0375,
+        "variables": {"ball_x": {"kind": "continuous", "mae": 1.5, "copy_mae": 3.25,
+                                 "changed": 0.5}}}))
+    (folder / "run1.json").write_text(json.dumps(paired_json(), indent=1))
+    (folder / "run1.meta.json").write_text(json.dumps({
+        "model": "tiny-wm", "model_folder": str(model_folder), "machine": "one test card",
+        "commit": "abc1234", "data": "12 synthetic starts", "date": "2026-01-01",
+        "training": {"vae": {"gpu_time": "10 s", "data": "1k steps"},
+                     "denoiser": {"gpu_time": "20 s", "data": "1k steps"}},
+        "video": "runs/side-by-side.mp4"}))
+    return folder
+
+
+def run(report, results: Path) -> tuple[str, Path]:
+    out = results.parent / "BENCHMARKS.md"
+    report.main(["--results", str(results), "--out", str(out)])
+    return out.read_text(), out
+
+
+def test_markdown_contents(report, results: Path):
+    text, _ = run(report, results)
+    # per-horizon table rows with the JSON's numbers, model beside copy-last, and the ratio
+    assert "| MSE | 2.00 [1.50, 2.50] | 10.00 [9.50, 10.50] | 0.20 |" in text
+    assert "| MSE | 8.00 [7.50, 8.50] | 12.00 [11.50, 12.50] | 0.67 |" in text
+    assert "| PSNR of the mean MSE (dB) | 39.80 [39.67, 39.92] | 39.00 [38.88, 39.12] |  |" in text
+    assert "| SSIM | 0.9780 [0.9770, 0.9790] | 0.9700 [0.9690, 0.9710] |  |" in text
+    assert "| PSNR, per-frame mean (dB) | 41.00 [40.75, 41.25] | ∞ [∞, ∞] (note 1) |  |" in text
+    assert "| 8 | 40.00 [39.50, 40.50] | 50.00 [49.50, 50.50] | 0.80 |" in text  # at a glance
+    for h in MSE:
+        assert f"**h = {h}** (n = 12 starts)" in text
+    # LPIPS absent: "not measured" with the JSON's reason, never a number
+    assert "| LPIPS | not measured (note 2) | not measured (note 2) |  |" in text
+    assert f"2. {LPIPS_NOTE}" in text
+    # Table 2, cited
+    assert "Li et al., Beyond Single-Step, Table 2" in text
+    assert "| 1 | 13.1859 | 36.9485 | 0.0132 |" in text
+    assert "| 4 | 14.3638 | 36.5727 | 0.0662 |" in text
+    # target verdicts: one met, one missing the copy-last target, one missing both
+    assert ("- h = 1: **MEETS the targets**. MSE 2.00: below Table 2's 13.19 by 11.19" in text)
+    assert ("- h = 2: **MISSES 1 of 2 targets**. MSE 8.00: below Table 2's 13.37 by 5.37" in text)
+    assert "**misses a quarter of copy-last's 12.00 (<= 3.00) by 5.00**" in text
+    assert ("- h = 4: **MISSES 2 of 2 targets**. MSE 20.00: **misses Table 2's 14.36 by 5.64**"
+            in text)
+    assert "**misses a quarter of copy-last's 30.00 (<= 7.50) by 12.50**" in text
+    # the sidecar's facts, the model's display name, the model folder's evaluations
+    assert "tiny-wm" in text and MODEL in text
+    for fact in ("one test card", "abc1234", "12 synthetic starts", "GPU time: 10 s"):
+        assert fact in text
+    assert "runs/side-by-side.mp4" in text
+    assert "MSE 3.25 [3.00, 3.50], PSNR of the mean MSE 43.01 dB" in text
+    assert "normalised MAE 0.0125 vs copy-previous 0.0375" in text
+    assert "| ball_x | continuous | 1.5000 | 3.2500 | — | — | 0.5000 |" in text
+    assert "python benchmarks/report.py --results" in text
+
+
+def test_plot_is_a_png(report, results: Path):
+    import matplotlib.image as mpimg
+
+    text, _ = run(report, results)
+    png = results / "run1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mpimg.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert "run1.png)" in text
+
+
+def test_rerun_is_byte_identical(report, results: Path):
+    first, out = run(report, results)
+    second, _ = run(report, results)
+    assert first == second
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_table2_missing_game_and_missing_sidecar(report, results: Path):
+    data = paired_json()
+    data["env_id"] = "NeuralSonic-v0"
+    (results / "run1.json").write_text(json.dumps(data))
+    text, _ = run(report, results)
+    assert "has no Sonic; only the copy-last target applies" in text
+    assert "- h = 1: **MEETS the targets**. MSE 2.00: 0.20x copy-last" in text
+    (results / "run1.meta.json").unlink()
+    with pytest.raises(report.ReportError, match="no sidecar run1.meta.json"):
+        run(report, results)
+
+
+def test_no_results_is_a_clear_error(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--results", str(empty), "--out",
+                           str(tmp_path / "B.md")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "no paired-rollout JSON in" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "B.md").exists()
