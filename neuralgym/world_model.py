@@ -45,7 +45,7 @@ class DreamState:
         lat = torch.cat([self.latents, latents], 1)[:, -keep:]
         meta = torch.cat([self.metadata, metadata], 1)[:, -keep:]
         acts = torch.cat([self.actions, actions], 1)
-        acts = acts[:, acts.shape[1] - (keep - 1):]
+        acts = acts[:, max(0, acts.shape[1] - (keep - 1)):]
         return DreamState(lat, meta, acts)
 
 
@@ -124,7 +124,7 @@ class WorldModel:
         keep = min(L, self.history)
         meta = torch.as_tensor(np.asarray(metadata), dtype=torch.float32, device=self.device)
         acts = torch.as_tensor(np.asarray(actions), dtype=torch.int64, device=self.device)
-        return DreamState(z[:, -keep:], meta[:, -keep:], acts[:, acts.shape[1] - (keep - 1):])
+        return DreamState(z[:, -keep:], meta[:, -keep:], acts[:, max(0, acts.shape[1] - keep + 1):])
 
     @torch.no_grad()
     def predict_metadata(self, state: DreamState, actions: Tensor) -> Tensor:

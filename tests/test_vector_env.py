@@ -1,0 +1,196 @@
+"""The batched dream: make_vec, one model call per step, NEXT_STEP autoreset, per-env
+truncation, seeds, and the multi-frame rule per sub-env."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import neuralgym  # noqa: F401  (registers the ids)
+from neuralgym import make_real
+from neuralgym.data import Dataset
+from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
+from neuralgym.vector_env import NeuralRetroVectorEnv
+
+ID = "NeuralBreakout-v0"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def with_start_contexts(src: Path, dst: Path, dataset: Dataset, count: int = 6) -> Path:
+    shutil.copytree(src, dst)
+    save_start_contexts(dst, contexts_from_dataset(dataset, 2, count, "all"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_world_model: Path, breakout_dataset: Dataset,
+              tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return with_start_contexts(tiny_world_model, tmp_path_factory.mktemp("vec") / "wm",
+                               breakout_dataset)
+
+
+@pytest.fixture(scope="module")
+def multi_frame_dir(world_model_builder, breakout_dataset: Dataset,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vec-t2")
+    world_model_builder(root / "raw", frames_per_call=2)
+    return with_start_contexts(root / "raw", root / "wm", breakout_dataset)
+
+
+def count_calls(env: NeuralRetroVectorEnv, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Batch sizes of the world model's step calls."""
+    calls: list[int] = []
+    real = env.model.step
+
+    def step(state, actions, generator, decode=True):
+        calls.append(actions.shape[0])
+        return real(state, actions, generator, decode)
+
+    monkeypatch.setattr(env.model, "step", step)
+    return calls
+
+
+def test_make_vec_batches_the_dreams(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir), render_mode="rgb_array")
+    assert isinstance(envs, NeuralRetroVectorEnv) and envs.num_envs == 3
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    assert envs.max_episode_steps == 27_000
+    real = make_real(ID)
+    assert envs.single_observation_space == real.observation_space
+    assert envs.single_action_space == real.action_space
+    assert envs.observation_space.shape == (3, 210, 160, 3)
+    assert envs.action_space == gym.spaces.MultiDiscrete([4, 4, 4])
+    calls = count_calls(envs, monkeypatch)
+    obs, infos = envs.reset(seed=0)
+    assert obs.shape == (3, 210, 160, 3) and obs.dtype == np.uint8
+    obs, rewards, terminated, truncated, infos = envs.step(np.array([0, 1, 2]))
+    assert calls == [3]  # one model call for the whole batch
+    assert obs.shape == (3, 210, 160, 3) and rewards.shape == terminated.shape == (3,)
+    assert not truncated.any()
+    frames = envs.render()
+    assert len(frames) == 3 and all((f == o).all() for f, o in zip(frames, obs, strict=True))
+
+    # infos as SyncVectorEnv would give them for the real game
+    sync = SyncVectorEnv([lambda: make_real(ID)] * 3)
+    _, real_infos = sync.reset(seed=0)
+    *_, real_step_infos = sync.step(np.array([0, 1, 2]))
+    for ours, theirs in ((envs.reset(seed=0)[1], real_infos), (infos, real_step_infos)):
+        assert set(ours) == set(theirs)
+        for key in theirs:
+            assert ours[key].dtype == theirs[key].dtype, key
+            assert ours[key].shape == theirs[key].shape, key
+    sync.close()
+    real.close()
+
+    with pytest.raises(ValueError, match="Discrete\\(4\\)"):
+        envs.step(np.array([0, 9, 1]))
+    with pytest.raises(ValueError, match="shape \\(3,\\)"):
+        envs.step(np.array([0, 1]))
+    fresh = gym.make_vec(ID, num_envs=2, model=str(model_dir))
+    with pytest.raises(RuntimeError, match="reset\\(\\) before step\\(\\)"):
+        fresh.step(np.array([0, 0]))
+
+
+def test_truncation_and_next_step_autoreset(model_dir: Path):
+    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir), max_episode_steps=2)
+    assert envs.max_episode_steps == 2
+    starts = envs.start_contexts.frames[:, -1]
+    envs.reset(seed=1)
+    acts = np.array([1, 2, 3])
+    _, _, term, trunc, _ = envs.step(acts)
+    assert not trunc.any() and not term.any()
+    _, _, term, trunc, _ = envs.step(acts)
+    assert trunc.all() and not term.any()  # each sub-env counted its 2 steps
+    obs, rewards, term, trunc, infos = envs.step(acts)  # NEXT_STEP: this step resets them
+    assert not trunc.any() and not term.any() and (rewards == 0).all()
+    for o in obs:  # the first frame of a new dream: the last frame of a start context
+        assert any((o == s).all() for s in starts)
+    _, _, _, trunc, _ = envs.step(acts)
+    assert not trunc.any()
+    _, _, _, trunc, _ = envs.step(acts)
+    assert trunc.all()
+
+
+def test_termination_autoresets_only_that_sub_env(model_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir))
+    # the second of the sub-envs stepped in a call ends its episode
+    game = dataclasses.replace(envs.game, terminated=lambda p, c: np.arange(len(c["lives"])) == 1)
+    monkeypatch.setattr(envs, "game", game)
+    calls = count_calls(envs, monkeypatch)
+    envs.reset(seed=2)
+    envs._steps[:] = 5
+    _, _, term, trunc, _ = envs.step(np.array([0, 0, 0]))
+    assert term.tolist() == [False, True, False] and not trunc.any()
+    obs, rewards, term, _, _ = envs.step(np.array([1, 1, 1]))
+    # env 1 restarted (reward 0, not stepped: batch of 2); of the stepped 0 and 2, 2 ends
+    assert calls == [3, 2]
+    assert rewards[1] == 0 and term.tolist() == [False, False, True]
+    assert envs._steps.tolist() == [7, 0, 7]
+    assert any((obs[1] == s).all() for s in envs.start_contexts.frames[:, -1])
+
+
+def test_seeds_and_equivalence_with_the_single_env(model_dir: Path, multi_frame_dir: Path):
+    actions = [[0, 1], [2, 2], [2, 3], [2, 3], [1, 1]]
+
+    def vec_rollout(folder: Path, seed: int, n: int = 2) -> np.ndarray:
+        envs = gym.make_vec(ID, num_envs=n, model=str(folder))
+        out = [envs.reset(seed=seed)[0]]
+        for a in actions:
+            out.append(envs.step(np.array(a[:n]))[0])
+        return np.stack(out)
+
+    for folder in (model_dir, multi_frame_dir):
+        a = vec_rollout(folder, 3)
+        np.testing.assert_array_equal(a, vec_rollout(folder, 3))
+        assert (a[1:] != vec_rollout(folder, 4)[1:]).any()
+        # one sub-env is the single env: same seed, same actions, same frames
+        env = gym.make(ID, model=str(folder))
+        single = [env.reset(seed=3)[0]] + [env.step(a[0])[0] for a in actions]
+        np.testing.assert_array_equal(vec_rollout(folder, 3, n=1)[:, 0], np.stack(single))
+
+
+def test_multi_frame_per_sub_env(multi_frame_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    envs = gym.make_vec(ID, num_envs=3, model=str(multi_frame_dir))
+    assert envs.frames_per_call == 2
+    calls = count_calls(envs, monkeypatch)
+    envs.reset(seed=0)
+    for _ in range(4):  # every action repeats: one batched call per two steps
+        envs.step(np.array([2, 2, 2]))
+    assert calls == [3, 3]
+    calls.clear()
+    envs.step(np.array([2, 2, 2]))  # plans used up: all three generate
+    envs.step(np.array([2, 0, 2]))  # only sub-env 1 changed its action
+    assert calls == [3, 1]
+    for d in envs._dreams.dreams:
+        assert d.state.actions.shape[1] == d.state.latents.shape[1] - 1
+    assert [d.state.actions[0, -1].item() for d in envs._dreams.dreams] == [2, 0, 2]
+
+
+def test_reset_options_apply_to_every_sub_env(model_dir: Path, breakout_dataset: Dataset):
+    envs = gym.make_vec(ID, num_envs=2, model=str(model_dir), max_episode_steps=1)
+    ep = breakout_dataset.load(breakout_dataset.episodes[0])
+    obs, infos = envs.reset(seed=0, options={"episode": ep, "step": 8})
+    assert (obs == ep.frames[8]).all()
+    np.testing.assert_array_equal(infos["metadata"], np.stack([ep.metadata[8]] * 2))
+    envs.step(np.array([0, 0]))
+    obs, *_ = envs.step(np.array([0, 0]))  # autoreset: back to the same context
+    assert (obs == ep.frames[8]).all()
+    with pytest.raises(ValueError, match="unknown keys"):
+        envs.reset(options={"reset_mask": np.array([True, False])})
+    with pytest.raises(ValueError, match="num_envs must be a positive int"):
+        NeuralRetroVectorEnv(ID, num_envs=0, model=str(model_dir))
