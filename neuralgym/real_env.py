@@ -178,6 +178,8 @@ class RealGameEnv(gym.Env):
 
             self._ale.restoreState(ALEState(state))
         else:
+            if self._meta is None:  # stable-retro steps only after a first reset
+                self._env.reset()
             self._env.em.set_state(state)
             self._env.data.update_ram()
         self._obs, self._meta = None, self._read_metadata()

@@ -239,6 +239,11 @@ def test_get_set_state_replays_bit_exactly(env_id: str) -> None:
                 assert digest(obs) == frames[t], f"step {t} after set_state: frame differs"
                 np.testing.assert_array_equal(info["metadata"], metas[t])
 
+    with real(env_id) as fresh:  # a new env, never reset (the paired benchmark's case)
+        fresh.unwrapped.set_state(state)
+        obs, *_ = fresh.unwrapped.step(actions[0])
+        assert digest(obs) == frames[0]
+
 
 @pytest.mark.parametrize("env_id", STATE_IDS)
 def test_same_seed_same_actions_same_game(env_id: str) -> None:
