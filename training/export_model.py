@@ -1,4 +1,5 @@
-"""Copy a world-model folder into the repository (config.json + small safetensors files).
+"""Copy a world-model folder into the repository (config.json + small safetensors files, the
+evaluation JSONs and the start contexts).
 
 Committed weights must be safetensors files under 16 MiB each. Weight tensors of more than
 `--min-numel` elements are stored in float16 (half the bytes); small tensors (biases, norms,
@@ -57,8 +58,13 @@ def export(args: Args) -> None:
     if args.note:
         config["training"] = [*config.get("training", []), args.note]
     (tmp / "config.json").write_text(json.dumps(config, indent=1))
-    for extra in sorted(args.model.glob("*_eval.json")):
-        shutil.copy(extra, tmp / extra.name)
+    extras = [*sorted(args.model.glob("*_eval.json")), args.model / "start_contexts.safetensors"]
+    for extra in extras:
+        if extra.exists():
+            if extra.stat().st_size >= LIMIT:
+                raise SystemExit(f"{extra} is {extra.stat().st_size / 2**20:.1f} MiB; make "
+                                 "fewer start contexts (make_start_contexts.py --count)")
+            shutil.copy(extra, tmp / extra.name)
     if args.out.exists():
         shutil.rmtree(args.out)
     os.rename(tmp, args.out)

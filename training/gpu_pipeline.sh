@@ -3,8 +3,8 @@
 #
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
-# Stages: setup (install the carried wheels), record, vae, latents, metadata, denoiser, bench,
-# export. Data and checkpoints stay in $WORK on the host's disk between calls; every training
+# Stages: setup (install the carried wheels), record, vae, latents, metadata, denoiser,
+# contexts (start contexts for the dream env), bench, export. Data and checkpoints stay in $WORK on the host's disk between calls; every training
 # stage resumes from its checkpoint there, and the first one of a fresh host starts from the
 # weights last committed (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/),
 # so quality accumulates across sessions (bring the results back with
@@ -66,6 +66,9 @@ for stage in "$@"; do
         --stage cond --steps "$DEN_STEPS" --checkpoint-every 250 --batch-size 128 $DEN_ARGS \
         2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;
+    contexts)
+      python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count 32
+      ;;
     bench)
       python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$DATA" --split test \
         --predictor "$MODEL" copy-last --episodes 50 --starts-per-episode 8 --batch-size 64 \
@@ -73,7 +76,7 @@ for stage in "$@"; do
         --video "$OUT/paired.gif" 2>&1 | grep -v "start/s"
       ;;
     export)  # the weights, and the small results in one archive ($OUT takes 8 files)
-      cp "$MODEL"/config.json "$MODEL"/*.safetensors "$OUT"/ 2>/dev/null || true
+      cp "$MODEL"/config.json "$MODEL"/*.safetensors "$OUT"/ 2>/dev/null || true  # <= 7 files
       (cd "$MODEL" && tar czf "$OUT/results.tgz" ./*_eval.json -C "$OUT" ./paired.json 2>/dev/null) || true
       ls -la "$OUT"
       ;;
