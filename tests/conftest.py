@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from neuralgym import make_real
 from neuralgym.data import Dataset, save_episode
 from neuralgym.policies import RandomPolicy
 from neuralgym.recording import record_episode
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread per test process: the 2-core machines run tests beside each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def record_dataset(root: Path, env_id: str, episodes: int, max_steps: int,
@@ -88,3 +99,47 @@ def world_model_builder():
 def tiny_world_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained Breakout world-model folder (T = 1)."""
     return build_tiny_world_model(tmp_path_factory.mktemp("wm") / "model")
+
+
+def with_start_contexts(src: Path, dst: Path, dataset: Dataset, count: int = 6) -> Path:
+    """A copy of world-model folder `src` with start contexts from `dataset`."""
+    from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
+
+    shutil.copytree(src, dst)
+    save_start_contexts(dst, contexts_from_dataset(dataset, 2, count, "all"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def dream_model_dir(tiny_world_model: Path, breakout_dataset: Dataset,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Breakout world model (T = 1) with start contexts: what the dream env needs."""
+    return with_start_contexts(tiny_world_model, tmp_path_factory.mktemp("dream") / "wm",
+                               breakout_dataset)
+
+
+@pytest.fixture(scope="session")
+def dream_multi_frame_dir(breakout_dataset: Dataset,
+                          tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Breakout world model with T = 2 frames per call, with start contexts."""
+    root = tmp_path_factory.mktemp("dream-t2")
+    build_tiny_world_model(root / "raw", frames_per_call=2)
+    return with_start_contexts(root / "raw", root / "wm", breakout_dataset)
+
+
+@pytest.fixture
+def model_calls(monkeypatch: pytest.MonkeyPatch):
+    """`watch(env)` -> the list of batch sizes of env.model.step calls, filled as they happen."""
+
+    def watch(env) -> list[int]:
+        calls: list[int] = []
+        real = env.model.step
+
+        def step(state, actions, generator, decode=True):
+            calls.append(actions.shape[0])
+            return real(state, actions, generator, decode)
+
+        monkeypatch.setattr(env.model, "step", step)
+        return calls
+
+    return watch

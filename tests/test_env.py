@@ -23,59 +23,14 @@ from neuralgym.model_folder import ModelFolderError
 from neuralgym.predictors import NoModelError
 from neuralgym.start_contexts import (
     StartContextsError,
-    contexts_from_dataset,
-    save_start_contexts,
     start_contexts_path,
 )
 
 ID = "NeuralBreakout-v0"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def with_start_contexts(src: Path, dst: Path, dataset: Dataset, count: int = 6) -> Path:
-    """A copy of world-model folder `src` with start contexts from `dataset`."""
-    shutil.copytree(src, dst)
-    save_start_contexts(dst, contexts_from_dataset(dataset, 2, count, "all"))
-    return dst
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_world_model: Path, breakout_dataset: Dataset,
-              tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return with_start_contexts(tiny_world_model, tmp_path_factory.mktemp("env") / "wm",
-                               breakout_dataset)
-
-
-@pytest.fixture(scope="module")
-def multi_frame_dir(world_model_builder, breakout_dataset: Dataset,
-                    tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("env-t2")
-    world_model_builder(root / "raw", frames_per_call=2)
-    return with_start_contexts(root / "raw", root / "wm", breakout_dataset)
-
-
-def count_calls(env: NeuralRetroEnv, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Batch sizes of the world model's step calls, recorded as they happen."""
-    calls: list[int] = []
-    real = env.model.step
-
-    def step(state, actions, generator, decode=True):
-        calls.append(actions.shape[0])
-        return real(state, actions, generator, decode)
-
-    monkeypatch.setattr(env.model, "step", step)
-    return calls
-
-
-def test_check_env_passes(model_dir: Path, multi_frame_dir: Path):
-    for folder in (model_dir, multi_frame_dir):
+def test_check_env_passes(dream_model_dir: Path, dream_multi_frame_dir: Path):
+    for folder in (dream_model_dir, dream_multi_frame_dir):
         env = gym.make(ID, model=str(folder))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -84,8 +39,8 @@ def test_check_env_passes(model_dir: Path, multi_frame_dir: Path):
         env.close()
 
 
-def test_spaces_and_info_keys_match_the_real_env(model_dir: Path):
-    dream, real = gym.make(ID, model=str(model_dir)), make_real(ID)
+def test_spaces_and_info_keys_match_the_real_env(dream_model_dir: Path):
+    dream, real = gym.make(ID, model=str(dream_model_dir)), make_real(ID)
     assert dream.observation_space == real.observation_space
     assert dream.action_space == real.action_space
     (d_obs, d_info), (r_obs, r_info) = dream.reset(seed=0), real.reset(seed=0)
@@ -99,14 +54,14 @@ def test_spaces_and_info_keys_match_the_real_env(model_dir: Path):
     real.close()
 
 
-def test_registration(model_dir: Path):
+def test_registration(dream_model_dir: Path):
     for game in ("Sonic", "Airstriker", "Breakout", "Pong", "DemonAttack"):
         spec = gym.spec(f"Neural{game}-v0")
         assert spec.entry_point == "neuralgym.env:NeuralRetroEnv"
         assert spec.vector_entry_point == "neuralgym.vector_env:NeuralRetroVectorEnv"
         assert spec.max_episode_steps == get_spec(spec.id).max_episode_steps
         assert spec.kwargs["model"] is None and spec.kwargs["device"] == "cpu"
-    env = gym.make(ID, model=str(model_dir))
+    env = gym.make(ID, model=str(dream_model_dir))
     assert isinstance(env.unwrapped, NeuralRetroEnv)
     limits, e = [], env
     while isinstance(e, gym.Wrapper):
@@ -130,13 +85,13 @@ def rollout(env: gym.Env, seed: int, actions: list[int]) -> np.ndarray:
     return np.stack(frames)
 
 
-def test_same_seed_same_frames(model_dir: Path, breakout_dataset: Dataset):
-    env = gym.make(ID, model=str(model_dir), denoising_steps=1)
+def test_same_seed_same_frames(dream_model_dir: Path, breakout_dataset: Dataset):
+    env = gym.make(ID, model=str(dream_model_dir), denoising_steps=1)
     assert env.unwrapped.model.steps == 1
     actions = [1, 2, 2, 3, 0, 1]
     a = rollout(env, 7, actions)
     np.testing.assert_array_equal(a, rollout(env, 7, actions))
-    other = gym.make(ID, model=str(model_dir), denoising_steps=1)
+    other = gym.make(ID, model=str(dream_model_dir), denoising_steps=1)
     np.testing.assert_array_equal(a, rollout(other, 7, actions))  # a fresh env too
     assert (a[1:] != rollout(env, 8, actions)[1:]).any()  # the seed matters
     # reset() without a seed continues the generator: a different dream from the same start
@@ -147,8 +102,8 @@ def test_same_seed_same_frames(model_dir: Path, breakout_dataset: Dataset):
     assert (env.step(0)[0] != f1).any()
 
 
-def test_reset_options(model_dir: Path, breakout_dataset: Dataset):
-    env = gym.make(ID, model=str(model_dir)).unwrapped
+def test_reset_options(dream_model_dir: Path, breakout_dataset: Dataset):
+    env = gym.make(ID, model=str(dream_model_dir)).unwrapped
     ep = breakout_dataset.load(breakout_dataset.episodes[0])
     t = 10
     # a recorded episode (folder or Episode) and a step: starts from the frames up to it
@@ -175,23 +130,23 @@ def test_reset_options(model_dir: Path, breakout_dataset: Dataset):
         assert any((obs == f).all() for f in contexts.frames[:, -1])
 
 
-def test_render(model_dir: Path):
-    env = gym.make(ID, model=str(model_dir), render_mode="rgb_array")
+def test_render(dream_model_dir: Path):
+    env = gym.make(ID, model=str(dream_model_dir), render_mode="rgb_array")
     assert env.unwrapped.render() is None  # nothing to show before reset
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(env.render(), obs)
     obs, *_ = env.step(2)
     np.testing.assert_array_equal(env.render(), obs)
-    assert gym.make(ID, model=str(model_dir)).unwrapped.render() is None
+    assert gym.make(ID, model=str(dream_model_dir)).unwrapped.render() is None
     with pytest.raises(ValueError, match="render_mode"):
-        NeuralRetroEnv(ID, model=str(model_dir), render_mode="human")
+        NeuralRetroEnv(ID, model=str(dream_model_dir), render_mode="human")
 
 
-def test_multi_frame_serves_frames_and_regenerates(multi_frame_dir: Path,
-                                                   monkeypatch: pytest.MonkeyPatch):
-    env = gym.make(ID, model=str(multi_frame_dir)).unwrapped
+def test_multi_frame_serves_frames_and_regenerates(dream_multi_frame_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, model_calls):
+    env = gym.make(ID, model=str(dream_multi_frame_dir)).unwrapped
     assert env.frames_per_call == 2
-    calls = count_calls(env, monkeypatch)
+    calls = model_calls(env)
     env.reset(seed=0)
     for _ in range(8):  # the action repeats: one call per two steps
         env.step(2)
@@ -219,13 +174,14 @@ def test_multi_frame_serves_frames_and_regenerates(multi_frame_dir: Path,
     actions = [2, 2, 2, 1, 1, 0, 3, 3, 3]
     np.testing.assert_array_equal(rollout(env, 4, actions), rollout(env, 4, actions))
     # frames_per_call must be the model's
-    assert NeuralRetroEnv(ID, model=str(multi_frame_dir), frames_per_call=2).frames_per_call == 2
+    env2 = NeuralRetroEnv(ID, model=str(dream_multi_frame_dir), frames_per_call=2)
+    assert env2.frames_per_call == 2
     with pytest.raises(ModelMismatchError, match="2 frame\\(s\\) per call"):
-        gym.make(ID, model=str(multi_frame_dir), frames_per_call=1)
+        gym.make(ID, model=str(dream_multi_frame_dir), frames_per_call=1)
 
 
-def test_bad_input_is_a_clear_error(model_dir: Path, breakout_dataset: Dataset):
-    env = gym.make(ID, model=str(model_dir)).unwrapped
+def test_bad_input_is_a_clear_error(dream_model_dir: Path, breakout_dataset: Dataset):
+    env = gym.make(ID, model=str(dream_model_dir)).unwrapped
     with pytest.raises(RuntimeError, match="reset\\(\\) before step\\(\\)"):
         env.step(0)
     env.reset(seed=0)
@@ -259,7 +215,7 @@ def test_bad_input_is_a_clear_error(model_dir: Path, breakout_dataset: Dataset):
         env.reset(options={"frame": good["frames"]})
 
 
-def test_model_folder_errors(model_dir: Path, tiny_world_model: Path, tmp_path: Path,
+def test_model_folder_errors(dream_model_dir: Path, tiny_world_model: Path, tmp_path: Path,
                              world_model_builder):
     with pytest.raises(NoModelError, match="does not exist.*make_start_contexts"):
         gym.make(ID, model=str(tmp_path / "nope"))
@@ -270,13 +226,13 @@ def test_model_folder_errors(model_dir: Path, tiny_world_model: Path, tmp_path: 
     # a model of another game
     with pytest.raises(ModelMismatchError, match="a world model of NeuralBreakout-v0, not "
                                                  "NeuralPong-v0"):
-        gym.make("NeuralPong-v0", model=str(model_dir))
+        gym.make("NeuralPong-v0", model=str(dream_model_dir))
     pong = world_model_builder(tmp_path / "pong", env_id="NeuralPong-v0")
     with pytest.raises(ModelMismatchError, match="NeuralPong-v0, not NeuralBreakout-v0"):
         gym.make(ID, model=str(pong))
     # corrupt or incomplete folders
     broken = tmp_path / "broken"
-    shutil.copytree(model_dir, broken)
+    shutil.copytree(dream_model_dir, broken)
     (broken / "denoiser.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(ModelFolderError, match="denoiser.safetensors is corrupt"):
         gym.make(ID, model=str(broken))
@@ -288,7 +244,7 @@ def test_model_folder_errors(model_dir: Path, tiny_world_model: Path, tmp_path: 
         gym.make(ID, model=str(broken))
     # start contexts: corrupt, missing, or of another shape
     bad_sc = tmp_path / "bad-sc"
-    shutil.copytree(model_dir, bad_sc)
+    shutil.copytree(dream_model_dir, bad_sc)
     start_contexts_path(bad_sc).write_bytes(start_contexts_path(bad_sc).read_bytes()[:500])
     with pytest.raises(StartContextsError, match="corrupt or truncated"):
         gym.make(ID, model=str(bad_sc))
@@ -298,17 +254,17 @@ def test_model_folder_errors(model_dir: Path, tiny_world_model: Path, tmp_path: 
         env.reset(seed=0)
     # other arguments
     with pytest.raises(ValueError, match="denoising_steps must be a positive int"):
-        gym.make(ID, model=str(model_dir), denoising_steps=0)
+        gym.make(ID, model=str(dream_model_dir), denoising_steps=0)
     with pytest.raises(ValueError, match="denoising_steps must be in 1..1000"):
-        gym.make(ID, model=str(model_dir), denoising_steps=5000)
+        gym.make(ID, model=str(dream_model_dir), denoising_steps=5000)
     with pytest.raises(ValueError, match="device"):
-        gym.make(ID, model=str(model_dir), device="tpu")
+        gym.make(ID, model=str(dream_model_dir), device="tpu")
 
 
-def test_sb3_ppo_learns_on_the_dream(model_dir: Path):
+def test_sb3_ppo_learns_on_the_dream(dream_model_dir: Path):
     from stable_baselines3 import PPO
 
-    env = gym.make(ID, model=str(model_dir), denoising_steps=1)
+    env = gym.make(ID, model=str(dream_model_dir), denoising_steps=1)
     agent = PPO("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
     agent.learn(256)
     assert agent.num_timesteps == 256

@@ -4,68 +4,23 @@ truncation, seeds, and the multi-frame rule per sub-env."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import neuralgym  # noqa: F401  (registers the ids)
 from neuralgym import make_real
 from neuralgym.data import Dataset
-from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
 from neuralgym.vector_env import NeuralRetroVectorEnv
 
 ID = "NeuralBreakout-v0"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def with_start_contexts(src: Path, dst: Path, dataset: Dataset, count: int = 6) -> Path:
-    shutil.copytree(src, dst)
-    save_start_contexts(dst, contexts_from_dataset(dataset, 2, count, "all"))
-    return dst
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_world_model: Path, breakout_dataset: Dataset,
-              tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return with_start_contexts(tiny_world_model, tmp_path_factory.mktemp("vec") / "wm",
-                               breakout_dataset)
-
-
-@pytest.fixture(scope="module")
-def multi_frame_dir(world_model_builder, breakout_dataset: Dataset,
-                    tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("vec-t2")
-    world_model_builder(root / "raw", frames_per_call=2)
-    return with_start_contexts(root / "raw", root / "wm", breakout_dataset)
-
-
-def count_calls(env: NeuralRetroVectorEnv, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Batch sizes of the world model's step calls."""
-    calls: list[int] = []
-    real = env.model.step
-
-    def step(state, actions, generator, decode=True):
-        calls.append(actions.shape[0])
-        return real(state, actions, generator, decode)
-
-    monkeypatch.setattr(env.model, "step", step)
-    return calls
-
-
-def test_make_vec_batches_the_dreams(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir), render_mode="rgb_array")
+def test_make_vec_batches_the_dreams(dream_model_dir: Path, model_calls):
+    envs = gym.make_vec(ID, num_envs=3, model=str(dream_model_dir), render_mode="rgb_array")
     assert isinstance(envs, NeuralRetroVectorEnv) and envs.num_envs == 3
     assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     assert envs.max_episode_steps == 27_000
@@ -74,7 +29,7 @@ def test_make_vec_batches_the_dreams(model_dir: Path, monkeypatch: pytest.Monkey
     assert envs.single_action_space == real.action_space
     assert envs.observation_space.shape == (3, 210, 160, 3)
     assert envs.action_space == gym.spaces.MultiDiscrete([4, 4, 4])
-    calls = count_calls(envs, monkeypatch)
+    calls = model_calls(envs)
     obs, infos = envs.reset(seed=0)
     assert obs.shape == (3, 210, 160, 3) and obs.dtype == np.uint8
     obs, rewards, terminated, truncated, infos = envs.step(np.array([0, 1, 2]))
@@ -100,13 +55,13 @@ def test_make_vec_batches_the_dreams(model_dir: Path, monkeypatch: pytest.Monkey
         envs.step(np.array([0, 9, 1]))
     with pytest.raises(ValueError, match="shape \\(3,\\)"):
         envs.step(np.array([0, 1]))
-    fresh = gym.make_vec(ID, num_envs=2, model=str(model_dir))
+    fresh = gym.make_vec(ID, num_envs=2, model=str(dream_model_dir))
     with pytest.raises(RuntimeError, match="reset\\(\\) before step\\(\\)"):
         fresh.step(np.array([0, 0]))
 
 
-def test_truncation_and_next_step_autoreset(model_dir: Path):
-    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir), max_episode_steps=2)
+def test_truncation_and_next_step_autoreset(dream_model_dir: Path):
+    envs = gym.make_vec(ID, num_envs=3, model=str(dream_model_dir), max_episode_steps=2)
     assert envs.max_episode_steps == 2
     starts = envs.start_contexts.frames[:, -1]
     envs.reset(seed=1)
@@ -125,13 +80,13 @@ def test_truncation_and_next_step_autoreset(model_dir: Path):
     assert trunc.all()
 
 
-def test_termination_autoresets_only_that_sub_env(model_dir: Path,
-                                                  monkeypatch: pytest.MonkeyPatch):
-    envs = gym.make_vec(ID, num_envs=3, model=str(model_dir))
+def test_termination_autoresets_only_that_sub_env(dream_model_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, model_calls):
+    envs = gym.make_vec(ID, num_envs=3, model=str(dream_model_dir))
     # the second of the sub-envs stepped in a call ends its episode
     game = dataclasses.replace(envs.game, terminated=lambda p, c: np.arange(len(c["lives"])) == 1)
     monkeypatch.setattr(envs, "game", game)
-    calls = count_calls(envs, monkeypatch)
+    calls = model_calls(envs)
     envs.reset(seed=2)
     envs._steps[:] = 5
     _, _, term, trunc, _ = envs.step(np.array([0, 0, 0]))
@@ -144,7 +99,8 @@ def test_termination_autoresets_only_that_sub_env(model_dir: Path,
     assert any((obs[1] == s).all() for s in envs.start_contexts.frames[:, -1])
 
 
-def test_seeds_and_equivalence_with_the_single_env(model_dir: Path, multi_frame_dir: Path):
+def test_seeds_and_equivalence_with_the_single_env(dream_model_dir: Path,
+                                                   dream_multi_frame_dir: Path):
     actions = [[0, 1], [2, 2], [2, 3], [2, 3], [1, 1]]
 
     def vec_rollout(folder: Path, seed: int, n: int = 2) -> np.ndarray:
@@ -154,7 +110,7 @@ def test_seeds_and_equivalence_with_the_single_env(model_dir: Path, multi_frame_
             out.append(envs.step(np.array(a[:n]))[0])
         return np.stack(out)
 
-    for folder in (model_dir, multi_frame_dir):
+    for folder in (dream_model_dir, dream_multi_frame_dir):
         a = vec_rollout(folder, 3)
         np.testing.assert_array_equal(a, vec_rollout(folder, 3))
         assert (a[1:] != vec_rollout(folder, 4)[1:]).any()
@@ -164,10 +120,10 @@ def test_seeds_and_equivalence_with_the_single_env(model_dir: Path, multi_frame_
         np.testing.assert_array_equal(vec_rollout(folder, 3, n=1)[:, 0], np.stack(single))
 
 
-def test_multi_frame_per_sub_env(multi_frame_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    envs = gym.make_vec(ID, num_envs=3, model=str(multi_frame_dir))
+def test_multi_frame_per_sub_env(dream_multi_frame_dir: Path, model_calls):
+    envs = gym.make_vec(ID, num_envs=3, model=str(dream_multi_frame_dir))
     assert envs.frames_per_call == 2
-    calls = count_calls(envs, monkeypatch)
+    calls = model_calls(envs)
     envs.reset(seed=0)
     for _ in range(4):  # every action repeats: one batched call per two steps
         envs.step(np.array([2, 2, 2]))
@@ -181,8 +137,8 @@ def test_multi_frame_per_sub_env(multi_frame_dir: Path, monkeypatch: pytest.Monk
     assert [d.state.actions[0, -1].item() for d in envs._dreams.dreams] == [2, 0, 2]
 
 
-def test_reset_options_apply_to_every_sub_env(model_dir: Path, breakout_dataset: Dataset):
-    envs = gym.make_vec(ID, num_envs=2, model=str(model_dir), max_episode_steps=1)
+def test_reset_options_apply_to_every_sub_env(dream_model_dir: Path, breakout_dataset: Dataset):
+    envs = gym.make_vec(ID, num_envs=2, model=str(dream_model_dir), max_episode_steps=1)
     ep = breakout_dataset.load(breakout_dataset.episodes[0])
     obs, infos = envs.reset(seed=0, options={"episode": ep, "step": 8})
     assert (obs == ep.frames[8]).all()
@@ -193,4 +149,4 @@ def test_reset_options_apply_to_every_sub_env(model_dir: Path, breakout_dataset:
     with pytest.raises(ValueError, match="unknown keys"):
         envs.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
-        NeuralRetroVectorEnv(ID, num_envs=0, model=str(model_dir))
+        NeuralRetroVectorEnv(ID, num_envs=0, model=str(dream_model_dir))

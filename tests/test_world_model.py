@@ -20,12 +20,7 @@ from neuralgym.world_model import WorldModel
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
 
 
 def context_of(dataset: Dataset, K: int, B: int = 2):

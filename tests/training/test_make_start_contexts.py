@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from neuralgym.data import Dataset
 from neuralgym.start_contexts import (
@@ -40,12 +39,7 @@ def _load_script():
 make_start_contexts = _load_script()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
 
 
 def test_spread_steps_are_even_and_valid():
