@@ -106,3 +106,19 @@ def test_help_and_clear_errors(tmp_path: Path) -> None:
                  check=False)
     assert proc.returncode != 0 and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_runs_under_torchrun_on_two_cpu_processes(breakout_dataset: Dataset,
+                                                  tmp_path: Path) -> None:
+    """The DDP code path (gloo on the CPU): two ranks train one model; rank 0 writes it."""
+    out = tmp_path / "model"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29517", str(SCRIPT), "--data", str(breakout_dataset.root),
+         "--out", str(out), "--steps", "3", "--checkpoint-every", "3", *TINY],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((out / "train" / "vae" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3
+    assert FrameVAE.from_folder(out).config.frame_height == 210
