@@ -65,6 +65,8 @@ class Args:
     video_fps: int = field(default=8, metadata={"help": "frames per second of the video"})
     diff_gain: float = field(default=4.0, metadata={
         "help": "the video's |prediction - real| panel is multiplied by this"})
+    per_start: bool = field(default=False, metadata={
+        "help": "also write each start's metric values (for paired comparisons)"})
 
 
 class BenchmarkError(Exception):
@@ -259,6 +261,21 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
 # -- main -------------------------------------------------------------------------------------
 
 
+PER_START = {"mse": "mse", "psnr_mean_per_frame": "psnr", "ssim": "ssim", "lpips": "lpips"}
+
+
+def summarize(per_frame: dict[str, Any], lpips_note: str | None, per_start: bool
+              ) -> dict[str, Any]:
+    """The metrics' summaries at one horizon; with `per_start`, each start's values too (in
+    start order, for paired comparisons between predictors)."""
+    summary = summarize_frame_metrics(per_frame, lpips_note=lpips_note)
+    if per_start:
+        for key, source in PER_START.items():
+            if per_frame.get(source) is not None and key in summary:
+                summary[key]["per_start"] = np.asarray(per_frame[source], float).tolist()
+    return summary
+
+
 def main(args: Args) -> dict[str, Any]:
     check_args(args)
     try:
@@ -314,8 +331,8 @@ def main(args: Args) -> dict[str, Any]:
               file=sys.stderr, flush=True)
     results = {
         name: {"name": predictors[name].name, "context": predictors[name].context,
-               "horizons": {str(h): summarize_frame_metrics(concat(per_frame[name][h]),
-                                                            lpips_note=lpips.reason)
+               "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
+                                              args.per_start)
                             for h in horizons}}
         for name in predictors
     }
