@@ -1,12 +1,31 @@
-r"""Train a stable-baselines3 PPO agent on a game, to record better-than-random data with it.
+r"""Train a stable-baselines3 PPO agent on a game (the real one, or its dream).
 
     python agents/train_ppo.py --env NeuralBreakout-v0 --steps 10000000 --out runs/ppo-breakout.zip
     python agents/record.py --env NeuralBreakout-v0 --agent ppo --ppo-model runs/ppo-breakout.zip \
         --steps 100000 --out runs/breakout-ppo
 
+Inside the dream: --dream DIR (a world-model folder with start contexts) trains entirely in
+the world model, all --n-envs dreams stepped by one batched model call
+(`gym.make_vec(ENV, num_envs=N, model=DIR, device=...)` seen through
+`neuralgym.sb3_vec_env.ppo_vec_env`), and the real game is only used to score the result:
+
+    python agents/train_ppo.py --env NeuralBreakout-v0 --dream checkpoints/breakout \
+        --device cuda --n-envs 64 --steps 2000000 --out runs/ppo-dream.zip
+    python agents/evaluate_policy.py --env NeuralBreakout-v0 --policy runs/ppo-dream.zip \
+        --episodes 30 --json runs/ppo-dream-real.json
+
+The learning curve, (step, mean return of the episodes that ended in each rollout) in the
+env trained on (the dream's own returns with --dream), goes to OUT with the suffix
+.curve.csv (runs/ppo-dream.curve.csv); `agents/evaluate_policy.py --curves ... --plot`
+draws it.
+
 The agent sees `neuralgym.policies.wrap_ppo_observation`: grayscale 84x84 frames, the last 4
-stacked (the same preprocessing `PPOPolicy` applies when recording). Rewards are clipped to
-their sign for training (--clip-rewards); the returns printed are the game's own.
+stacked (the same preprocessing `PPOPolicy` applies when recording; in the dream the adapter
+applies the same `preprocess_frame` and stacking, so a model trained in either plays both).
+Rewards are clipped to their sign for training (--clip-rewards); the returns printed and
+logged are the game's own. The dream's vector env resets a finished episode on the step after
+its end, so in the dream each episode adds one reset step (reward 0, its action ignored;
+see `neuralgym.sb3_vec_env`); --max-episode-steps cuts long dreams, which drift from the game.
 Hyperparameters are cleanrl's `ppo_atari.py` (Atari PPO of Schulman et al. 2017): 128 steps
 per env per rollout, minibatches of 256, 4 epochs, learning rate 2.5e-4 annealed linearly to
 0, clip 0.1, entropy 0.01, GAE lambda 0.95, gamma 0.99. The model is written atomically.
@@ -16,6 +35,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +45,9 @@ import numpy as np
 from neuralgym import make_real
 from neuralgym.cli import parse_args
 from neuralgym.games import get_spec
+from neuralgym.model_folder import ModelFolderError
 from neuralgym.policies import wrap_ppo_observation
+from neuralgym.start_contexts import StartContextsError
 
 
 @dataclass
@@ -44,21 +66,106 @@ class Args:
     ent_coef: float = field(default=0.01, metadata={"help": "entropy bonus coefficient"})
     clip_rewards: bool = field(default=True, metadata={
         "help": "train on the sign of the reward (the printed returns stay unclipped)"})
-    device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda"})
+    device: str = field(default="auto", metadata={
+        "help": "torch device of PPO and (--dream) of the world model: auto (cuda when there "
+                "is one), cpu, cuda"})
     log_every: int = field(default=10, metadata={"help": "print training stats every N rollouts"})
+    dream: str | None = field(default=None, metadata={
+        "help": "train inside the dream: a world-model folder of --env with start contexts "
+                "(default: the real game)"})
+    denoising_steps: int | None = field(default=None, metadata={
+        "help": "--dream: sampler steps per model call (default: the folder's)"})
+    max_episode_steps: int | None = field(default=None, metadata={
+        "help": "--dream: cut (truncate) dream episodes after this many steps (default: the "
+                "game's time limit)"})
 
 
 def make_game(env_id: str) -> gym.Env:
-    """The env PPO plays, with the game's own rewards and time limit.
-
-    Today the real game. Training inside the dream (a Neural id served by a world model)
-    plugs in here: the rest of the script only needs a gym.Env with the game's spaces.
-    """
+    """The real game PPO plays, with the game's own rewards and time limit."""
     return make_real(env_id)
 
 
 def clip_reward(env: gym.Env) -> gym.Env:
     return gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def make_real_venv(args: Args):
+    """--n-envs copies of the real game (processes), with PPO's observation."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    make_game(args.env).close()  # missing ROM -> a message that says how to import it
+
+    def wrap(env: gym.Env) -> gym.Env:  # outside make_vec_env's Monitor: returns stay raw
+        return wrap_ppo_observation(clip_reward(env) if args.clip_rewards else env)
+
+    return make_vec_env(
+        make_game, n_envs=args.n_envs, seed=args.seed, env_kwargs={"env_id": args.env},
+        wrapper_class=wrap, vec_env_cls=SubprocVecEnv if args.n_envs > 1 else DummyVecEnv,
+    )
+
+
+def make_dream_venv(args: Args, device: str):
+    """--n-envs dreams of the world model --dream, one batched model call a step, with the
+    observation the real game gives PPO (`preprocess_frame`, 4 frames stacked)."""
+    from neuralgym.sb3_vec_env import ppo_vec_env
+
+    kwargs = {}
+    if args.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = args.max_episode_steps
+    venv = gym.make_vec(args.env, num_envs=args.n_envs, model=args.dream, device=device,
+                        denoising_steps=args.denoising_steps, **kwargs)
+    if venv.unwrapped.start_contexts is None:  # reset() would fail later, inside PPO
+        from neuralgym.start_contexts import StartContextsError, start_contexts_path
+
+        raise StartContextsError(
+            f"{start_contexts_path(args.dream)} is missing: the dreams have no real frames to "
+            f"start from; write it with `python training/make_start_contexts.py --data DATASET "
+            f"--model {args.dream}`")
+    return ppo_vec_env(venv, clip_rewards=args.clip_rewards)
+
+
+def curve_logger(path: Path):
+    """An SB3 callback that, after each rollout, appends (step, mean return, episodes,
+    seconds) of the episodes that ended during it (their "episode" infos: the game's own
+    returns) to the CSV `path`; a rollout in which no episode ended adds no row."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class CurveLogger(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.returns: list[float] = []
+            self.t0 = time.time()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w") as f:
+                f.write("step,mean_return,episodes,wall_s\n")
+
+        def _on_step(self) -> bool:
+            self.returns += [float(i["episode"]["r"]) for i in self.locals["infos"]
+                             if "episode" in i]
+            return True
+
+        def _on_rollout_end(self) -> None:
+            if self.returns:
+                with open(path, "a") as f:
+                    f.write(f"{self.num_timesteps},{np.mean(self.returns):.6g},"
+                            f"{len(self.returns)},{time.time() - self.t0:.1f}\n")
+            self.returns = []
+
+    return CurveLogger()
+
+
+def curve_path(out: Path) -> Path:
+    """Where the learning curve of the model `out` (.zip) goes: beside it, .curve.csv."""
+    return out.with_suffix(".curve.csv")
 
 
 def train(args: Args) -> None:
@@ -68,19 +175,20 @@ def train(args: Args) -> None:
         raise ValueError(f"--out must end in .zip, got {out}")
     if min(args.steps, args.n_envs, args.n_steps, args.batch_size, args.n_epochs) < 1:
         raise ValueError("--steps, --n-envs, --n-steps, --batch-size and --n-epochs must be >= 1")
-    make_game(args.env).close()  # missing ROM -> a message that says how to import it
+    if args.dream is None and (args.denoising_steps is not None
+                               or args.max_episode_steps is not None):
+        raise ValueError("--denoising-steps and --max-episode-steps are for the dream; "
+                         "pass --dream DIR")
+    device = resolve_device(args.device)
 
     from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    def wrap(env: gym.Env) -> gym.Env:  # outside make_vec_env's Monitor: returns stay raw
-        return wrap_ppo_observation(clip_reward(env) if args.clip_rewards else env)
-
-    venv = make_vec_env(
-        make_game, n_envs=args.n_envs, seed=args.seed, env_kwargs={"env_id": args.env},
-        wrapper_class=wrap, vec_env_cls=SubprocVecEnv if args.n_envs > 1 else DummyVecEnv,
-    )
+    if args.dream is not None:
+        venv = make_dream_venv(args, device)
+        where = f"the dream {args.dream}"
+    else:
+        venv = make_real_venv(args)
+        where = "the real game"
     lr = args.learning_rate
     model = PPO(
         "CnnPolicy", venv,
@@ -95,12 +203,14 @@ def train(args: Args) -> None:
         gamma=0.99,
         gae_lambda=0.95,
         seed=args.seed,
-        device=args.device,
+        device=device,
         verbose=1,
     )
-    print(f"training PPO on {args.env} for {args.steps} steps, {args.n_envs} envs, "
+    print(f"training PPO on {args.env} in {where} for {args.steps} steps, {args.n_envs} envs, "
           f"device {model.device}", flush=True)
-    model.learn(total_timesteps=args.steps, log_interval=args.log_every)
+    curve = curve_path(out)
+    model.learn(total_timesteps=args.steps, log_interval=args.log_every,
+                callback=curve_logger(curve))
     venv.close()
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +226,7 @@ def train(args: Args) -> None:
               f"episodes")
     else:
         print(f"mean episode return: no episode finished in {args.steps} steps")
-    print(f"wrote {out}")
+    print(f"wrote {out} and its learning curve {curve}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no model written", file=sys.stderr)
         return 130
-    except (KeyError, FileNotFoundError, ValueError, OSError) as e:
+    except (KeyError, FileNotFoundError, ValueError, OSError, ModelFolderError,
+            StartContextsError) as e:
         print(f"train_ppo.py: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,15 +1,21 @@
-"""Subprocess smoke runs of agents/train_ppo.py, and recording with the model it writes."""
+"""Subprocess smoke runs of agents/train_ppo.py (real game and dream), recording with the
+model it writes, and the dream-trained model scored in the real game."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neuralgym.data import Dataset, load_episode
+from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch's threads crawl on a busy 2-core CPU
@@ -31,11 +37,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, r.stdout
 
 
+def read_curve(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def test_train_writes_model(trained: tuple[Path, str]) -> None:
     out, stdout = trained
     assert out.is_file() and out.stat().st_size > 0
-    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temp file left
-    assert "mean episode return" in stdout
+    # no temp file left; the learning curve beside the model
+    assert sorted(p.name for p in out.parent.iterdir()) == ["breakout.curve.csv", out.name]
+    assert "mean episode return" in stdout and "the real game" in stdout
+    # (256 steps may end no Breakout episode: the curve may have its header only)
+    header = out.with_suffix(".curve.csv").read_text().splitlines()[0]
+    assert header == "step,mean_return,episodes,wall_s"
 
 
 def test_record_with_trained_model(trained: tuple[Path, str], tmp_path: Path) -> None:
@@ -73,3 +88,80 @@ def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str) -> None
             check=False)
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
     assert not any(tmp_path.iterdir())
+
+
+# -- inside the dream -----------------------------------------------------------------------
+
+
+def with_start_contexts(src: Path, dst: Path, dataset: Dataset) -> Path:
+    """A copy of world-model folder `src` with start contexts from `dataset`."""
+    shutil.copytree(src, dst)
+    save_start_contexts(dst, contexts_from_dataset(dataset, 2, 6, "all"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def dream_trained(tiny_world_model: Path, breakout_dataset: Dataset,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("ppo-dream")
+    model = with_start_contexts(tiny_world_model, root / "wm", breakout_dataset)
+    out = root / "models" / "dream.zip"
+    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", str(model),
+            "--steps", "128", "--n-envs", "2", "--n-steps", "32", "--batch-size", "32",
+            "--device", "cpu", "--max-episode-steps", "20", "--out", str(out))
+    return out, r.stdout
+
+
+def test_train_in_the_dream(dream_trained: tuple[Path, str]) -> None:
+    out, stdout = dream_trained
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dream.curve.csv", "dream.zip"]
+    assert "in the dream" in stdout and "mean episode return" in stdout
+    rows = read_curve(out.with_suffix(".curve.csv"))
+    # 2 rollouts of 2 x 32 steps; dream episodes end after at most 20 steps
+    assert [int(r["step"]) for r in rows] == [64, 128]
+    assert all(int(r["episodes"]) >= 2 and np.isfinite(float(r["mean_return"])) for r in rows)
+
+
+def test_dream_model_plays_like_a_real_game_model(dream_trained: tuple[Path, str]) -> None:
+    """PPOPolicy loads it unchanged: same observation (4, 84, 84), the game's actions."""
+    from neuralgym.policies import PPOPolicy
+
+    policy = PPOPolicy(dream_trained[0], n_actions=4)
+    policy.reset(0)
+    frame = np.zeros((210, 160, 3), np.uint8)
+    assert 0 <= policy(frame, {}) < 4
+
+
+def test_dream_model_scored_in_the_real_game(dream_trained: tuple[Path, str],
+                                             tmp_path: Path) -> None:
+    out = tmp_path / "real.json"
+    r = run("agents/evaluate_policy.py", "--env", "NeuralBreakout-v0", "--policy",
+            str(dream_trained[0]), "--episodes", "2", "--max-steps-per-episode", "50",
+            "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["real_game"] and result["episodes"] == 2 and len(result["per_episode"]) == 2
+    lo, hi = result["ci95"]
+    assert lo <= result["mean_return"] <= hi
+    assert all(e["length"] <= 50 for e in result["per_episode"])
+    assert "mean return" in r.stdout
+
+
+def test_dream_bad_inputs(tiny_world_model: Path, world_model_builder,
+                          breakout_dataset: Dataset, tmp_path: Path) -> None:
+    def train(dream: Path) -> subprocess.CompletedProcess:
+        return run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", str(dream),
+                   "--steps", "64", "--n-envs", "2", "--n-steps", "32", "--device", "cpu",
+                   "--out", str(tmp_path / "out" / "m.zip"), check=False)
+
+    pong = world_model_builder(tmp_path / "pong", env_id="NeuralPong-v0")
+    no_contexts = tmp_path / "no-contexts"
+    shutil.copytree(tiny_world_model, no_contexts)
+    for dream, message in [(tmp_path / "missing", "does not exist"),
+                           (pong, "world model of NeuralPong-v0, not NeuralBreakout-v0"),
+                           (no_contexts, "start_contexts.safetensors is missing")]:
+        r = train(dream)
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "out").exists()
+    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-episode-steps", "5",
+            "--out", str(tmp_path / "out" / "m.zip"), check=False)
+    assert r.returncode == 1 and "pass --dream" in r.stderr

@@ -1,0 +1,112 @@
+"""Subprocess runs of agents/evaluate_policy.py: real-game scores with bootstrap CIs for the
+random baseline and a PPO model, the same numbers with any number of workers, clear errors,
+and the learning-curve plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+ID = "NeuralBreakout-v0"
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "agents/evaluate_policy.py", *args], cwd=REPO, env=ENV,
+                       capture_output=True, text=True, timeout=300)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def save_untrained_ppo(env_id: str, path: Path) -> Path:
+    """A PPO model with train_ppo.py's observation and the game's actions (no training)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from neuralgym import make_real
+    from neuralgym.policies import wrap_ppo_observation
+
+    venv = DummyVecEnv([lambda: wrap_ppo_observation(make_real(env_id))])
+    PPO("CnnPolicy", venv, n_steps=16, batch_size=16, seed=0, device="cpu").save(path)
+    venv.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval-models")
+    return {"breakout": save_untrained_ppo(ID, root / "breakout.zip"),
+            "pong": save_untrained_ppo("NeuralPong-v0", root / "pong.zip")}
+
+
+@pytest.fixture(scope="module")
+def random_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("eval-random") / "results" / "random.json"
+    run("--env", ID, "--policy", "random", "--episodes", "2", "--max-steps-per-episode", "50",
+        "--json", str(out))
+    return out
+
+
+def test_random_baseline(random_result: Path):
+    result = json.loads(random_result.read_text())
+    assert result["env"] == ID and result["policy"] == "random" and result["real_game"]
+    assert result["episodes"] == 2 and len(result["per_episode"]) == 2
+    lo, hi = result["ci95"]
+    assert lo <= result["mean_return"] <= hi
+    # random Breakout episodes last ~200 steps: both are cut at 50 and marked truncated
+    assert result["truncated"] == 2 and result["mean_length"] == 50
+    assert all(e["truncated"] and not e["terminated"] for e in result["per_episode"])
+    assert [p.name for p in random_result.parent.iterdir()] == ["random.json"]  # atomic
+
+
+def test_ppo_same_numbers_with_any_workers(models: dict[str, Path], tmp_path: Path):
+    results = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.json"
+        r = run("--env", ID, "--policy", str(models["breakout"]), "--episodes", "2",
+                "--max-steps-per-episode", "50", "--seed", "3", "--workers", workers,
+                "--json", str(out))
+        assert "mean return" in r.stdout and "95% CI" in r.stdout
+        results.append(json.loads(out.read_text()))
+    assert results[0]["per_episode"] == results[1]["per_episode"]
+    assert results[0]["mean_return"] == results[1]["mean_return"]
+    assert all(e["length"] <= 50 for e in results[0]["per_episode"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--env", ID, "--policy", "MISSING"), "does not exist"),
+    (("--env", ID, "--policy", "PONG"), "Discrete(6), the game has Discrete(4)"),
+    (("--env", "NeuralNope-v0", "--policy", "random"), "unknown env id"),
+    (("--env", ID, "--policy", "random", "--episodes", "0"), "--episodes"),
+    (("--env", ID), "--policy"),
+    (("--curves", "a.csv"), "--plot"),
+    (("--curves", "MISSING", "--plot", "OUT"), "learning curve"),
+])
+def test_bad_inputs(models: dict[str, Path], tmp_path: Path, args: tuple[str, ...],
+                    message: str):
+    subst = {"MISSING": str(tmp_path / "nope.zip"), "PONG": str(models["pong"]),
+             "OUT": str(tmp_path / "out" / "c.png")}
+    r = run(*(subst.get(a, a) for a in args), "--json", str(tmp_path / "out" / "r.json"),
+            check=False)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_plot_learning_curves(random_result: Path, tmp_path: Path):
+    a, b = tmp_path / "dream.curve.csv", tmp_path / "real.curve.csv"
+    a.write_text("step,mean_return,episodes,wall_s\n64,0.5,2,1.0\n128,1.5,4,2.0\n")
+    b.write_text("step,mean_return,episodes,wall_s\n100,1,3,1.0\n200,2,3,2.0\n300,2.5,3,3\n")
+    out = tmp_path / "plots" / "curves.png"
+    run("--curves", str(a), str(b), "--labels", "dream", "real", "--reference",
+        str(random_result), "--plot", str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
+    assert [p.name for p in out.parent.iterdir()] == ["curves.png"]
+    r = run("--curves", str(a), str(b), "--labels", "one", "--plot", str(out), check=False)
+    assert r.returncode == 1 and "1 labels for 2 curves" in r.stderr
