@@ -42,6 +42,7 @@ import numpy as np
 
 from neuralgym import make_real
 from neuralgym.cli import parse_args
+from neuralgym.data import atomic_write_json
 from neuralgym.games import get_spec
 from neuralgym.metrics import bootstrap_ci
 
@@ -161,17 +162,6 @@ def evaluate(env_id: str, policy: str, episodes: int, seed: int = 0,
     }
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` to `path` atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # -- learning curves ------------------------------------------------------------------------
 
 
@@ -273,7 +263,7 @@ def run(args: Args) -> None:
           f"episodes, mean length {result['mean_length']:.0f}, {result['truncated']} truncated",
           flush=True)
     if args.json:
-        write_json(Path(args.json), {**result, "args": asdict(args)})
+        atomic_write_json(Path(args.json), {**result, "args": asdict(args)})
         print(f"wrote {args.json}")
 
 

@@ -35,7 +35,6 @@ import argparse
 import io
 import json
 import math
-import os
 import re
 import sys
 import tarfile
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from neuralgym.data import atomic_write_text
 
 BASELINE = "copy-last"
 VARIANT = re.compile(r"^(meta|nometa)-T(\d+)-(future|pastfuture)-(embedding|onehot)$")
@@ -591,13 +592,6 @@ def render(results: Results, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, required=True,
@@ -608,7 +602,7 @@ def main(argv: list[str] | None = None) -> Path:
     results = Results(args.results)
     command = (f"python benchmarks/ablation_report.py --results {args.results.as_posix()} "
                f"--out {args.out.as_posix()}")
-    write_atomic(args.out, render(results, command))
+    atomic_write_text(args.out, render(results, command))
     print(f"wrote {args.out}", file=sys.stderr)
     return args.out
 

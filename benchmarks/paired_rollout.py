@@ -17,7 +17,6 @@ side-by-side video (real | predictor | amplified |difference| per predictor, h =
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from neuralgym import make_real
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset, Episode
+from neuralgym.data import Dataset, Episode, atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
 from neuralgym.predictors import NoModelError, Predictor, load_predictor
@@ -203,13 +202,6 @@ def machine(device: str) -> dict[str, Any]:
             "cpus": os.cpu_count(), "device": device, "gpu": gpu}
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def fmt(summary: dict[str, Any], digits: int, ci: bool = False) -> str:
     if summary.get("mean") is None:
         return "not measured"
@@ -358,7 +350,7 @@ def main(args: Args) -> dict[str, Any]:
         "skipped_predictors": skipped,
         "predictors": results,
     }
-    write_json_atomic(args.json, report)
+    atomic_write_json(args.json, report)
     if args.video is not None and video:
         write_video(args.video, video, args.video_fps)
         layout = ["real"] + [f"{n} | {args.diff_gain:g}x|{n} - real|" for n in predictors]

@@ -45,6 +45,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from neuralgym.data import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "copy-last"
 HORIZONS = (1, 2, 4, 8, 16, 32, 64)
@@ -470,13 +472,6 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> Path:
     import argparse
 
@@ -489,7 +484,7 @@ def main(argv: list[str] | None = None) -> Path:
     results = load_results(args.results)
     command = (f"python benchmarks/report.py --results {args.results.as_posix()} "
                f"--out {args.out.as_posix()}")
-    write_atomic(args.out, render(results, args.results, args.out, command))
+    atomic_write_text(args.out, render(results, args.results, args.out, command))
     print(f"wrote {args.out} ({len(results)} results)", file=sys.stderr)
     return args.out
 

@@ -115,13 +115,21 @@ class EpisodeRecorder:
         )
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file, flushed, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def atomic_write_json(path: str | os.PathLike, data: object) -> None:
+    """`atomic_write_text` of `data` as indented JSON."""
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _crc32(path: Path) -> int:
@@ -298,7 +306,7 @@ class Dataset:
             env_id, names = meta.get("env_id"), meta.get("metadata_names")
             episodes[d.name] = {k: meta[k] for k in ("length", "agent", "seed") if k in meta}
         index = {"env_id": env_id, "metadata_names": names, "episodes": episodes}
-        _atomic_write_text(root / INDEX, json.dumps(index, indent=1))
+        atomic_write_text(root / INDEX, json.dumps(index, indent=1))
         return index
 
     def __len__(self) -> int:

@@ -10,7 +10,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium.vector import SyncVectorEnv
 from gymnasium.wrappers import FrameStackObservation, TimeLimit
 from stable_baselines3.common.utils import check_for_correct_spaces
@@ -23,14 +22,6 @@ from neuralgym.sb3_vec_env import GymnasiumVectorToSB3, ppo_vec_env, split_infos
 from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
 
 ID = "NeuralBreakout-v0"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Counter(gym.Env):

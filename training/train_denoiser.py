@@ -39,6 +39,7 @@ import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
+from neuralgym.data import atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache, Windows
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
@@ -176,12 +177,6 @@ def evaluate(model: Denoiser, cache: LatentCache, args: Args, runtime) -> dict:
         "mse": {str(s): float(sq[s].sum() / (count * T)) for s in args.eval_steps},
         "mse_per_frame": {str(s): (sq[s] / count).tolist() for s in args.eval_steps},
     }
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -336,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
                       action_context=config.action_context, lora_rank=lora_rank,
                       steps=args.steps, parameters=count_parameters(model),
                       cache=str(cache.root))
-        write_json_atomic(Path(args.out) / f"{component}_eval.json", result)
+        atomic_write_json(Path(args.out) / f"{component}_eval.json", result)
         mses = ", ".join(f"{s} steps {v:.4f}" for s, v in result["mse"].items())
         print(f"test latent MSE over {result['test_windows']} windows x {T} frames: {mses}; "
               f"copy-last {result['copy_last_mse']:.4f}", flush=True)

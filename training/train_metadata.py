@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
+from neuralgym.data import atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
@@ -124,12 +125,6 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     result["normalised_mae"] = float((np.abs(pred - true) / std).mean())
     result["copy_normalised_mae"] = float((np.abs(copy - true) / std).mean())
     return result
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def print_table(result: dict) -> None:
@@ -263,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         result.update(component=args.component, kind=config.kind, window=config.window,
                       steps=args.steps, categorical_as_classes=config.categorical_as_classes,
                       parameters=count_parameters(model), cache=str(cache.root))
-        write_json_atomic(Path(args.out) / f"{args.component}_eval.json", result)
+        atomic_write_json(Path(args.out) / f"{args.component}_eval.json", result)
         print_table(result)
     if runtime.distributed:
         torch.distributed.destroy_process_group()

@@ -17,7 +17,6 @@ weights), training starts from those weights and keeps their architecture.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -28,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset, FrameSampler
+from neuralgym.data import Dataset, FrameSampler, atomic_write_json
 from neuralgym.metrics import mse, psnr_from_mse, summarize
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
 from neuralgym.models.vae import FrameVAE, VAEConfig
@@ -91,12 +90,6 @@ def evaluate(vae: FrameVAE, frames: np.ndarray, batch_size: int, autocast) -> di
         "psnr_mean_per_frame": float(np.mean(psnr_from_mse(per_frame))),
         "n_frames": int(len(frames)),
     }
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
             folder.update(env_id=dataset.env_id)
             result = evaluate(vae, eval_batch, local_batch, runtime.autocast)
             vae.train()
-            write_json(Path(args.out) / "vae_eval.json", {
+            atomic_write_json(Path(args.out) / "vae_eval.json", {
                 "step": step, "split": eval_split, "parameters": count_parameters(vae),
                 "data": str(Path(args.data).resolve()), **result})
             tqdm.write(f"step {step}: reconstruction MSE {result['mse']:.3f} "

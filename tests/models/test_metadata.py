@@ -25,15 +25,6 @@ C, H, W_LAT = 2, 8, 6  # tiny latents
 WINDOW = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared 2-core machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_config(kind: str = "gru", **overrides) -> MetadataConfig:
     cfg = MetadataConfig(
         metadata_names=("x", "y", "lives"),

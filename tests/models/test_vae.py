@@ -11,15 +11,6 @@ from neuralgym.model_folder import ModelFolder, config_from_dict
 from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, most of all on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(h: int, w: int, **kw) -> VAEConfig:
     """4x down (3 levels), 4 latent channels, 2-4 feature channels."""
     defaults = dict(block_out_channels=(2, 4, 4), latent_channels=4, norm_num_groups=2)
