@@ -50,7 +50,6 @@ BASELINE = "copy-last"
 VARIANT = re.compile(r"^(meta|nometa)-T(\d+)-(future|pastfuture)-(embedding|onehot)$")
 GPHI_KINDS = ("gru", "lstm", "transformer")
 RESAMPLES = 2000
-Z95 = 1.959964
 
 # Li et al., "Beyond Single-Step: Multi-Frame Action-Conditioned Video Generation for
 # Reinforcement Learning Environments" (shared/seeds/001_*.txt), Breakout only:

@@ -49,7 +49,6 @@ from neuralgym.data import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "copy-last"
-HORIZONS = (1, 2, 4, 8, 16, 32, 64)
 TARGET_HORIZONS = (1, 2, 4)
 COPY_LAST_FRACTION = 0.25  # target: model MSE <= this x copy-last MSE
 

@@ -113,7 +113,6 @@ class GymnasiumVectorToSB3(VecEnv):
         frame = frame_space if preprocess is not None else venv.single_observation_space
         space = frame if frame_stack is None else batch_space(frame, frame_stack)
         n = int(venv.num_envs)
-        self._frame_shape = frame.shape
         self._obs = np.zeros((n, *space.shape), space.dtype)
         self._returns = np.zeros(n, np.float64)
         self._lengths = np.zeros(n, np.int64)
