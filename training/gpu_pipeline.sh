@@ -4,29 +4,41 @@
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
 # Stages: setup (install the carried wheels), record, vae, latents, metadata, denoiser,
-# contexts (start contexts for the dream env), bench, export. Data and checkpoints stay in $WORK on the host's disk between calls; every training
-# stage resumes from its checkpoint there, and the first one of a fresh host starts from the
-# weights last committed (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/),
-# so quality accumulates across sessions (bring the results back with
-# training/export_model.py). `export` copies the world-model folder (config.json + safetensors) and the
-# results to $OUT. Step counts per stage are environment variables; a stage that runs past
-# $LIMIT seconds stops at its last checkpoint, which the next call resumes.
+# contexts (start contexts for the dream env), bench (paired rollouts against copy-last),
+# throughput (benchmarks/throughput.py), export. Data, checkpoints and results stay in
+# $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
+# checkpoint there, and the first one of a fresh host starts from the weights last committed
+# (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/), so quality accumulates
+# across sessions (START=DIR names another folder, START=none starts from scratch). `export` writes two archives to $OUT: <game>-model.tgz (the world-model
+# folder as training/export_model.py makes it: float16 safetensors, start contexts, evals;
+# split into <game>-model.tgz.partN pieces of 15 MiB when larger) and <game>-results.tgz
+# (benchmark JSONs, videos). Several games can run at once into the same $OUT.
+# Step counts, seconds and extra flags per stage are environment variables (below); a stage
+# that runs past $LIMIT seconds stops at its last checkpoint, which the next call resumes.
 set -euo pipefail
 ENV_ID=${1:?usage: gpu_pipeline.sh ENV_ID STAGE...}; shift
 WORK=${WORK:-/root/neuralgym-work}/$ENV_ID
 OUT=${OUT:-$WORK/out}
-mkdir -p "$WORK" "$OUT"
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
-DATA=$WORK/data; MODEL=$WORK/model; CACHE=$WORK/latents
-RECORD_STEPS=${RECORD_STEPS:-100000}
+DATA=$WORK/data; MODEL=$WORK/model; CACHE=$WORK/latents; RESULTS=$WORK/results
+mkdir -p "$WORK" "$OUT" "$RESULTS"
+DEVICE=${DEVICE:-cuda}
+RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
+DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
+VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
+CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
+BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
+BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
+TP_ARGS=${TP_ARGS:-}  # extra benchmarks/throughput.py flags
+NOTE=${NOTE:-}  # a line on this run, kept in the exported config.json under "training"
 LIMIT=${LIMIT:-400}  # seconds: a safety net per training stage
-game=${ENV_ID#Neural}; game=${game%-v0}
-start=checkpoints/${game,,}
-[ -e "$start/config.json" ] || start=neuralgym/shipped/${game,,}  # predictors.shipped_model
+game=${ENV_ID#Neural}; game=${game%-v0}; game=${game,,}
+start=${START:-checkpoints/$game}  # START=none: train from scratch
+[ -e "$start/config.json" ] || [ "$start" = none ] || start=neuralgym/shipped/$game
 
-log() { echo "[$(date +%T)] $*"; }
+log() { echo "[$(date +%T) $game] $*"; }
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
@@ -39,7 +51,7 @@ for stage in "$@"; do
       ;;
     record)
       python3 agents/record.py --env "$ENV_ID" --agent sticky-random --steps "$RECORD_STEPS" \
-        --seed 0 --workers "$(nproc)" --max-episode-steps 2000 --state-every 50 --out "$DATA" \
+        --seed "$SEED" --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" \
         2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
       ;;
     vae)
@@ -50,34 +62,49 @@ for stage in "$@"; do
       fi
       budget "$LIMIT" python3 training/train_vae.py --data "$DATA" --out "$MODEL" \
         --steps "$VAE_STEPS" --checkpoint-every 250 --batch-size 64 --lr "$lr" \
+        --device "$DEVICE" $VAE_ARGS \
         2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -5
       ;;
     latents)
       rm -rf "$CACHE"
       python3 training/prepare_latents.py --data "$DATA" --model "$MODEL" --out "$CACHE" \
-        --batch-size 512 2>&1 | tr '\r' '\n' | tail -3
+        --batch-size 512 --device "$DEVICE" 2>&1 | tr '\r' '\n' | tail -3
       ;;
     metadata)
       budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
-        --steps "$META_STEPS" --checkpoint-every 500 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
+        --steps "$META_STEPS" --checkpoint-every 500 --device "$DEVICE" $META_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;
     denoiser)
       budget "$LIMIT" python3 training/train_denoiser.py --cache "$CACHE" --out "$MODEL" \
-        --stage cond --steps "$DEN_STEPS" --checkpoint-every 250 --batch-size 128 $DEN_ARGS \
+        --stage cond --steps "$DEN_STEPS" --checkpoint-every 250 --batch-size 128 \
+        --max-seconds "$DEN_SECONDS" --device "$DEVICE" $DEN_ARGS \
         2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;
     contexts)
-      python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count 32
+      python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count "$CONTEXTS"
       ;;
     bench)
       python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$DATA" --split test \
-        --predictor "$MODEL" copy-last --episodes 50 --starts-per-episode 8 --batch-size 64 \
-        --horizons 1 2 4 8 16 32 64 --device cuda --json "$OUT/paired.json" \
-        --video "$OUT/paired.gif" 2>&1 | grep -v "start/s"
+        --predictor "$MODEL" copy-last --episodes "$BENCH_EPISODES" \
+        --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
+        --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
+        2>&1 | grep -v "start/s"
       ;;
-    export)  # the weights, and the small results in one archive ($OUT takes 8 files)
-      cp "$MODEL"/config.json "$MODEL"/*.safetensors "$OUT"/ 2>/dev/null || true  # <= 7 files
-      (cd "$MODEL" && tar czf "$OUT/results.tgz" ./*_eval.json -C "$OUT" ./paired.json 2>/dev/null) || true
+    throughput)  # alone on the host: it also measures the real emulator on every core
+      python3 benchmarks/throughput.py --model "$MODEL" --env "$ENV_ID" --device "$DEVICE" \
+        --json "$RESULTS/throughput.json" $TP_ARGS 2>&1 | tr '\r' '\n' | tail -60
+      ;;
+    export)  # two archives per game in $OUT ($OUT takes 8 files of at most 16 MiB)
+      rm -rf "$WORK/export"
+      python3 training/export_model.py --model "$MODEL" --out "$WORK/export/$game" \
+        ${NOTE:+--note "$NOTE"}
+      tar czf "$OUT/$game-model.tgz" -C "$WORK/export" "$game"
+      if [ "$(stat -c %s "$OUT/$game-model.tgz")" -gt $((15 * 2**20)) ]; then
+        split -b 15M -d -a 1 "$OUT/$game-model.tgz" "$OUT/$game-model.tgz.part"
+        rm "$OUT/$game-model.tgz"
+      fi
+      cp "$MODEL"/*_eval.json "$RESULTS"/ 2>/dev/null || true
+      tar czf "$OUT/$game-results.tgz" -C "$RESULTS" .
       ls -la "$OUT"
       ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;

@@ -108,6 +108,9 @@ class Args:
     seed: int = field(default=0, metadata={"help": "seed of the weights, batches and noise"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
+    max_seconds: float = field(default=0.0, metadata={
+        "help": "stop after this many seconds of training (0: no limit), saving a checkpoint "
+                "and the component first; a later call with the same --steps resumes"})
     exit_after: int = field(default=0, metadata={
         "help": "tests: exit(3) right after this step, saving nothing"})
 
@@ -313,11 +316,18 @@ def main(argv: list[str] | None = None) -> None:
             t5 = time.time()  # compilation and warm-up are over
         bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4f}",
                         gnorm=f"{float(grad_norm):.2f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if done % args.checkpoint_every == 0 or done == args.steps:
+        # every rank stops at the same step: any rank's clock past the limit stops all
+        out_of_time = args.max_seconds > 0 and runtime.mean(
+            float(time.time() - t0 > args.max_seconds)) > 0
+        if done % args.checkpoint_every == 0 or done == args.steps or out_of_time:
             save(done)
+        if out_of_time and done < args.steps:
+            say(f"\nstopping at step {done} of {args.steps}: --max-seconds "
+                f"{args.max_seconds:g} reached (the next call resumes)", flush=True)
+            break
     bar.close()
     if start < args.steps:
-        n, dt = args.steps - start, time.time() - t0
+        n, dt = done - start, time.time() - t0
         late = f"{(n - 5) / (time.time() - t5):.2f} steps/s after the first 5" if n > 5 else ""
         say(f"trained {n} steps in {dt:.1f} s ({late})", flush=True)
     else:  # nothing left to train: make sure the component is there

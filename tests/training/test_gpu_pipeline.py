@@ -1,0 +1,76 @@
+"""training/gpu_pipeline.sh end to end on the CPU with tiny settings: record, VAE, latents,
+g_phi, denoiser (stopped by DEN_SECONDS, then resumed), start contexts, the paired benchmark
+and the export archives; the exported folder loads as a world model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from neuralgym.world_model import WorldModel
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training" / "gpu_pipeline.sh"
+ENV_ID = "NeuralBreakout-v0"
+TINY = {
+    "DEVICE": "cpu", "START": "none", "RECORD_STEPS": "500", "SEED": "3", "WORKERS": "1",
+    "VAE_STEPS": "2", "VAE_ARGS": "--block-out-channels 4 8 8 --latent-channels 4 "
+                                  "--norm-num-groups 2 --eval-frames 8 --norm-frames 16",
+    "META_STEPS": "2", "META_ARGS": "--window 4 --hidden 16 --layers 1 --latent-width 4 "
+                                    "--latent-dim 8 --batch-size 8 --warmup 1 --eval-windows 8",
+    "DEN_STEPS": "4", "DEN_ARGS": "--context 2 --channels 8 16 --norm-groups 4 --heads 2 "
+                                  "--token-dim 16 --layers-per-block 1 --warmup 1 "
+                                  "--eval-windows 4 --eval-steps 1 --batch-size 4",
+    "CONTEXTS": "2", "BENCH_EPISODES": "1", "BENCH_STARTS": "1", "BENCH_HORIZONS": "1 2",
+    "NOTE": "tiny CPU test", "LIMIT": "300",
+}
+
+
+def pipeline(*stages: str, work: Path, out: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **TINY, **extra, "WORK": str(work), "OUT": str(out),
+           "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", str(SCRIPT), ENV_ID, *stages], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    base = tmp_path_factory.mktemp("pipeline")
+    work, out = base / "work", base / "out"
+    first = pipeline("record", "vae", "latents", "metadata", "denoiser", work=work, out=out,
+                     DEN_SECONDS="0.001")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "stopping at step 1 of 4" in first.stdout, first.stdout[-3000:]
+    second = pipeline("denoiser", "contexts", "bench", "export", work=work, out=out)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    return work / ENV_ID, out, first.stdout + second.stdout
+
+
+def test_denoiser_resumes_after_its_time_limit(run: tuple[Path, Path, str]) -> None:
+    _, _, log = run
+    assert "resumed at step 1" in log
+    assert "trained 3 steps" in log
+
+
+def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, str],
+                                                        tmp_path: Path) -> None:
+    _, out, _ = run
+    assert sorted(p.name for p in out.iterdir()) == ["breakout-model.tgz",
+                                                     "breakout-results.tgz"]
+    with tarfile.open(out / "breakout-model.tgz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "breakout"
+    assert {"config.json", "vae.safetensors", "metadata.safetensors", "denoiser.safetensors",
+            "start_contexts.safetensors"} <= {p.name for p in folder.iterdir()}
+    model = WorldModel.from_pretrained(folder)
+    assert model.denoiser.config.context == 2
+    assert "tiny CPU test" in (folder / "config.json").read_text()
+    with tarfile.open(out / "breakout-results.tgz") as tar:
+        names = {Path(n).name for n in tar.getnames()}
+    assert {"paired.json", "paired.gif", "denoiser_eval.json", "vae_eval.json"} <= names
