@@ -8,11 +8,12 @@
 # throughput (benchmarks/throughput.py), export. Data, checkpoints and results stay in
 # $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
-# (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/), so quality accumulates
-# across sessions (START=DIR names another folder, START=none starts from scratch). `export` writes two archives to $OUT: <game>-model.tgz (the world-model
-# folder as training/export_model.py makes it: float16 safetensors, start contexts, evals;
-# split into <game>-model.tgz.partN pieces of 15 MiB when larger) and <game>-results.tgz
-# (benchmark JSONs, videos). Several games can run at once into the same $OUT.
+# (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/; START=DIR names another
+# folder, START=none starts from scratch), so quality accumulates across sessions. `export`
+# writes two archives to $OUT: <game>-model.tgz (the world-model folder as
+# training/export_model.py makes it: float16 safetensors, start contexts, evals) and
+# <game>-results.tgz (benchmark JSONs, videos), each split into .partN pieces of 15 MiB when
+# larger. Several games can run at once into the same $OUT.
 # Step counts, seconds and extra flags per stage are environment variables (below); a stage
 # that runs past $LIMIT seconds stops at its last checkpoint, which the next call resumes.
 set -euo pipefail
@@ -39,6 +40,14 @@ start=${START:-checkpoints/$game}  # START=none: train from scratch
 [ -e "$start/config.json" ] || [ "$start" = none ] || start=neuralgym/shipped/$game
 
 log() { echo "[$(date +%T) $game] $*"; }
+# archive a folder into $OUT/NAME, in 15 MiB pieces NAME.partN when larger ($OUT's file limit)
+archive() {
+  local name=$1; shift
+  tar czf "$OUT/$name" "$@"
+  if [ "$(stat -c %s "$OUT/$name")" -gt $((15 * 2**20)) ]; then
+    split -b 15M -d -a 1 "$OUT/$name" "$OUT/$name.part" && rm "$OUT/$name"
+  fi
+}
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
@@ -98,13 +107,9 @@ for stage in "$@"; do
       rm -rf "$WORK/export"
       python3 training/export_model.py --model "$MODEL" --out "$WORK/export/$game" \
         ${NOTE:+--note "$NOTE"}
-      tar czf "$OUT/$game-model.tgz" -C "$WORK/export" "$game"
-      if [ "$(stat -c %s "$OUT/$game-model.tgz")" -gt $((15 * 2**20)) ]; then
-        split -b 15M -d -a 1 "$OUT/$game-model.tgz" "$OUT/$game-model.tgz.part"
-        rm "$OUT/$game-model.tgz"
-      fi
+      archive "$game-model.tgz" -C "$WORK/export" "$game"
       cp "$MODEL"/*_eval.json "$RESULTS"/ 2>/dev/null || true
-      tar czf "$OUT/$game-results.tgz" -C "$RESULTS" .
+      archive "$game-results.tgz" -C "$RESULTS" .
       ls -la "$OUT"
       ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
