@@ -9,7 +9,7 @@ the world model, all --n-envs dreams stepped by one batched model call
 (`gym.make_vec(ENV, num_envs=N, model=DIR, device=...)` seen through
 `neuralgym.sb3_vec_env.ppo_vec_env`), and the real game is only used to score the result:
 
-    python agents/train_ppo.py --env NeuralBreakout-v0 --dream checkpoints/breakout \
+    python agents/train_ppo.py --env NeuralBreakout-v0 --dream neuralgym/shipped/breakout \
         --device cuda --n-envs 64 --steps 2000000 --out runs/ppo-dream.zip
     python agents/evaluate_policy.py --env NeuralBreakout-v0 --policy runs/ppo-dream.zip \
         --episodes 30 --json runs/ppo-dream-real.json

@@ -9,7 +9,7 @@ Every `<name>.json` in the results folder (except `*.meta.json`) is a JSON writt
     {
       "model": "display name of the model",       # or {"<predictor name in the JSON>": "display
                                                   #      name", ...} when it has several models
-      "model_folder": "checkpoints/breakout",     # optional; relative to the repository root;
+      "model_folder": "neuralgym/shipped/breakout", # optional; relative to the repository root;
                                                   # its vae_eval.json / metadata_eval.json are read
       "machine": "one NVIDIA H100 80GB HBM3, 16 CPU cores",
       "commit": "which code produced the numbers",
@@ -20,6 +20,11 @@ Every `<name>.json` in the results folder (except `*.meta.json`) is a JSON writt
       "video": "path/to/side-by-side.mp4",        # optional; relative to the repository root
       "notes": "anything else"                    # optional
     }
+
+Dream-throughput results (`benchmarks/throughput.py --json`) live in `<results>/throughput/`,
+each `<name>.json` with a `<name>.meta.json` sidecar (keys "model", "machine", "commit",
+optional "date", "command", "notes"); they are shown after the games with throughput.py's own
+tables, the issue's targets computed from the measured points (also for a run cut short).
 
 The report shows, per game (env id) and per result: MSE at every horizon with the ratio to
 copy-last, a plot (benchmarks/results/<name>.png), the project's targets at h = 1 / 2 / 4
@@ -466,9 +471,54 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
         for r in rs:
             lines += result_section(r, results_dir, out)
+    lines += throughput_sections(results_dir / "throughput")
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+def throughput_sections(folder: Path) -> list[str]:
+    """One section per throughput JSON in `folder` (none when the folder is absent)."""
+    files = sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")) \
+        if folder.is_dir() else []
+    if not files:
+        return []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import throughput  # benchmarks/throughput.py: its tables and targets, not a copy
+
+    lines = ["## Dream throughput", "",
+             "From `benchmarks/throughput.py` (method in its docstring): dream frames per second "
+             "of the world model at batch B and S denoising steps, with and without the VAE "
+             "decode, beside the real emulator on the same host.", ""]
+    for path in files:
+        data = read_json(path)
+        meta_path = path.with_name(path.stem + ".meta.json")
+        if not meta_path.exists():
+            raise ReportError(f"{path} has no sidecar {meta_path.name} (model, machine, commit)")
+        meta = read_json(meta_path)
+        missing = [k for k in ("model", "machine", "commit") if k not in meta]
+        if missing:
+            raise ReportError(f"{meta_path} lacks {', '.join(missing)}")
+        data["model"] = {**data["model"], "path": meta["model"]}
+        if "targets" not in data:  # a run cut short: the targets of what it measured
+            steps = data["settings"]["steps"]
+            default = data["model"]["default_steps"]
+            data["targets"] = throughput.targets(data, default if default in steps
+                                                 else max(steps))
+        body = throughput.markdown(data).replace("## Dream throughput: ", "### ", 1)
+        head, _, rest = body.partition("\n")
+        lines += [head, "", f"- File: `{path.as_posix()}`"
+                  + ("" if data.get("complete") else " (the run was cut short: the points "
+                     "it measured are shown, the others are missing)"),
+                  f"- Machine: {meta['machine']}" + (f", {meta['date']}" if "date" in meta
+                                                     else ""),
+                  f"- Commit: {meta['commit']}"]
+        if "command" in meta:
+            lines.append(f"- Command: `{meta['command']}`")
+        if "notes" in meta:
+            lines.append(f"- Notes: {meta['notes']}")
+        lines += ["", rest.lstrip("\n"), ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -1,6 +1,6 @@
 """Dream steps per second of a world model, beside the real emulator's, on one device.
 
-    python benchmarks/throughput.py --model checkpoints/breakout --env NeuralBreakout-v0 \\
+    python benchmarks/throughput.py --model neuralgym/shipped/breakout --env NeuralBreakout-v0 \\
         --device cuda --batch-sizes 1 16 256 1024 --steps 1 2 3 4 --json out/throughput.json
 
 What is measured, in this order:
@@ -664,6 +664,7 @@ def markdown(data: dict[str, Any]) -> str:
              "| variant | B | S | frames/s | ms/call | frames/s latent only | decode share "
              "| GFLOP/frame | TFLOP/s | % of peak |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    after: list[str] = []
     for v in data["variants"]:
         if v.get("error") and not v["points"]:
             lines.append(f"| {v['name']} | failed: {v['error']} | | | | | | | | |")
@@ -690,14 +691,15 @@ def markdown(data: dict[str, Any]) -> str:
         if v.get("error") and v["points"]:
             lines.append(f"| {v['name']} | {v['error']} | | | | | | | | |")
         mb = v.get("max_batch")
-        if mb:
+        if mb:  # after the table, which it would otherwise cut in two
             ok = [p for p in mb.get("points", []) if "frames_per_s" in p]
             best = max(ok, key=lambda p: p["frames_per_s"], default=None)
-            lines.append("")
-            lines.append(f"Largest batch that fits ({v['name']}, S={mb.get('steps', '-')}): "
+            after.append(f"Largest batch that fits ({v['name']}, S={mb.get('steps', '-')}): "
                          f"{mb['largest_batch']} ({mb['stopped']})"
                          + (f"; best {fmt(best['frames_per_s'])} frames/s at B="
                             f"{best['batch_size']}" if best else ""))
+    for line in after:
+        lines += ["", line]
     lines += ["", "FLOPs per frame (FlopCounterMode, batch 1; matmul/conv/attention only):", "",
               "| S | GFLOP/frame | latent only | VAE decode |", "| ---: | ---: | ---: | ---: |"]
     for S, f in data["flops"]["per_steps"].items():

@@ -7,7 +7,7 @@ normalisation buffers) stay float32. Loading casts them back to each parameter's
 training checkpoints (DIR/train/) are not copied: the next GPU session fine-tunes from
 these weights.
 
-    python training/export_model.py --model runs/wm --out checkpoints/breakout
+    python training/export_model.py --model runs/wm --out checkpoints/pong
 """
 
 from __future__ import annotations

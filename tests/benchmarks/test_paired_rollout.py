@@ -88,16 +88,32 @@ def test_video(main_run):
     assert frames.shape == (2 * 8, 210, 3 * 160 + 2 * 2, 3)
 
 
-def test_default_predictor_without_model_is_skipped(breakout_dataset: Dataset, tmp_path: Path):
-    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: Path):
+    pong = dataset_recorder(tmp_path / "pong", "NeuralPong-v0", 1, 40)  # no shipped Pong model
+    proc = run_script("--env", "NeuralPong-v0", "--data", pong.root, "--split", "all",
                       "--predictor", "default", "--horizons", "1", "2", "--json",
                       tmp_path / "r.json", "--video", tmp_path / "r.gif")
     assert proc.returncode == 0, proc.stderr
-    assert "no shipped model for NeuralBreakout-v0" in proc.stderr
+    assert "no shipped model for NeuralPong-v0" in proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert list(report["predictors"]) == ["copy-last"]
     assert report["skipped_predictors"] == ["default"]
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
+
+
+def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_path: Path):
+    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+                      "--split", "all", "--predictor", "default", "--episodes", "1",
+                      "--starts-per-episode", "1", "--horizons", "1", "2", "--json",
+                      tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["skipped_predictors"] == []
+    assert sorted(report["predictors"]) == ["copy-last", "default"]
+    assert report["predictors"]["default"]["folder"].endswith("neuralgym/shipped/breakout")
+    mse = report["predictors"]["default"]["horizons"]["1"]["mse"]["mean"]
+    assert 0 <= mse < 1000
+
 
 
 def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_path: Path):

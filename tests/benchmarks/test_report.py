@@ -161,3 +161,54 @@ def test_no_results_is_a_clear_error(tmp_path: Path):
     assert "no paired-rollout JSON in" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "B.md").exists()
+
+
+def throughput_point(batch: int, steps: int, decode: bool, fps: float) -> dict:
+    """One point as benchmarks/throughput.py writes it."""
+    ms = 1000 * batch / fps
+    return {"variant": "eager", "batch_size": batch, "steps": steps, "decode": decode,
+            "frames_per_s": fps, "frames_per_s_min": fps - 1, "frames_per_s_max": fps + 1,
+            "ms_per_call": ms, "warmup_s": 0.1, "flops_per_frame": 2e10,
+            "achieved_tflops": fps * 2e10 / 1e12, "peak_fraction": fps * 2e10 / 989.4e12}
+
+
+def throughput_json() -> dict:
+    """A cut-short GPU run: no "targets", "complete" false (the layout of throughput.py)."""
+    points = [throughput_point(b, 2, d, fps * (2 if not d else 1))
+              for b, fps in ((1, 90.0), (16, 800.0)) for d in (True, False)]
+    return {"benchmark": "throughput", "env_id": "NeuralBreakout-v0", "complete": False,
+            "machine": {"device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "cpus": 16},
+            "model": {"path": "/root/wm", "frames_per_call": 1, "context": 4,
+                      "default_steps": 2},
+            "settings": {"steps": [1, 2]},
+            "flops": {"per_steps": {"2": {"per_frame": 2e10, "per_frame_latent_only": 1e10,
+                                          "decode_per_frame": 1e10}},
+                      "peak": {"card": "H100 SXM", "tflops": 989.4, "source": "whitepaper"}},
+            "real_env": {"env_id": "NeuralBreakout-v0", "policy": "uniform random actions",
+                         "single_process": {"steps_per_s": 1000.0}, "workers": 16,
+                         "multi_process": {"steps_per_s": 16000.0}},
+            "variants": [{"name": "eager", "cuda_graphs": False, "compile_mode": None,
+                          "error": None, "points": points,
+                          "max_batch": {"largest_batch": 32, "stopped": "out of memory",
+                                        "steps": 2, "points": []}}],
+            "notes": []}
+
+
+def test_throughput_section(report, results: Path):
+    folder = results / "throughput"
+    folder.mkdir()
+    (folder / "h100.json").write_text(json.dumps(throughput_json()))
+    with pytest.raises(report.ReportError, match="h100.json has no sidecar h100.meta.json"):
+        run(report, results)
+    (folder / "h100.meta.json").write_text(json.dumps({
+        "model": "tiny-wm (test)", "machine": "one test card", "commit": "abc1234"}))
+    text, _ = run(report, results)
+    section = text[text.index("## Dream throughput"):]
+    assert "### tiny-wm (test) (NeuralBreakout-v0), cuda NVIDIA H100 80GB HBM3" in section
+    assert "(the run was cut short" in section
+    assert "| eager | 16 | 2 | 800.0 (799.0-801.0) |" in section
+    assert "Largest batch that fits (eager, S=2): 32 (out of memory)" in section
+    # the targets are computed from the points at the model's 2 steps: best batch 1 and best
+    assert "| batch 1, one H100 | 120 | 90.0 | eager B=1 S=2 | yes | no |" in section
+    assert "| batched, one H100 | 10,000 | 800.0 | eager B=16 S=2 | yes | no |" in section
+    assert "16 processes 16,000.0 steps/s" in section
