@@ -18,7 +18,9 @@ Every `<name>.json` in the results folder (except `*.meta.json`) is a JSON writt
       "date": "2026-11-27",                       # optional
       "command": "how the result was produced",   # optional
       "video": "path/to/side-by-side.mp4",        # optional; relative to the repository root
-      "notes": "anything else"                    # optional
+      "notes": "anything else",                   # optional
+      "order": 0                                  # optional; a game's results are shown by
+                                                  # (order, name), order defaulting to 100
     }
 
 Dream-throughput results (`benchmarks/throughput.py --json`) live in `<results>/throughput/`,
@@ -157,7 +159,8 @@ def load_results(folder: Path) -> list[Result]:
     if not paths:
         raise ReportError(f"no paired-rollout JSON in {folder}: run benchmarks/paired_rollout.py "
                           "--json <folder>/<name>.json and write its <name>.meta.json sidecar")
-    return sorted((load_result(p) for p in paths), key=lambda r: (r.env_id, r.name))
+    return sorted((load_result(p) for p in paths),
+                  key=lambda r: (r.env_id, int(r.meta.get("order", 100)), r.name))
 
 
 def resolve(path: str) -> Path:
