@@ -9,8 +9,10 @@ the world model, all --n-envs dreams stepped by one batched model call
 (`gym.make_vec(ENV, num_envs=N, model=DIR, device=...)` seen through
 `neuralgym.sb3_vec_env.ppo_vec_env`), and the real game is only used to score the result:
 
-    python agents/train_ppo.py --env NeuralBreakout-v0 --dream neuralgym/shipped/breakout \
+    python agents/train_ppo.py --env NeuralBreakout-v0 --dream default \
         --device cuda --n-envs 64 --steps 2000000 --out runs/ppo-dream.zip
+
+(`--dream default` is the model shipped for --env, what `gym.make(ENV)` loads; or a folder.)
     python agents/evaluate_policy.py --env NeuralBreakout-v0 --policy runs/ppo-dream.zip \
         --episodes 30 --json runs/ppo-dream-real.json
 
@@ -71,8 +73,8 @@ class Args:
                 "is one), cpu, cuda"})
     log_every: int = field(default=10, metadata={"help": "print training stats every N rollouts"})
     dream: str | None = field(default=None, metadata={
-        "help": "train inside the dream: a world-model folder of --env with start contexts "
-                "(default: the real game)"})
+        "help": "train inside the dream: a world-model folder of --env with start contexts, "
+                "or 'default' for the model shipped for --env (default: the real game)"})
     denoising_steps: int | None = field(default=None, metadata={
         "help": "--dream: sampler steps per model call (default: the folder's)"})
     max_episode_steps: int | None = field(default=None, metadata={
@@ -180,6 +182,10 @@ def train(args: Args) -> None:
         raise ValueError("--denoising-steps and --max-episode-steps are for the dream; "
                          "pass --dream DIR")
     device = resolve_device(args.device)
+    if args.dream == "default":
+        from neuralgym.predictors import shipped_model
+
+        args.dream = str(shipped_model(args.env))
 
     from stable_baselines3 import PPO
 

@@ -3,9 +3,13 @@
 #
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
-# Stages: setup (install the carried wheels), record, vae, latents, metadata, denoiser,
-# contexts (start contexts for the dream env), bench (paired rollouts against copy-last),
-# throughput (benchmarks/throughput.py), export. Data, checkpoints and results stay in
+# Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
+# uniform random play), vae, latents, metadata, denoiser, contexts (start contexts for the
+# dream env), bench (paired rollouts against copy-last), throughput (benchmarks/throughput.py),
+# export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
+# by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, as many
+# steps as ppo-real), ppo-eval (both agents and the random policy scored in the real game,
+# learning curves plotted). Data, checkpoints and results stay in
 # $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
 # (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/; START=DIR names another
@@ -21,10 +25,15 @@ ENV_ID=${1:?usage: gpu_pipeline.sh ENV_ID STAGE...}; shift
 WORK=${WORK:-/root/neuralgym-work}/$ENV_ID
 OUT=${OUT:-$WORK/out}
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
-DATA=$WORK/data; MODEL=$WORK/model; CACHE=$WORK/latents; RESULTS=$WORK/results
+DATA=$WORK/data; MODEL=$WORK/model; CACHE=$WORK/latents; RESULTS=$WORK/results; PPO=$WORK/ppo
 mkdir -p "$WORK" "$OUT" "$RESULTS"
 DEVICE=${DEVICE:-cuda}
 RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
+RANDOM_STEPS=${RANDOM_STEPS:-0}  # uniform random play recorded beside the sticky-random
+PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_DREAM_ENVS:-128}
+PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
+PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
+EVAL_ARGS=${EVAL_ARGS:-}  # extra evaluate_policy.py flags
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
@@ -59,9 +68,40 @@ for stage in "$@"; do
         --target /tmp/site .whl/*.whl
       ;;
     record)
-      python3 agents/record.py --env "$ENV_ID" --agent sticky-random --steps "$RECORD_STEPS" \
-        --seed "$SEED" --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" \
+      for agent_steps in "sticky-random:$RECORD_STEPS" "random:$RANDOM_STEPS"; do
+        [ "${agent_steps#*:}" -gt 0 ] || continue
+        python3 agents/record.py --env "$ENV_ID" --agent "${agent_steps%%:*}" \
+          --steps "${agent_steps#*:}" --seed "$SEED" --workers "$WORKERS" \
+          --max-episode-steps 2000 --state-every 50 --out "$DATA" \
+          2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
+      done
+      ;;
+    ppo-real)
+      python3 agents/train_ppo.py --env "$ENV_ID" --steps "$PPO_STEPS" --n-envs "$PPO_ENVS" \
+        --seed "$SEED" --device "$DEVICE" --out "$PPO/real.zip" $PPO_ARGS 2>&1 | tail -8
+      ;;
+    record-ppo)
+      python3 agents/record.py --env "$ENV_ID" --agent ppo --ppo-model "$PPO/real.zip" \
+        --steps "$PPO_RECORD_STEPS" --seed "$SEED" --workers "$WORKERS" \
+        --max-episode-steps 2000 --state-every 50 --out "$DATA" \
         2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
+      ;;
+    ppo-dream)
+      python3 agents/train_ppo.py --env "$ENV_ID" --dream "$MODEL" --steps "$PPO_STEPS" \
+        --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" --out "$PPO/dream.zip" \
+        $PPO_DREAM_ARGS 2>&1 | tail -8
+      ;;
+    ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
+      for policy in real dream random; do
+        path=$PPO/$policy.zip; [ "$policy" = random ] && path=random
+        python3 agents/evaluate_policy.py --env "$ENV_ID" --policy "$path" \
+          --episodes "$EVAL_EPISODES" --workers "$WORKERS" --json "$RESULTS/ppo-$policy.json" \
+          $EVAL_ARGS 2>&1 | tail -2
+      done
+      cp "$PPO"/*.curve.csv "$RESULTS"/
+      python3 agents/evaluate_policy.py --curves "$PPO/real.curve.csv" "$PPO/dream.curve.csv" \
+        --labels "PPO, real game" "PPO, dream" --reference "$RESULTS"/ppo-{real,dream,random}.json \
+        --plot "$RESULTS/ppo-curves.png" 2>&1 | tail -2
       ;;
     vae)
       lr=1e-3

@@ -165,3 +165,17 @@ def test_dream_bad_inputs(tiny_world_model: Path, world_model_builder,
     r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-episode-steps", "5",
             "--out", str(tmp_path / "out" / "m.zip"), check=False)
     assert r.returncode == 1 and "pass --dream" in r.stderr
+
+
+def test_dream_default_is_the_shipped_model(tmp_path: Path) -> None:
+    out = tmp_path / "default.zip"
+    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", "default",
+            "--steps", "16", "--n-envs", "1", "--n-steps", "16", "--batch-size", "16",
+            "--n-epochs", "1", "--device", "cpu", "--denoising-steps", "1",
+            "--max-episode-steps", "8", "--out", str(out))
+    assert "neuralgym/shipped/breakout" in r.stdout and out.exists()
+    r = run("agents/train_ppo.py", "--env", "NeuralPong-v0", "--dream", "default",
+            "--steps", "16", "--device", "cpu", "--out", str(tmp_path / "pong.zip"),
+            check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "neuralgym/shipped/pong" in r.stderr

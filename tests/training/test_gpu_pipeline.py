@@ -1,5 +1,6 @@
-"""training/gpu_pipeline.sh end to end on the CPU with tiny settings: record, VAE, latents,
-g_phi, denoiser (stopped by DEN_SECONDS, then resumed), start contexts, the paired benchmark
+"""training/gpu_pipeline.sh end to end on the CPU with tiny settings: record (sticky-random
+and random), VAE, latents, g_phi, denoiser (stopped by DEN_SECONDS, then resumed), start
+contexts, the paired benchmark, PPO on the real game and in the dream scored in the real game,
 and the export archives; the exported folder loads as a world model."""
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ TINY = {
                                   "--token-dim 16 --layers-per-block 1 --warmup 1 "
                                   "--eval-windows 4 --eval-steps 1 --batch-size 4",
     "CONTEXTS": "2", "BENCH_EPISODES": "1", "BENCH_STARTS": "1", "BENCH_HORIZONS": "1 2",
-    "NOTE": "tiny CPU test", "LIMIT": "300",
+    "NOTE": "tiny CPU test", "LIMIT": "300", "RANDOM_STEPS": "150",
+    "PPO_STEPS": "64", "PPO_ENVS": "2", "PPO_ARGS": "--n-steps 32 --batch-size 32",
+    "PPO_DREAM_ENVS": "2",
+    "PPO_DREAM_ARGS": "--n-steps 32 --batch-size 32 --max-episode-steps 10 --denoising-steps 1",
+    "PPO_RECORD_STEPS": "60", "EVAL_EPISODES": "2", "EVAL_ARGS": "--max-steps-per-episode 40",
 }
 
 
@@ -47,7 +52,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
                      DEN_SECONDS="0.001")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "stopping at step 1 of 4" in first.stdout, first.stdout[-3000:]
-    second = pipeline("denoiser", "contexts", "bench", "export", work=work, out=out)
+    second = pipeline("denoiser", "contexts", "bench", "ppo-real", "record-ppo", "ppo-dream",
+                      "ppo-eval", "export", work=work, out=out)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     return work / ENV_ID, out, first.stdout + second.stdout
 
@@ -74,3 +80,27 @@ def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, s
     with tarfile.open(out / "breakout-results.tgz") as tar:
         names = {Path(n).name for n in tar.getnames()}
     assert {"paired.json", "paired.gif", "denoiser_eval.json", "vae_eval.json"} <= names
+
+
+def test_recorded_agents(run: tuple[Path, Path, str]) -> None:
+    from neuralgym.data import Dataset
+
+    root, _, _ = run
+    steps: dict[str, int] = {}
+    data = Dataset(root / "data")
+    for ref in data.split("all"):
+        agent = ref.name.split("-s3-")[0]
+        steps[agent] = steps.get(agent, 0) + len(data.load(ref))
+    assert steps == {"sticky-random": 500, "random": 150, "ppo": 60}
+
+
+def test_ppo_real_and_dream_scored_in_the_real_game(run: tuple[Path, Path, str]) -> None:
+    import json
+
+    root, out, _ = run
+    for policy in ("real", "dream", "random"):
+        result = json.loads((root / "results" / f"ppo-{policy}.json").read_text())
+        assert result["real_game"] and result["episodes"] == 2
+    with tarfile.open(out / "breakout-results.tgz") as tar:
+        names = {Path(n).name for n in tar.getnames()}
+    assert {"ppo-curves.png", "real.curve.csv", "dream.curve.csv"} <= names
