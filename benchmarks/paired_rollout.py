@@ -35,6 +35,7 @@ from neuralgym.data import Dataset, Episode, atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
 from neuralgym.predictors import NoModelError, Predictor, load_predictor, shipped_model
+from neuralgym.world_model import WorldModel
 
 BASELINE = "copy-last"
 
@@ -66,6 +67,9 @@ class Args:
         "help": "the video's |prediction - real| panel is multiplied by this"})
     per_start: bool = field(default=False, metadata={
         "help": "also write each start's metric values (for paired comparisons)"})
+    denoising_steps: int | None = field(default=None, metadata={
+        "help": "sampler steps per model call of every world-model predictor (default: each "
+                "model's own, what its env uses)"})
 
 
 class BenchmarkError(Exception):
@@ -78,6 +82,8 @@ def check_args(args: Args) -> None:
     for name in ("episodes", "starts_per_episode", "batch_size"):
         if getattr(args, name) < 1:
             raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.denoising_steps is not None and args.denoising_steps < 1:
+        raise BenchmarkError(f"--denoising-steps must be at least 1, got {args.denoising_steps}")
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise BenchmarkError(f"--video must end in .mp4 or .gif, got {args.video}")
     try:
@@ -279,6 +285,10 @@ def main(args: Args) -> dict[str, Any]:
                              f"pass --env {dataset.env_id} or a dataset recorded from {args.env}")
 
     predictors = load_predictors(args.predictor, args.env, args.device)
+    if args.denoising_steps is not None:
+        for p in predictors.values():
+            if isinstance(p, WorldModel):
+                p.steps = args.denoising_steps
     context = max(p.context for p in predictors.values())
     length = max(args.horizons)
     horizons = sorted(set(args.horizons))
@@ -324,7 +334,8 @@ def main(args: Args) -> dict[str, Any]:
     results = {
         name: {"name": predictors[name].name, "context": predictors[name].context,
                **({} if name == BASELINE else {"folder": str(
-                   shipped_model(args.env) if name == "default" else Path(name))}),
+                   shipped_model(args.env) if name == "default" else Path(name)),
+                   "denoising_steps": getattr(predictors[name], "steps", None)}),
                "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
                                               args.per_start)
                             for h in horizons}}

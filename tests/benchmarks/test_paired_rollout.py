@@ -105,12 +105,13 @@ def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_p
     proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
                       "--split", "all", "--predictor", "default", "--episodes", "1",
                       "--starts-per-episode", "1", "--horizons", "1", "2", "--json",
-                      tmp_path / "r.json")
+                      tmp_path / "r.json", "--denoising-steps", "1")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["skipped_predictors"] == []
     assert sorted(report["predictors"]) == ["copy-last", "default"]
     assert report["predictors"]["default"]["folder"].endswith("neuralgym/shipped/breakout")
+    assert report["predictors"]["default"]["denoising_steps"] == 1
     mse = report["predictors"]["default"]["horizons"]["1"]["mse"]["mean"]
     assert 0 <= mse < 1000
 
@@ -133,22 +134,25 @@ def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_pa
     assert report["replay_mismatch_starts"] == [{"episode": name, "t": 0}]
 
 
-@pytest.mark.parametrize("case", ["missing-data", "wrong-env", "horizon-too-long"])
+@pytest.mark.parametrize("case", ["missing-data", "wrong-env", "horizon-too-long",
+                                  "zero-denoising-steps"])
 def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path: Path):
     args = {"env": "NeuralBreakout-v0", "data": breakout_dataset.root, "horizons": "1"}
     expect = {
         "missing-data": ("does not exist",),
         "wrong-env": ("holds NeuralBreakout-v0 episodes, not NeuralPong-v0",),
         "horizon-too-long": ("no start fits", "longer episodes", "smaller --horizons"),
+        "zero-denoising-steps": ("--denoising-steps must be at least 1, got 0",),
     }[case]
+    extra = ["--denoising-steps", "0"] if case == "zero-denoising-steps" else []
     if case == "missing-data":
         args["data"] = tmp_path / "nothing-here"
     elif case == "wrong-env":
         args["env"] = "NeuralPong-v0"
-    else:
+    elif case == "horizon-too-long":
         args["horizons"] = "500"
     proc = run_script("--env", args["env"], "--data", args["data"], "--horizons",
-                      args["horizons"], "--json", tmp_path / "r.json", "--split", "all")
+                      args["horizons"], "--json", tmp_path / "r.json", "--split", "all", *extra)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr
     for text in expect:
