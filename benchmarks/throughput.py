@@ -22,12 +22,15 @@ What is measured, in this order:
    memory or --max-batch-cap, on the first variant at the model's own step count (CUDA only
    unless --max-batch-cap is given).
 
+Frames come from the folder's fast decoder where it has one (`neuralgym.models.decoder`;
+--decoder vae measures the VAE's own).
+
 Variants (each a fresh copy of the model; options are applied here, not in the library):
 - "eager": the library as it ships (bf16 autocast on CUDA unless --no-bf16).
-- "cuda-graphs" (--cuda-graphs, CUDA only): the denoiser's UNet and the VAE decoder replayed
+- "cuda-graphs" (--cuda-graphs, CUDA only): the denoiser's UNet and the decoder replayed
   from CUDA graphs captured once per input shape (torch.cuda.CUDAGraph), for launch-bound
   small batches.
-- "compile[mode]" (--compile): `torch.compile` of the UNet and the VAE decoder; mode
+- "compile[mode]" (--compile): `torch.compile` of the UNet and the decoder; mode
   "reduce-overhead" (inductor plus its own CUDA graphs) with --cuda-graphs on CUDA,
   "max-autotune-no-cudagraphs" without, "default" on the CPU (--compile-mode overrides).
 A variant that fails is reported in the JSON and the table, and the others go on.
@@ -123,6 +126,10 @@ class Args:
     max_batch_cap: int | None = field(default=None, metadata={
         "help": "largest batch tried when searching for the largest that fits (doubling); "
                 "default 16384 on CUDA, no search on the CPU; 0 = no search"})
+    decoder: str = field(default="auto", metadata={
+        "help": "frames from the folder's fast decoder where it has one (auto), the VAE's "
+                "decoder (vae), or the fast one required (fast)",
+        "choices": ["auto", "vae", "fast"]})
     seed: int = field(default=0, metadata={"help": "seed of the contexts, actions, sampler"})
     json: Path | None = field(default=None, metadata={"help": "write the results here (JSON)"})
 
@@ -244,8 +251,11 @@ def count_params(module: torch.nn.Module | None) -> int:
 
 
 def param_counts(wm: WorldModel) -> dict[str, int]:
-    vae = wm.vae.vae
-    decoder = count_params(vae.decoder) + count_params(getattr(vae, "post_quant_conv", None))
+    if wm.decoder is wm.vae:
+        vae = wm.vae.vae
+        decoder = count_params(vae.decoder) + count_params(getattr(vae, "post_quant_conv", None))
+    else:  # the folder's fast decoder
+        decoder = count_params(wm.decoder)
     counts = {"vae": count_params(wm.vae), "vae_decoder": decoder,
               "metadata": count_params(wm.g), "denoiser": count_params(wm.denoiser),
               "denoiser_backbone": count_params(wm.denoiser.backbone)}
@@ -328,26 +338,26 @@ def choose_variants(args: Args, cuda: bool) -> tuple[list[Variant], list[str]]:
 
 def load_model(args: Args, variant: Variant) -> WorldModel:
     """A fresh WorldModel on the device with the variant's options applied."""
-    wm = WorldModel.from_pretrained(args.model, device=args.device)
+    wm = WorldModel.from_pretrained(args.model, device=args.device, decoder=args.decoder)
     if not args.bf16:  # the library autocasts to bf16 on CUDA; this instance does not
         wm._autocast = contextlib.nullcontext  # type: ignore[method-assign]
     if variant.cuda_graphs:
         # without requires_grad, autocast keeps no cache of cast weights, whose memory a
         # captured graph would otherwise read after the cache is freed
-        for module in (wm.vae, wm.denoiser, wm.g):
+        for module in (wm.vae, wm.decoder, wm.denoiser, wm.g):
             if module is not None:
                 module.requires_grad_(False)
         backbone = wm.denoiser.backbone
         backbone.forward = CudaGraphed(backbone.forward)  # type: ignore[method-assign]
-        wm.vae._decode_raw = CudaGraphed(wm.vae._decode_raw)  # type: ignore[method-assign]
+        wm.decoder._decode_raw = CudaGraphed(wm.decoder._decode_raw)  # type: ignore[method-assign]
     if variant.compile_mode is not None:
         dynamo = torch._dynamo.config
         for name in ("recompile_limit", "cache_size_limit"):  # one graph per batch size
             if hasattr(dynamo, name):
                 setattr(dynamo, name, max(64, getattr(dynamo, name)))
         wm.denoiser.backbone.compile(mode=variant.compile_mode, dynamic=False)
-        wm.vae._decode_raw = torch.compile(  # type: ignore[method-assign]
-            wm.vae._decode_raw, mode=variant.compile_mode, dynamic=False)
+        wm.decoder._decode_raw = torch.compile(  # type: ignore[method-assign]
+            wm.decoder._decode_raw, mode=variant.compile_mode, dynamic=False)
     return wm
 
 
@@ -769,7 +779,7 @@ def main(args: Args) -> dict[str, Any]:
             else os.cpu_count() or 1
     real = measure_real(args.env, args.seconds, workers, args.seed)  # before the GPU is used
 
-    eager = WorldModel.from_pretrained(args.model, device=device)
+    eager = WorldModel.from_pretrained(args.model, device=device, decoder=args.decoder)
     default_steps = eager.steps
     target_steps = default_steps if default_steps in args.steps else max(args.steps)
     print(f"counting FLOPs (batch 1, S = {args.steps})", file=sys.stderr, flush=True)
@@ -783,6 +793,7 @@ def main(args: Args) -> dict[str, Any]:
         "model": {"path": str(Path(args.model).resolve()), "frames_per_call": eager.frames_per_call,
                   "context": eager.context, "default_steps": default_steps,
                   "backbone": eager.denoiser.config.backbone, "params": param_counts(eager),
+                  "decoder": "vae" if eager.decoder is eager.vae else "fast",
                   "latent_shape": list(eager.vae.config.latent_shape),
                   "frame_shape": list(get_spec(args.env).obs_shape)},
         "settings": {**asdict(args), "bf16_autocast": args.bf16 and cuda,

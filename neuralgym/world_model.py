@@ -4,7 +4,8 @@ One step of the dream, in order ("metadata leads, pixels follow"):
 
 1. m_t = g_phi(m_{t-1}, m_{t-2}, Z_{t-1}, a_{t-1})
 2. Z_t ~ denoiser(noise | Z_{t-K..t-1}, actions, m_t)   with a few-step sampler
-3. o_t = VAE.decode(Z_t)   native resolution, uint8
+3. o_t = decode(Z_t)   native resolution, uint8: the VAE's decoder, or the folder's fast
+   "decoder" component (`neuralgym.models.decoder`) where it has one
 
 In multi-frame mode (T = frames_per_call > 1) one sampler call generates Z_{t+1..t+T} from
 the T future actions; g_phi first rolls the metadata T steps ahead, reusing the newest known
@@ -25,9 +26,11 @@ import torch
 from torch import Tensor
 
 from neuralgym.model_folder import ModelFolder, ModelFolderError
+from neuralgym.models.decoder import COMPONENT as DECODER
+from neuralgym.models.decoder import FrameDecoder
 from neuralgym.models.denoiser import Denoiser
 from neuralgym.models.metadata import MetadataConfig, MetadataPredictor
-from neuralgym.models.vae import FrameVAE
+from neuralgym.models.vae import FrameVAE, LatentDecoder
 from neuralgym.sampler import sample
 
 
@@ -57,14 +60,20 @@ class WorldModel:
             metadata-ignorant denoiser; the dream's metadata then stay at their last value).
         steps: denoising steps per sampler call (an inference choice, not a retraining).
         name: how benchmarks label it.
+        decoder: what turns latents into frames (default: the VAE itself); a
+            `FrameDecoder` trained on this VAE's latents is the fast alternative.
     """
 
     def __init__(self, vae: FrameVAE, metadata: MetadataPredictor | None, denoiser: Denoiser,
                  steps: int = 3, name: str = "world-model", device: str | torch.device = "cpu",
-                 env_id: str | None = None):
+                 env_id: str | None = None, decoder: LatentDecoder | None = None):
         self.device = torch.device(device)
         self.env_id = env_id
         self.vae = vae.to(self.device).eval()
+        if decoder is not None and decoder.config.latent_shape != vae.config.latent_shape:
+            raise ModelFolderError(f"the decoder reads latents {decoder.config.latent_shape}, "
+                                   f"the vae makes {vae.config.latent_shape}")
+        self.decoder = self.vae if decoder is None else decoder.to(self.device).eval()
         self.g = metadata.to(self.device).eval() if metadata is not None else None
         self.denoiser = denoiser.to(self.device).eval()
         self.steps = steps
@@ -82,11 +91,20 @@ class WorldModel:
     @classmethod
     def from_pretrained(cls, root: str | os.PathLike, device: str | torch.device = "cpu",
                         steps: int | None = None, denoiser: str = "denoiser",
-                        metadata: str = "metadata") -> WorldModel:
-        """Load a world-model folder (config.json + safetensors per component)."""
+                        metadata: str = "metadata", decoder: str = "auto") -> WorldModel:
+        """Load a world-model folder (config.json + safetensors per component). `decoder`:
+        "auto" decodes with the folder's fast "decoder" component where it has one, else with
+        the VAE; "vae" always with the VAE; "fast" requires the fast decoder."""
         folder = ModelFolder(root)
         config = folder.read_config()
         vae = FrameVAE.from_folder(root)
+        if decoder not in ("auto", "vae", "fast"):
+            raise ValueError(f"decoder must be 'auto', 'vae' or 'fast', got {decoder!r}")
+        if decoder == "fast" and not folder.has(DECODER):
+            raise ModelFolderError(f"{root} has no fast decoder: train one with "
+                                   f"training/train_decoder.py --model {root}")
+        fast = FrameDecoder.from_folder(root) if decoder != "vae" and folder.has(DECODER) \
+            else None
         den = Denoiser.from_folder(folder, denoiser)
         g = None
         if metadata in config.get("components", {}):
@@ -94,7 +112,7 @@ class WorldModel:
             folder.load_component(metadata, g)
         sampler = config.get("sampler", {})
         return cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
-                   name=str(root), device=device, env_id=config.get("env_id"))
+                   name=str(root), device=device, env_id=config.get("env_id"), decoder=fast)
 
     def save_pretrained(self, root: str | os.PathLike) -> None:
         """Write a world-model folder that `from_pretrained` rebuilds exactly."""
@@ -103,6 +121,8 @@ class WorldModel:
         if self.g is not None:
             folder.save_component("metadata", self.g, self.g.config)
         folder.save_component("denoiser", self.denoiser, self.denoiser.config)
+        if self.decoder is not self.vae:
+            folder.save_component(DECODER, self.decoder, self.decoder.config)
         folder.update(env_id=self.env_id, sampler={"steps": self.steps})
 
     # -- the dream ------------------------------------------------------------------------
@@ -175,7 +195,7 @@ class WorldModel:
         if decode:
             B = z.shape[0]
             with self._autocast():
-                frames = self.vae.decode(z.reshape(B * T, *z.shape[2:]))
+                frames = self.decoder.decode(z.reshape(B * T, *z.shape[2:]))
             frames = frames.reshape(B, T, *frames.shape[1:])
         return frames, meta_next, state.push(z, meta_next, actions, self.history)
 

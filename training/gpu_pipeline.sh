@@ -4,7 +4,8 @@
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
-# uniform random play), vae, latents, metadata, denoiser, contexts (start contexts for the
+# uniform random play), vae, latents, metadata, denoiser, decoder (a fast decoder for the VAE's
+# latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), throughput (benchmarks/throughput.py),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, as many
@@ -38,6 +39,7 @@ VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_ST
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
+DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps and flags
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
 BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
@@ -128,6 +130,11 @@ for stage in "$@"; do
         --stage cond --steps "$DEN_STEPS" --checkpoint-every 250 --batch-size 128 \
         --max-seconds "$DEN_SECONDS" --device "$DEVICE" $DEN_ARGS \
         2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
+      ;;
+    decoder)
+      budget "$LIMIT" python3 training/train_decoder.py --data "$DATA" --model "$MODEL" \
+        --steps "$DEC_STEPS" --checkpoint-every 500 --device "$DEVICE" $DEC_ARGS \
+        2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -5
       ;;
     contexts)
       python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count "$CONTEXTS"

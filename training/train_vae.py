@@ -28,9 +28,8 @@ from tqdm import tqdm
 
 from neuralgym.cli import parse_args
 from neuralgym.data import Dataset, FrameSampler, atomic_write_json
-from neuralgym.metrics import mse, psnr_from_mse, summarize
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
-from neuralgym.models.vae import FrameVAE, VAEConfig
+from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
 from neuralgym.trainer import load_checkpoint, save_checkpoint, setup_runtime, warmup_cosine
 
 
@@ -74,22 +73,6 @@ class Args:
         "help": "loss weight of non-black pixels"})
     kl_weight: float = field(default=VAEConfig.kl_weight, metadata={
         "help": "weight of the KL term (per pixel value)"})
-
-
-def evaluate(vae: FrameVAE, frames: np.ndarray, batch_size: int, autocast) -> dict:
-    """Reconstruction floor: encode (posterior mean) -> decode, uint8 at native resolution."""
-    recon = []
-    for i in range(0, len(frames), batch_size):
-        with autocast():
-            recon.append(vae.decode(vae.encode(frames[i : i + batch_size])).cpu().numpy())
-    per_frame = mse(np.concatenate(recon), frames)  # (N,)
-    return {
-        "mse": float(per_frame.mean()),
-        "mse_ci95": summarize(per_frame)["ci95"],
-        "psnr_of_mean_mse": float(psnr_from_mse(per_frame.mean())),
-        "psnr_mean_per_frame": float(np.mean(psnr_from_mse(per_frame))),
-        "n_frames": int(len(frames)),
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                 vae.fit_latent_normalization(norm_batch, batch_size=local_batch)
             folder.save_component("vae", vae, vae.config)
             folder.update(env_id=dataset.env_id)
-            result = evaluate(vae, eval_batch, local_batch, runtime.autocast)
+            result = reconstruction_floor(vae, eval_batch, local_batch, runtime.autocast)
             vae.train()
             atomic_write_json(Path(args.out) / "vae_eval.json", {
                 "step": step, "split": eval_split, "parameters": count_parameters(vae),

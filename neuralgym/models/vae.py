@@ -25,8 +25,10 @@ mean unless asked to sample.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,6 +38,7 @@ from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from torch import Tensor, nn
 
+from neuralgym.metrics import mse, psnr_from_mse, summarize
 from neuralgym.model_folder import ModelFolder
 
 
@@ -103,12 +106,59 @@ def reconstruction_loss(recon: Tensor, frames: Tensor, bright_weight: float) -> 
     return (w * (recon.float() - target) ** 2).mean()
 
 
-class FrameVAE(nn.Module):
-    """AutoencoderKL on native-resolution frames, with padding and latent normalisation."""
+class LatentDecoder(nn.Module):
+    """What turns normalised latents into frames: `decode`, on top of a subclass's
+    `_decode_raw` (unnormalised latents -> cropped float frames), with the latent
+    normalisation of `config` in two non-persistent buffers."""
+
+    config: VAEConfig
 
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
+        # Normalisation comes from the config, not the weights file (not persistent).
+        self.register_buffer("latent_shift", torch.zeros(1, config.latent_channels, 1, 1),
+                             persistent=False)
+        self.register_buffer("latent_scale", torch.ones(1, config.latent_channels, 1, 1),
+                             persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def _decode_raw(self, z: Tensor) -> Tensor:
+        """Unnormalised latents (B, C, h, w) -> float (B, 3, H, W) in about [-1, 1], cropped."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def decode(self, latents: Tensor, normalized: bool = True) -> Tensor:
+        """(B, C, h, w) latents (normalised, as `encode` gives them) -> uint8 (B, H, W, 3)."""
+        z = latents.to(self.device, torch.float32)  # (B, C, h, w)
+        if tuple(z.shape[1:]) != self.config.latent_shape:
+            raise ValueError(f"latents must be (B, {', '.join(map(str, self.config.latent_shape))})"
+                             f", got {tuple(latents.shape)}")
+        if normalized:
+            z = z / self.latent_scale.float() + self.latent_shift.float()
+        x = self._decode_raw(z.to(self.dtype))  # (B, 3, H, W)
+        x = ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+        return x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, 3)
+
+    def _set_normalization(self, shift: float | list[float], scale: float | list[float]) -> None:
+        c = self.config.latent_channels
+        for buf, value in ((self.latent_shift, shift), (self.latent_scale, scale)):
+            t = torch.as_tensor(value, dtype=torch.float32).reshape(-1).expand(c)
+            buf.copy_(t.reshape(1, c, 1, 1))
+
+
+class FrameVAE(LatentDecoder):
+    """AutoencoderKL on native-resolution frames, with padding and latent normalisation."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
         n = len(config.block_out_channels)
         self.vae = AutoencoderKL(
             in_channels=3,
@@ -121,11 +171,6 @@ class FrameVAE(nn.Module):
             norm_num_groups=config.norm_num_groups,
             mid_block_add_attention=config.mid_block_add_attention,
         )
-        # Normalisation comes from the config, not the weights file (not persistent).
-        self.register_buffer("latent_shift", torch.zeros(1, config.latent_channels, 1, 1),
-                             persistent=False)
-        self.register_buffer("latent_scale", torch.ones(1, config.latent_channels, 1, 1),
-                             persistent=False)
         self._set_normalization(config.latent_shift, config.latent_scale)
 
     @classmethod
@@ -135,14 +180,6 @@ class FrameVAE(nn.Module):
         model = cls(folder.component_config("vae", VAEConfig))
         folder.load_component("vae", model)
         return model.eval()
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
 
     # -- pixels <-> network input -------------------------------------------------------------
 
@@ -208,19 +245,6 @@ class FrameVAE(nn.Module):
             z = (z - self.latent_shift.float()) * self.latent_scale.float()
         return z.float()
 
-    @torch.no_grad()
-    def decode(self, latents: Tensor, normalized: bool = True) -> Tensor:
-        """(B, C, h, w) latents (normalised, as `encode` gives them) -> uint8 (B, H, W, 3)."""
-        z = latents.to(self.device, torch.float32)  # (B, C, h, w)
-        if tuple(z.shape[1:]) != self.config.latent_shape:
-            raise ValueError(f"latents must be (B, {', '.join(map(str, self.config.latent_shape))})"
-                             f", got {tuple(latents.shape)}")
-        if normalized:
-            z = z / self.latent_scale.float() + self.latent_shift.float()
-        x = self._decode_raw(z.to(self.dtype))  # (B, 3, H, W)
-        x = ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-        return x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, 3)
-
     # -- latent normalisation -----------------------------------------------------------------
 
     @torch.no_grad()
@@ -250,8 +274,23 @@ class FrameVAE(nn.Module):
         self._set_normalization(shift, scale)
         return shift, scale
 
-    def _set_normalization(self, shift: float | list[float], scale: float | list[float]) -> None:
-        c = self.config.latent_channels
-        for buf, value in ((self.latent_shift, shift), (self.latent_scale, scale)):
-            t = torch.as_tensor(value, dtype=torch.float32).reshape(-1).expand(c)
-            buf.copy_(t.reshape(1, c, 1, 1))
+
+def reconstruction_floor(vae: FrameVAE, frames: np.ndarray, batch_size: int,
+                         autocast: Callable[[], contextlib.AbstractContextManager],
+                         decoder: LatentDecoder | None = None) -> dict:
+    """Encode `frames` (N, H, W, 3) uint8 (posterior mean) and decode them with `decoder`
+    (default: the VAE's own) at native resolution: the lowest MSE a prediction decoded this way
+    can reach. MSE on the 0-255 scale with a bootstrap CI, PSNR of the mean MSE and per frame."""
+    decoder = vae if decoder is None else decoder
+    recon = []
+    for i in range(0, len(frames), batch_size):
+        with autocast():
+            recon.append(decoder.decode(vae.encode(frames[i : i + batch_size])).cpu().numpy())
+    per_frame = mse(np.concatenate(recon), frames)  # (N,)
+    return {
+        "mse": float(per_frame.mean()),
+        "mse_ci95": summarize(per_frame)["ci95"],
+        "psnr_of_mean_mse": float(psnr_from_mse(per_frame.mean())),
+        "psnr_mean_per_frame": float(np.mean(psnr_from_mse(per_frame))),
+        "n_frames": int(len(frames)),
+    }
