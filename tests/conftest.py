@@ -1,9 +1,16 @@
-"""Shared fixtures: a tiny recorded Breakout dataset (random policy, real ALE)."""
+"""Shared fixtures: a tiny recorded Breakout dataset (random policy, real ALE), tiny world
+models, and the runner of the repository's scripts in subprocesses."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -21,6 +28,61 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str | Path | Sequence[str | Path], *args: str | Path,
+               timeout: float = 300, env: dict[str, str] | None = None,
+               check: bool = False) -> subprocess.CompletedProcess:
+    """Run a repository script in a subprocess from the repository root, with one OpenMP
+    thread (torch's threads crawl on a busy 2-core CPU) and `env` added to os.environ;
+    output captured as text.
+
+    `script`: a ``.py`` file runs with this interpreter; a ``.sh`` file with bash, this
+    interpreter's folder first on PATH (the scripts call `python`); a sequence is the command's
+    start as it stands (e.g. ``[sys.executable, "-m", "torch.distributed.run", ...]``).
+    `check`: a non-zero exit fails the test with the exit status, stdout and stderr."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if isinstance(script, (str, Path)):
+        if Path(script).suffix == ".sh":
+            command = ["bash", str(script)]
+            path = os.environ.get("PATH", "")
+            full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+        else:
+            command = [sys.executable, str(script)]
+    else:
+        command = [str(a) for a in script]
+    full_env.update(env or {})
+    proc = subprocess.run([*command, *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session", name="run_script")
+def run_script_fixture():
+    """`run_script(script, *args, timeout=300, env=None, check=False)` -> CompletedProcess:
+    a repository script in a subprocess (see `run_script` above)."""
+    return run_script
+
+
+def load_script(path: str | Path, name: str) -> ModuleType:
+    """The script at `path` (relative to the repository root) as module `name`, to call its
+    functions in-process (training/ and benchmarks/ are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session", name="load_script")
+def load_script_fixture():
+    """`load_script(path, name)` -> the repository script at `path` as module `name`."""
+    return load_script
 
 
 def record_dataset(root: Path, env_id: str, episodes: int, max_steps: int,

@@ -5,9 +5,7 @@ paths, and benchmarks/ablation_report.py on those results and on synthetic ones.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -38,21 +36,31 @@ TINY_ENV = {
 VARIANTS = ("meta-T1-future-embedding", "nometa-T1-future-embedding")
 
 
-def ablations(*args: str, work: Path, out: Path, **extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TINY_ENV, **extra, "WORK": str(work), "OUT": str(out),
-           "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+@pytest.fixture(scope="module")
+def ablations(run_script):
+    """`ablations(*args, work=, out=, **extra_env)`: training/ablations.sh with the tiny
+    settings."""
 
+    def ablations(*args: str, work: Path, out: Path, **extra: str) -> subprocess.CompletedProcess:
+        return run_script(SCRIPT, *args, timeout=600,
+                          env={**TINY_ENV, **extra, "WORK": str(work), "OUT": str(out)})
 
-def report(results: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPORT), "--results", str(results), "--out",
-                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return ablations
 
 
 @pytest.fixture(scope="module")
-def work(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report(run_script):
+    """`report(results, out)`: benchmarks/ablation_report.py."""
+
+    def report(results: Path, out: Path) -> subprocess.CompletedProcess:
+        return run_script(REPORT, "--results", results, "--out", out, timeout=120)
+
+    return report
+
+
+@pytest.fixture(scope="module")
+def work(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory,
+         run_script) -> Path:
     """$WORK with what `gpu_pipeline.sh ENV setup record vae latents` leaves: data, a model
     folder with a (tiny, untrained) VAE and its latent cache; no g_phi yet."""
     work = tmp_path_factory.mktemp("ablations") / "work"
@@ -67,29 +75,27 @@ def work(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) ->
     folder = ModelFolder(root / "model")
     folder.save_component("vae", vae, vae.config)
     folder.update(env_id=ENV_ID)
-    r = subprocess.run([sys.executable, "training/prepare_latents.py", "--data",
-                        str(root / "data"), "--model", str(root / "model"), "--out",
-                        str(root / "latents"), "--batch-size", "50", "--device", "cpu"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = run_script("training/prepare_latents.py", "--data", root / "data", "--model",
+                   root / "model", "--out", root / "latents", "--batch-size", "50", "--device",
+                   "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
     return work
 
 
 @pytest.fixture(scope="module")
-def first_run(work: Path) -> tuple[subprocess.CompletedProcess, Path]:
+def first_run(work: Path, ablations) -> tuple[subprocess.CompletedProcess, Path]:
     out = work.parent / "out1"
     return ablations(ENV_ID, "metadata", "gphi", work=work, out=out), out
 
 
-def test_usage_errors(tmp_path: Path) -> None:
+def test_usage_errors(tmp_path: Path, ablations) -> None:
     r = ablations(ENV_ID, work=tmp_path, out=tmp_path / "out")
     assert r.returncode == 2 and "usage" in r.stderr
     r = ablations(ENV_ID, "speed", work=tmp_path, out=tmp_path / "out")
     assert r.returncode == 2 and "unknown group speed" in r.stderr
 
 
-def test_missing_cache_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_cache_is_a_clear_error(tmp_path: Path, ablations) -> None:
     r = ablations(ENV_ID, "metadata", work=tmp_path, out=tmp_path / "out")
     assert r.returncode == 1
     assert "no latent cache" in r.stderr and "gpu_pipeline.sh" in r.stderr
@@ -138,7 +144,8 @@ def test_metadata_and_gphi_groups(first_run, work: Path) -> None:
     assert "Not run" in md and "frames.json" in md  # groups b and c were not asked for
 
 
-def test_report_reads_the_bundle_and_the_folder(first_run, work: Path, tmp_path: Path) -> None:
+def test_report_reads_the_bundle_and_the_folder(first_run, work: Path, tmp_path: Path,
+                                                report) -> None:
     r, out = first_run
     assert r.returncode == 0
     a = report(out / "ablations.tgz", tmp_path / "a.md")
@@ -152,7 +159,8 @@ def test_report_reads_the_bundle_and_the_folder(first_run, work: Path, tmp_path:
     assert (tmp_path / "a2.md").read_text().split("\n", 3)[3] == body[0]  # deterministic
 
 
-def test_rerun_skips_what_is_done_and_deadline_exits_75(first_run, work: Path) -> None:
+def test_rerun_skips_what_is_done_and_deadline_exits_75(first_run, work: Path,
+                                                       ablations) -> None:
     r, _ = first_run
     assert r.returncode == 0
     results = work / ENV_ID / "ablations" / "results"
@@ -170,7 +178,7 @@ def test_rerun_skips_what_is_done_and_deadline_exits_75(first_run, work: Path) -
     assert (results / "metadata.json").stat().st_mtime_ns == before
 
 
-def test_frames_and_actions_dry_run_then_run(first_run, work: Path) -> None:
+def test_frames_and_actions_dry_run_then_run(first_run, work: Path, ablations) -> None:
     r, _ = first_run
     assert r.returncode == 0
     abl = work / ENV_ID / "ablations"
@@ -253,7 +261,7 @@ def synthetic(folder: Path, keep: bool) -> None:
                  "parameters": 1000}))
 
 
-def test_report_paired_vs_summary_cis_and_table3(tmp_path: Path) -> None:
+def test_report_paired_vs_summary_cis_and_table3(tmp_path: Path, report) -> None:
     for keep in (True, False):
         synthetic(tmp_path / f"r{keep}", keep)
         r = report(tmp_path / f"r{keep}", tmp_path / f"{keep}.md")
@@ -274,7 +282,7 @@ def test_report_paired_vs_summary_cis_and_table3(tmp_path: Path) -> None:
     assert paired.count("Not run") == 3
 
 
-def test_report_errors(tmp_path: Path) -> None:
+def test_report_errors(tmp_path: Path, report) -> None:
     r = report(tmp_path / "nope", tmp_path / "x.md")
     assert r.returncode != 0 and "neither a folder nor a .tgz" in r.stderr
     (tmp_path / "empty").mkdir()

@@ -5,24 +5,12 @@ and the learning-curve plot."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+SCRIPT = "agents/evaluate_policy.py"
 ID = "NeuralBreakout-v0"
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "agents/evaluate_policy.py", *args], cwd=REPO, env=ENV,
-                       capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def save_untrained_ppo(env_id: str, path: Path) -> Path:
@@ -47,10 +35,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def random_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def random_result(tmp_path_factory: pytest.TempPathFactory, run_script) -> Path:
     out = tmp_path_factory.mktemp("eval-random") / "results" / "random.json"
-    run("--env", ID, "--policy", "random", "--episodes", "2", "--max-steps-per-episode", "50",
-        "--json", str(out))
+    run_script(SCRIPT, "--env", ID, "--policy", "random", "--episodes", "2",
+               "--max-steps-per-episode", "50", "--json", out, check=True)
     return out
 
 
@@ -66,13 +54,13 @@ def test_random_baseline(random_result: Path):
     assert [p.name for p in random_result.parent.iterdir()] == ["random.json"]  # atomic
 
 
-def test_ppo_same_numbers_with_any_workers(models: dict[str, Path], tmp_path: Path):
+def test_ppo_same_numbers_with_any_workers(models: dict[str, Path], tmp_path: Path, run_script):
     results = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}.json"
-        r = run("--env", ID, "--policy", str(models["breakout"]), "--episodes", "2",
-                "--max-steps-per-episode", "50", "--seed", "3", "--workers", workers,
-                "--json", str(out))
+        r = run_script(SCRIPT, "--env", ID, "--policy", str(models["breakout"]), "--episodes", "2",
+                       "--max-steps-per-episode", "50", "--seed", "3", "--workers", workers,
+                       "--json", str(out), check=True)
         assert "mean return" in r.stdout and "95% CI" in r.stdout
         results.append(json.loads(out.read_text()))
     assert results[0]["per_episode"] == results[1]["per_episode"]
@@ -90,23 +78,23 @@ def test_ppo_same_numbers_with_any_workers(models: dict[str, Path], tmp_path: Pa
     (("--curves", "MISSING", "--plot", "OUT"), "learning curve"),
 ])
 def test_bad_inputs(models: dict[str, Path], tmp_path: Path, args: tuple[str, ...],
-                    message: str):
+                    message: str, run_script):
     subst = {"MISSING": str(tmp_path / "nope.zip"), "PONG": str(models["pong"]),
              "OUT": str(tmp_path / "out" / "c.png")}
-    r = run(*(subst.get(a, a) for a in args), "--json", str(tmp_path / "out" / "r.json"),
-            check=False)
+    r = run_script(SCRIPT, *(subst.get(a, a) for a in args), "--json",
+                   tmp_path / "out" / "r.json")
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_plot_learning_curves(random_result: Path, tmp_path: Path):
+def test_plot_learning_curves(random_result: Path, tmp_path: Path, run_script):
     a, b = tmp_path / "dream.curve.csv", tmp_path / "real.curve.csv"
     a.write_text("step,mean_return,episodes,wall_s\n64,0.5,2,1.0\n128,1.5,4,2.0\n")
     b.write_text("step,mean_return,episodes,wall_s\n100,1,3,1.0\n200,2,3,2.0\n300,2.5,3,3\n")
     out = tmp_path / "plots" / "curves.png"
-    run("--curves", str(a), str(b), "--labels", "dream", "real", "--reference",
-        str(random_result), "--plot", str(out))
+    run_script(SCRIPT, "--curves", str(a), str(b), "--labels", "dream", "real", "--reference",
+               str(random_result), "--plot", str(out), check=True)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
     assert [p.name for p in out.parent.iterdir()] == ["curves.png"]
-    r = run("--curves", str(a), str(b), "--labels", "one", "--plot", str(out), check=False)
+    r = run_script(SCRIPT, "--curves", str(a), str(b), "--labels", "one", "--plot", str(out))
     assert r.returncode == 1 and "1 labels for 2 curves" in r.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +12,20 @@ import pytest
 from neuralgym.data import INDEX, Dataset, load_episode
 from neuralgym.games import get_spec
 
-REPO = Path(__file__).resolve().parents[2]
+SCRIPT = "agents/record.py"
 
 
-def record(out: Path, *args: str, env: str = "NeuralBreakout-v0", workers: int = 2,
-           check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "agents/record.py", "--env", env, "--out", str(out),
-           "--workers", str(workers), *args]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
+@pytest.fixture(scope="module")
+def record(run_script):
+    """`record(out, *args, env="NeuralBreakout-v0", workers=2, check=True)`: agents/record.py
+    writing to `out`."""
+
+    def record(out: Path, *args: str, env: str = "NeuralBreakout-v0", workers: int = 2,
+               check: bool = True):
+        return run_script(SCRIPT, "--env", env, "--out", out, "--workers", workers, *args,
+                          check=check)
+
+    return record
 
 
 def files(root: Path) -> dict[str, tuple[int, int]]:
@@ -66,7 +67,7 @@ def check_dataset(out: Path, env: str, agent: str, steps: int, state_every: int)
         ("NeuralAirstriker-v0", "random", 120),  # 224x320 frames: keep it small
     ],
 )
-def test_record_smoke(tmp_path: Path, env: str, agent: str, steps: int) -> None:
+def test_record_smoke(tmp_path: Path, env: str, agent: str, steps: int, record) -> None:
     out = tmp_path / "data"
     r = record(out, "--agent", agent, "--steps", str(steps), "--seed", "0",
                "--max-episode-steps", "50", "--state-every", "20", env=env)
@@ -77,7 +78,7 @@ def test_record_smoke(tmp_path: Path, env: str, agent: str, steps: int) -> None:
     assert "train:" in r.stdout and "test:" in r.stdout
 
 
-def test_resume(tmp_path: Path) -> None:
+def test_resume(tmp_path: Path, record) -> None:
     out = tmp_path / "data"
     args = ("--steps", "200", "--max-episode-steps", "60", "--state-every", "10")
     record(out, *args)
@@ -113,7 +114,7 @@ def test_resume(tmp_path: Path) -> None:
     assert Dataset(out).num_steps() == 500
 
 
-def test_same_seed_same_data(tmp_path: Path) -> None:
+def test_same_seed_same_data(tmp_path: Path, record) -> None:
     args = ("--agent", "sticky-random", "--steps", "200", "--max-episode-steps", "80")
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         record(tmp_path / name, *args, "--seed", seed)
@@ -138,23 +139,22 @@ def test_same_seed_same_data(tmp_path: Path) -> None:
         (("--steps", "0"), "must be >= 1"),
     ],
 )
-def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:
     out = tmp_path / "data"
-    cmd = [sys.executable, "agents/record.py", "--env", "NeuralBreakout-v0", "--out", str(out),
-           "--steps", "50", *args]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--out", out, "--steps", "50", *args,
+                   timeout=120)
     assert r.returncode == 1
     assert message in r.stderr and "record.py: error:" in r.stderr
     assert "Traceback" not in r.stderr
     assert not out.exists()
 
 
-def test_unknown_agent_is_a_usage_error(tmp_path: Path) -> None:
+def test_unknown_agent_is_a_usage_error(tmp_path: Path, record) -> None:
     r = record(tmp_path / "data", "--agent", "greedy", check=False)
     assert r.returncode == 2 and "invalid choice: 'greedy'" in r.stderr
 
 
-def test_missing_rom(tmp_path: Path) -> None:
+def test_missing_rom(tmp_path: Path, record) -> None:
     import stable_retro
 
     try:
@@ -167,7 +167,7 @@ def test_missing_rom(tmp_path: Path) -> None:
     assert "stable_retro.import" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_folder_of_another_game_or_run(tmp_path: Path) -> None:
+def test_folder_of_another_game_or_run(tmp_path: Path, record) -> None:
     out = tmp_path / "data"
     record(out, "--steps", "40")
     before, index = files(out / "episodes"), (out / INDEX).read_text()
@@ -180,7 +180,7 @@ def test_folder_of_another_game_or_run(tmp_path: Path) -> None:
     assert files(out / "episodes") == before and (out / INDEX).read_text() == index
 
 
-def test_one_writer_per_folder(tmp_path: Path) -> None:
+def test_one_writer_per_folder(tmp_path: Path, record) -> None:
     import fcntl
 
     out = tmp_path / "data"

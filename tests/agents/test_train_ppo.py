@@ -5,35 +5,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neuralgym.data import Dataset, load_episode
-from neuralgym.start_contexts import contexts_from_dataset, save_start_contexts
-
-REPO = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch's threads crawl on a busy 2-core CPU
-
-
-def run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, script, *args], cwd=REPO, env=ENV,
-                       capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def trained(tmp_path_factory: pytest.TempPathFactory, run_script) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("ppo") / "models" / "breakout.zip"
-    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--steps", "256",
-            "--n-envs", "2", "--n-steps", "64", "--out", str(out))
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--steps", "256",
+                   "--n-envs", "2", "--n-steps", "64", "--out", str(out), check=True)
     return out, r.stdout
 
 
@@ -53,11 +39,11 @@ def test_train_writes_model(trained: tuple[Path, str]) -> None:
     assert header == "step,mean_return,episodes,wall_s"
 
 
-def test_record_with_trained_model(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_record_with_trained_model(trained: tuple[Path, str], tmp_path: Path, run_script) -> None:
     model, _ = trained
     data = tmp_path / "data"
-    run("agents/record.py", "--env", "NeuralBreakout-v0", "--agent", "ppo", "--ppo-model",
-        str(model), "--steps", "100", "--workers", "2", "--out", str(data))
+    run_script("agents/record.py", "--env", "NeuralBreakout-v0", "--agent", "ppo", "--ppo-model",
+               str(model), "--steps", "100", "--workers", "2", "--out", str(data), check=True)
     ds = Dataset(data)
     assert ds.num_steps() == 100 and all(e.name.startswith("ppo-s0-w") for e in ds.episodes)
     ep = load_episode(ds.episodes[0].path)
@@ -65,12 +51,12 @@ def test_record_with_trained_model(trained: tuple[Path, str], tmp_path: Path) ->
     assert len(set(ep.actions.tolist())) > 1  # sampled, not one greedy action
 
 
-def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: Path,
+                                           run_script) -> None:
     """A worker's failure stops the run with the worker's message, not a traceback."""
     model, _ = trained
-    r = run("agents/record.py", "--env", "NeuralPong-v0", "--agent", "ppo", "--ppo-model",
-            str(model), "--steps", "40", "--workers", "2", "--out", str(tmp_path / "d"),
-            check=False)
+    r = run_script("agents/record.py", "--env", "NeuralPong-v0", "--agent", "ppo", "--ppo-model",
+                   str(model), "--steps", "40", "--workers", "2", "--out", str(tmp_path / "d"))
     assert r.returncode == 1
     assert "Discrete(4)" in r.stderr and "Discrete(6)" in r.stderr
     assert "Traceback" not in r.stderr
@@ -83,9 +69,8 @@ def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: 
         (("--env", "NeuralBreakout-v0", "--out", "model.pt"), "must end in .zip"),
     ],
 )
-def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
-    r = run("agents/train_ppo.py", *args[:-1], str(tmp_path / args[-1]), "--steps", "64",
-            check=False)
+def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:
+    r = run_script("agents/train_ppo.py", *args[:-1], str(tmp_path / args[-1]), "--steps", "64")
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
     assert not any(tmp_path.iterdir())
 
@@ -93,22 +78,14 @@ def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str) -> None
 # -- inside the dream -----------------------------------------------------------------------
 
 
-def with_start_contexts(src: Path, dst: Path, dataset: Dataset) -> Path:
-    """A copy of world-model folder `src` with start contexts from `dataset`."""
-    shutil.copytree(src, dst)
-    save_start_contexts(dst, contexts_from_dataset(dataset, 2, 6, "all"))
-    return dst
-
-
 @pytest.fixture(scope="module")
-def dream_trained(tiny_world_model: Path, breakout_dataset: Dataset,
-                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    root = tmp_path_factory.mktemp("ppo-dream")
-    model = with_start_contexts(tiny_world_model, root / "wm", breakout_dataset)
-    out = root / "models" / "dream.zip"
-    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", str(model),
-            "--steps", "128", "--n-envs", "2", "--n-steps", "32", "--batch-size", "32",
-            "--device", "cpu", "--max-episode-steps", "20", "--out", str(out))
+def dream_trained(dream_model_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+                  run_script) -> tuple[Path, str]:
+    """PPO trained in the tiny world model with start contexts (conftest's dream_model_dir)."""
+    out = tmp_path_factory.mktemp("ppo-dream") / "models" / "dream.zip"
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", dream_model_dir,
+                   "--steps", "128", "--n-envs", "2", "--n-steps", "32", "--batch-size", "32",
+                   "--device", "cpu", "--max-episode-steps", "20", "--out", str(out), check=True)
     return out, r.stdout
 
 
@@ -133,11 +110,11 @@ def test_dream_model_plays_like_a_real_game_model(dream_trained: tuple[Path, str
 
 
 def test_dream_model_scored_in_the_real_game(dream_trained: tuple[Path, str],
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, run_script) -> None:
     out = tmp_path / "real.json"
-    r = run("agents/evaluate_policy.py", "--env", "NeuralBreakout-v0", "--policy",
-            str(dream_trained[0]), "--episodes", "2", "--max-steps-per-episode", "50",
-            "--json", str(out))
+    r = run_script("agents/evaluate_policy.py", "--env", "NeuralBreakout-v0", "--policy",
+                   str(dream_trained[0]), "--episodes", "2", "--max-steps-per-episode", "50",
+                   "--json", str(out), check=True)
     result = json.loads(out.read_text())
     assert result["real_game"] and result["episodes"] == 2 and len(result["per_episode"]) == 2
     lo, hi = result["ci95"]
@@ -147,11 +124,11 @@ def test_dream_model_scored_in_the_real_game(dream_trained: tuple[Path, str],
 
 
 def test_dream_bad_inputs(tiny_world_model: Path, world_model_builder,
-                          breakout_dataset: Dataset, tmp_path: Path) -> None:
+                          breakout_dataset: Dataset, tmp_path: Path, run_script) -> None:
     def train(dream: Path) -> subprocess.CompletedProcess:
-        return run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", str(dream),
-                   "--steps", "64", "--n-envs", "2", "--n-steps", "32", "--device", "cpu",
-                   "--out", str(tmp_path / "out" / "m.zip"), check=False)
+        return run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", dream,
+                          "--steps", "64", "--n-envs", "2", "--n-steps", "32", "--device", "cpu",
+                          "--out", str(tmp_path / "out" / "m.zip"))
 
     pong = world_model_builder(tmp_path / "pong", env_id="NeuralPong-v0")
     no_contexts = tmp_path / "no-contexts"
@@ -162,20 +139,19 @@ def test_dream_bad_inputs(tiny_world_model: Path, world_model_builder,
         r = train(dream)
         assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert not (tmp_path / "out").exists()
-    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-episode-steps", "5",
-            "--out", str(tmp_path / "out" / "m.zip"), check=False)
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-episode-steps", "5",
+                   "--out", str(tmp_path / "out" / "m.zip"))
     assert r.returncode == 1 and "pass --dream" in r.stderr
 
 
-def test_dream_default_is_the_shipped_model(tmp_path: Path) -> None:
+def test_dream_default_is_the_shipped_model(tmp_path: Path, run_script) -> None:
     out = tmp_path / "default.zip"
-    r = run("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", "default",
-            "--steps", "16", "--n-envs", "1", "--n-steps", "16", "--batch-size", "16",
-            "--n-epochs", "1", "--device", "cpu", "--denoising-steps", "1",
-            "--max-episode-steps", "8", "--out", str(out))
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", "default",
+                   "--steps", "16", "--n-envs", "1", "--n-steps", "16", "--batch-size", "16",
+                   "--n-epochs", "1", "--device", "cpu", "--denoising-steps", "1",
+                   "--max-episode-steps", "8", "--out", str(out), check=True)
     assert "neuralgym/shipped/breakout" in r.stdout and out.exists()
-    r = run("agents/train_ppo.py", "--env", "NeuralPong-v0", "--dream", "default",
-            "--steps", "16", "--device", "cpu", "--out", str(tmp_path / "pong.zip"),
-            check=False)
+    r = run_script("agents/train_ppo.py", "--env", "NeuralPong-v0", "--dream", "default",
+                   "--steps", "16", "--device", "cpu", "--out", str(tmp_path / "pong.zip"))
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "neuralgym/shipped/pong" in r.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -15,20 +13,15 @@ import pytest
 from neuralgym.data import Dataset
 from neuralgym.metrics import alexnet_weights_path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paired_rollout.py"
+SCRIPT = "benchmarks/paired_rollout.py"
 HORIZONS = ["1", "2", "4", "8"]
 METRICS = ("mse", "psnr_mean_per_frame", "psnr_of_mean_mse", "ssim", "lpips")
 
 
-def run_script(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def main_run(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory):
+def main_run(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory, run_script):
     out = tmp_path_factory.mktemp("paired")
-    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+    proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
                       "--split", "all", "--horizons", *HORIZONS, "--json", out / "r.json",
                       "--video", out / "r.mp4", "--video-starts", "2")
     assert proc.returncode == 0, proc.stderr
@@ -88,9 +81,9 @@ def test_video(main_run):
     assert frames.shape == (2 * 8, 210, 3 * 160 + 2 * 2, 3)
 
 
-def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: Path):
+def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: Path, run_script):
     pong = dataset_recorder(tmp_path / "pong", "NeuralPong-v0", 1, 40)  # no shipped Pong model
-    proc = run_script("--env", "NeuralPong-v0", "--data", pong.root, "--split", "all",
+    proc = run_script(SCRIPT, "--env", "NeuralPong-v0", "--data", pong.root, "--split", "all",
                       "--predictor", "default", "--horizons", "1", "2", "--json",
                       tmp_path / "r.json", "--video", tmp_path / "r.gif")
     assert proc.returncode == 0, proc.stderr
@@ -101,8 +94,9 @@ def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: 
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
 
 
-def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_path: Path):
-    proc = run_script("--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_path: Path,
+                                                run_script):
+    proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
                       "--split", "all", "--predictor", "default", "--episodes", "1",
                       "--starts-per-episode", "1", "--horizons", "1", "2", "--json",
                       tmp_path / "r.json", "--denoising-steps", "1")
@@ -117,14 +111,15 @@ def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_p
 
 
 
-def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_path: Path):
+def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_path: Path,
+                                               run_script):
     data = Path(shutil.copytree(breakout_dataset.root, tmp_path / "data"))
     name = breakout_dataset.episodes[0].name
     frames = np.load(data / "episodes" / name / "frames.npy", mmap_mode="r+")
     frames[3] = 255 - frames[3]  # o_3 no longer what the emulator shows after o_0, a_0..a_2
     frames.flush()
     del frames
-    proc = run_script("--env", "NeuralBreakout-v0", "--data", data, "--split", "all",
+    proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", data, "--split", "all",
                       "--episodes", "1", "--starts-per-episode", "1", "--horizons", "1", "4",
                       "--json", tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
@@ -136,7 +131,7 @@ def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_pa
 
 @pytest.mark.parametrize("case", ["missing-data", "wrong-env", "horizon-too-long",
                                   "zero-denoising-steps"])
-def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path: Path):
+def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path: Path, run_script):
     args = {"env": "NeuralBreakout-v0", "data": breakout_dataset.root, "horizons": "1"}
     expect = {
         "missing-data": ("does not exist",),
@@ -151,7 +146,7 @@ def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path:
         args["env"] = "NeuralPong-v0"
     elif case == "horizon-too-long":
         args["horizons"] = "500"
-    proc = run_script("--env", args["env"], "--data", args["data"], "--horizons",
+    proc = run_script(SCRIPT, "--env", args["env"], "--data", args["data"], "--horizons",
                       args["horizons"], "--json", tmp_path / "r.json", "--split", "all", *extra)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -160,13 +155,13 @@ def test_bad_inputs_fail_clearly(case: str, breakout_dataset: Dataset, tmp_path:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_copy_last_matches_design_values(tmp_path: Path, dataset_recorder):
+def test_copy_last_matches_design_values(tmp_path: Path, dataset_recorder, run_script):
     """Breakout, uniform random policy, frameskip 4, ~4,000 steps: DESIGN.md's copy-last MSE."""
     dataset = dataset_recorder(tmp_path / "data", "NeuralBreakout-v0", episodes=25, max_steps=500)
     assert dataset.num_steps() >= 3000
-    proc = run_script("--env", "NeuralBreakout-v0", "--data", dataset.root, "--split", "all",
-                      "--starts-per-episode", "1000", "--episodes", "1000", "--batch-size", "64",
-                      "--horizons", "1", "2", "4", "--json", tmp_path / "r.json")
+    proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", dataset.root, "--split",
+                      "all", "--starts-per-episode", "1000", "--episodes", "1000", "--batch-size",
+                      "64", "--horizons", "1", "2", "4", "--json", tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["replay_mismatches"] == 0

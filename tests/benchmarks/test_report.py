@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+SCRIPT = "benchmarks/report.py"
 MODEL = "/root/work/NeuralBreakout-v0/model"
 LPIPS_NOTE = "LPIPS not measured: the AlexNet weights are missing (test)."
 # h -> (model MSE, copy-last MSE). Breakout's Table 2 MSE: 13.1859 / 13.3697 / 14.3638.
@@ -21,12 +18,8 @@ MSE = {1: (2.0, 10.0),    # below Table 2 and <= 0.25 x copy-last: meets both
 
 
 @pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("benchmark_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
+def report(load_script):
+    return load_script(SCRIPT, "benchmark_report")
 
 
 def summary(mean: float, half: float) -> dict:
@@ -152,11 +145,10 @@ def test_table2_missing_game_and_missing_sidecar(report, results: Path):
         run(report, results)
 
 
-def test_no_results_is_a_clear_error(tmp_path: Path):
+def test_no_results_is_a_clear_error(tmp_path: Path, run_script):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--results", str(empty), "--out",
-                           str(tmp_path / "B.md")], capture_output=True, text=True, timeout=120)
+    proc = run_script(SCRIPT, "--results", empty, "--out", tmp_path / "B.md", timeout=120)
     assert proc.returncode != 0
     assert "no paired-rollout JSON in" in proc.stderr
     assert "Traceback" not in proc.stderr

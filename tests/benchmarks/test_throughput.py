@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
+SCRIPT = "benchmarks/throughput.py"
 TINY = ["--device", "cpu", "--batch-sizes", "1", "2", "--steps", "1", "2", "--seconds", "0.5",
         "--real-workers", "2"]
 
 
-def run_script(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def throughput():
+def throughput(load_script):
     """The script as a module (for its functions)."""
-    spec = importlib.util.spec_from_file_location("throughput_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "throughput_script")
 
 
 @pytest.fixture(scope="module")
-def main_run(tiny_world_model: Path, tmp_path_factory: pytest.TempPathFactory):
+def main_run(tiny_world_model: Path, tmp_path_factory: pytest.TempPathFactory, run_script):
     out = tmp_path_factory.mktemp("throughput") / "t.json"
-    proc = run_script("--model", tiny_world_model, "--env", "NeuralBreakout-v0", *TINY,
+    proc = run_script(SCRIPT, "--model", tiny_world_model, "--env", "NeuralBreakout-v0", *TINY,
                       "--max-batch-cap", "4", "--json", out)
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(out.read_text())
@@ -133,8 +121,8 @@ def test_multi_frame_model(world_model_builder, tmp_path: Path, throughput):
                                         frames_per_call=1))
 
 
-def test_unknown_env_is_a_clear_error(tiny_world_model: Path):
-    proc = run_script("--model", tiny_world_model, "--env", "NeuralTetris-v0", timeout=60)
+def test_unknown_env_is_a_clear_error(tiny_world_model: Path, run_script):
+    proc = run_script(SCRIPT, "--model", tiny_world_model, "--env", "NeuralTetris-v0", timeout=60)
     assert proc.returncode != 0
     assert "throughput.py: error: unknown env id 'NeuralTetris-v0'" in proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

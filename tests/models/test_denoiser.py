@@ -12,146 +12,71 @@ from diffusers import UNet2DConditionModel
 from safetensors.torch import load_file
 
 from neuralgym.model_folder import ModelFolder
-from neuralgym.models.denoiser import BaseModel, Denoiser, DenoiserConfig
+from neuralgym.models.denoiser import BaseModel, Denoiser
 from neuralgym.sampler import sample
 
-C, H, W = 4, 9, 14  # non-square, not a multiple of the UNet's 2
+pytestmark = pytest.mark.usefixtures("flush_denormals")
 
 
-@pytest.fixture(autouse=True)
-def flush_denormals():
-    """Tiny overfitted losses make denormal floats, which slow the CPU ~10x."""
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
-
-
-def tiny_config(**kw) -> DenoiserConfig:
-    base = dict(
-        latent_channels=C, latent_height=H, latent_width=W, context=3, frames_per_call=1,
-        n_actions=5, metadata_dim=3, token_dim=16, block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
-        attention_head_dim=2, norm_num_groups=4, dit_layers=1, dit_heads=2, dit_head_dim=8,
-    )
-    base.update(kw)
-    return DenoiserConfig(**base)
-
-
-def make_batch(config: DenoiserConfig, B: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    K, T, M = config.context, config.frames_per_call, max(config.metadata_dim, 1)
-    return {
-        "context": torch.randn(B, K, C, H, W, generator=g),
-        "target": torch.randn(B, T, C, H, W, generator=g),
-        "actions": torch.randint(0, config.n_actions, (B, K - 1 + T), generator=g),
-        "metadata": torch.randn(B, K + T, M, generator=g) * 10 + 5,
-    }
-
-
-def check_shapes(config: DenoiserConfig) -> None:
-    torch.manual_seed(0)
-    model = Denoiser(config)
-    model.set_metadata_stats([5.0] * config.metadata_dim, [10.0] * config.metadata_dim)
-    batch = make_batch(config)
-    loss, logs = model(batch, generator=torch.Generator().manual_seed(0))
-    assert loss.shape == () and torch.isfinite(loss) and set(logs) == {"loss"}
-    loss.backward()
-    level = torch.zeros(2)
-    cond = model.condition(batch["context"], batch["actions"], batch["metadata"], level)
-    n_tokens = 1 if config.stage == "lora" else config.n_tokens
-    assert cond.tokens.shape == (2, n_tokens, config.token_dim)
-    T = config.frames_per_call
-    v = model.velocity(batch["target"], torch.tensor([10, 900]), cond)
-    assert v.shape == (2, T, C, H, W) and v.dtype == torch.float32
-    out = sample(model, batch["context"], batch["actions"], batch["metadata"], 2,
-                 torch.Generator().manual_seed(0))
-    assert out.shape == (2, T, C, H, W)
-
-
-CASES = [  # (frames_per_call, action_encoding, action_context, metadata_dim)
-    (1, "embedding", "future", 3),
-    (1, "onehot", "past+future", 0),
-    (2, "embedding", "past+future", 3),
-    (2, "onehot", "future", 0),
-]
-
-
-@pytest.mark.parametrize("T,encoding,action_context,M", CASES)
-def test_unet_shapes(T, encoding, action_context, M):
-    config = tiny_config(frames_per_call=T, action_encoding=encoding,
-                         action_context=action_context, metadata_dim=M)
+def test_unet_shapes(denoiser_case, tiny_denoiser):
+    T, encoding, action_context, M = denoiser_case
+    config = tiny_denoiser.config(frames_per_call=T, action_encoding=encoding,
+                                  action_context=action_context, metadata_dim=M)
     assert config.n_tokens == (T if action_context == "future" else 2 + T) + (T if M else 0)
-    check_shapes(config)
+    tiny_denoiser.check_shapes(config)
 
 
-def test_lora_stage_ignores_conditioning():
+def test_lora_stage_ignores_conditioning(tiny_denoiser):
     torch.manual_seed(0)
-    model = Denoiser(tiny_config(stage="lora"))
+    model = Denoiser(tiny_denoiser.config(stage="lora"))
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "null_token" in trained
     assert not any(n.startswith(("action_encoder", "metadata_encoder", "token_pos"))
                    for n in trained)
-    a, b = make_batch(model.config, seed=0), make_batch(model.config, seed=1)
+    a, b = tiny_denoiser.batch(model.config, seed=0), tiny_denoiser.batch(model.config, seed=1)
     level = torch.zeros(2)
     ca = model.condition(a["context"], a["actions"], a["metadata"], level)
     cb = model.condition(b["context"], b["actions"], b["metadata"], level)
     t = torch.tensor([500, 500])
     with torch.no_grad():
         assert torch.equal(model.velocity(a["target"], t, ca), model.velocity(a["target"], t, cb))
-    check_shapes(model.config)
+    tiny_denoiser.check_shapes(model.config)
 
 
-def test_conditioning_changes_output():
+def test_conditioning_changes_output(tiny_denoiser):
     torch.manual_seed(0)
-    model = Denoiser(tiny_config())
+    model = Denoiser(tiny_denoiser.config())
     with torch.no_grad():
         for p in model.parameters():  # make sure no zero-initialised layer hides an input
             p.add_(torch.randn_like(p) * 0.05)
-    a = make_batch(model.config, seed=0)
+    a = tiny_denoiser.batch(model.config, seed=0)
     t, level = torch.tensor([500, 500]), torch.zeros(2)
     ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
                                                          a["metadata"], level))
     for key in ("context", "actions", "metadata"):
         b = dict(a)
-        b[key] = make_batch(model.config, seed=1)[key]
+        b[key] = tiny_denoiser.batch(model.config, seed=1)[key]
         with torch.no_grad():
             out = model.velocity(a["target"], t, model.condition(b["context"], b["actions"],
                                                                  b["metadata"], level))
         assert not torch.allclose(out, ref), key
 
 
-def overfit(config: DenoiserConfig, steps: int) -> tuple[float, float]:
-    """First and last v-loss of `steps` AdamW steps on one batch with fixed noise."""
-    torch.manual_seed(0)
-    model = Denoiser(config)
-    batch = make_batch(model.config, B=4)
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3)
-    losses = []
-    for _ in range(steps):
-        loss, _ = model(batch, generator=torch.Generator().manual_seed(0))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses[0], losses[-1]
-
-
-def test_overfits_a_fixed_batch():
+def test_overfits_a_fixed_batch(tiny_denoiser):
     """150 steps: the v-loss falls at least 5x (about 100x on the development machine)."""
-    first, last = overfit(tiny_config(), 150)
+    first, last = tiny_denoiser.overfit(tiny_denoiser.config(), 150)
     assert last * 5 <= first, (first, last)
 
 
-def test_folder_round_trip_is_exact(tmp_path):
+def test_folder_round_trip_is_exact(tmp_path, tiny_denoiser):
     torch.manual_seed(0)
-    model = Denoiser(tiny_config(frames_per_call=2)).eval()
+    model = Denoiser(tiny_denoiser.config(frames_per_call=2)).eval()
     model.set_metadata_stats([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     folder = ModelFolder(tmp_path)
     folder.save_component("denoiser", model, model.config)
     loaded = Denoiser.from_folder(folder)
     assert loaded.config == model.config
-    b = make_batch(model.config)
+    b = tiny_denoiser.batch(model.config)
     outs = [sample(m, b["context"], b["actions"], b["metadata"], 3,
                    torch.Generator().manual_seed(7)) for m in (model, loaded)]
     assert torch.equal(outs[0], outs[1])
@@ -171,10 +96,10 @@ def base_unet(tmp_path):
     return tmp_path / "base"
 
 
-def test_lora_on_a_diffusers_base_trains_only_adapters(tmp_path, base_unet):
+def test_lora_on_a_diffusers_base_trains_only_adapters(tmp_path, base_unet, tiny_denoiser):
     base = BaseModel.find(base_unet)
     assert base.kind == "diffusers"
-    config = base.apply_to(tiny_config(frames_per_call=2))
+    config = base.apply_to(tiny_denoiser.config(frames_per_call=2))
     assert config.token_dim == 24  # the base's cross_attention_dim
     torch.manual_seed(0)
     model = Denoiser(config)
@@ -194,7 +119,7 @@ def test_lora_on_a_diffusers_base_trains_only_adapters(tmp_path, base_unet):
     assert any("lora_A" in n for n in trained) and any(".conv_in." in n for n in trained)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2, weight_decay=0.1)
-    batch = make_batch(config)
+    batch = tiny_denoiser.batch(config)
     for step in range(3):
         loss, _ = model(batch, generator=torch.Generator().manual_seed(step))
         opt.zero_grad()
@@ -229,14 +154,14 @@ def test_lora_on_a_diffusers_base_trains_only_adapters(tmp_path, base_unet):
     torch.testing.assert_close(plain, out, atol=1e-4, rtol=1e-4)
 
 
-def test_world_model_base_keeps_architecture(tmp_path):
+def test_world_model_base_keeps_architecture(tmp_path, tiny_denoiser):
     torch.manual_seed(0)
-    stage1 = Denoiser(tiny_config(stage="lora", metadata_dim=0, block_out_channels=(8, 8)))
+    stage1 = Denoiser(tiny_denoiser.config(stage="lora", metadata_dim=0, block_out_channels=(8, 8)))
     folder = ModelFolder(tmp_path)
     folder.save_component("denoiser_lora", stage1, stage1.config)
     base = BaseModel.find(tmp_path)
     assert (base.kind, base.component) == ("world-model", "denoiser_lora")
-    config = base.apply_to(tiny_config(stage="cond", metadata_dim=3))
+    config = base.apply_to(tiny_denoiser.config(stage="cond", metadata_dim=3))
     assert config.block_out_channels == (8, 8) and config.stage == "cond"
     assert config.metadata_dim == 3
     model = Denoiser(config)

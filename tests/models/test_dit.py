@@ -5,66 +5,62 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import LatteTransformer3DModel
-from test_denoiser import CASES, C, H, W, check_shapes, make_batch, overfit, tiny_config
 
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.denoiser import BaseModel, Denoiser
 from neuralgym.sampler import sample
 
-
-@pytest.fixture(autouse=True)
-def flush_denormals():
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
+pytestmark = pytest.mark.usefixtures("flush_denormals")
 
 
-def dit_config(**kw):
-    return tiny_config(backbone="dit", **kw)
+@pytest.fixture(scope="session")
+def dit_config(tiny_denoiser):
+    """`dit_config(**overrides)` -> the tiny config with the DiT backbone."""
+    return lambda **kw: tiny_denoiser.config(backbone="dit", **kw)
 
 
-@pytest.mark.parametrize("T,encoding,action_context,M", CASES)
-def test_dit_shapes(T, encoding, action_context, M):
-    check_shapes(dit_config(frames_per_call=T, action_encoding=encoding,
-                            action_context=action_context, metadata_dim=M))
+def test_dit_shapes(denoiser_case, dit_config, tiny_denoiser):
+    T, encoding, action_context, M = denoiser_case
+    tiny_denoiser.check_shapes(dit_config(frames_per_call=T, action_encoding=encoding,
+                                          action_context=action_context, metadata_dim=M))
 
 
-def test_dit_lora_stage_shapes():
-    check_shapes(dit_config(stage="lora", frames_per_call=2))
+def test_dit_lora_stage_shapes(dit_config, tiny_denoiser):
+    tiny_denoiser.check_shapes(dit_config(stage="lora", frames_per_call=2))
 
 
-def test_dit_loss_only_on_targets():
+def test_dit_loss_only_on_targets(dit_config, tiny_denoiser):
     """The output for the T targets; context frames are inputs only (the document's mask)."""
     torch.manual_seed(0)
     model = Denoiser(dit_config(frames_per_call=2))
-    b = make_batch(model.config)
+    b = tiny_denoiser.batch(model.config)
     cond = model.condition(b["context"], b["actions"], b["metadata"], torch.zeros(2))
     v = model.velocity(b["target"], torch.tensor([3, 700]), cond)
-    assert v.shape == (2, 2, C, H, W)
+    assert v.shape == (2, 2, *tiny_denoiser.chw)
     # the padded grid's positions are precomputed (not recomputed by Latte on every call)
     pe = model.backbone.net.pos_embed
     assert (pe.height, pe.width) == (5, 7) and pe.pos_embed.shape[1] == 35
 
 
-def test_dit_overfits_a_fixed_batch():
+def test_dit_overfits_a_fixed_batch(dit_config, tiny_denoiser):
     """300 steps: the v-loss falls at least 5x (about 16x on the development machine)."""
-    first, last = overfit(dit_config(), 300)
+    first, last = tiny_denoiser.overfit(dit_config(), 300)
     assert last * 5 <= first, (first, last)
 
 
-def test_dit_folder_round_trip_is_exact(tmp_path):
+def test_dit_folder_round_trip_is_exact(tmp_path, dit_config, tiny_denoiser):
     torch.manual_seed(0)
     model = Denoiser(dit_config(frames_per_call=2)).eval()
     folder = ModelFolder(tmp_path)
     folder.save_component("denoiser", model, model.config)
     loaded = Denoiser.from_folder(folder)
-    b = make_batch(model.config)
+    b = tiny_denoiser.batch(model.config)
     outs = [sample(m, b["context"], b["actions"], b["metadata"], 2,
                    torch.Generator().manual_seed(5)) for m in (model, loaded)]
     assert torch.equal(outs[0], outs[1])
 
 
-def test_dit_lora_on_a_latte_base(tmp_path):
+def test_dit_lora_on_a_latte_base(tmp_path, dit_config, tiny_denoiser):
     torch.manual_seed(1)
     LatteTransformer3DModel(
         num_attention_heads=2, attention_head_dim=8, in_channels=8, out_channels=8,
@@ -87,7 +83,7 @@ def test_dit_lora_on_a_latte_base(tmp_path):
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2, weight_decay=0.1)
     for step in range(2):
-        loss, _ = model(make_batch(config), generator=torch.Generator().manual_seed(step))
+        loss, _ = model(tiny_denoiser.batch(config), generator=torch.Generator().manual_seed(step))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -95,7 +91,7 @@ def test_dit_lora_on_a_latte_base(tmp_path):
     assert all(torch.equal(v, params[n]) for n, v in frozen.items())
     plain = Denoiser(config)
     plain.load_state_dict(model.merged().state_dict())  # plain keys, no peft
-    b = make_batch(config)
+    b = tiny_denoiser.batch(config)
     outs = [sample(m.eval(), b["context"], b["actions"], b["metadata"], 2,
                    torch.Generator().manual_seed(5)) for m in (model, plain)]
     torch.testing.assert_close(outs[0], outs[1], atol=1e-4, rtol=1e-4)

@@ -5,9 +5,6 @@ and the export archives; the exported folder loads as a world model."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -36,24 +33,20 @@ TINY = {
 }
 
 
-def pipeline(*stages: str, work: Path, out: Path, **extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TINY, **extra, "WORK": str(work), "OUT": str(out),
-           "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(["bash", str(SCRIPT), ENV_ID, *stages], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+def run(tmp_path_factory: pytest.TempPathFactory, run_script) -> tuple[Path, Path, str]:
     base = tmp_path_factory.mktemp("pipeline")
     work, out = base / "work", base / "out"
-    first = pipeline("record", "vae", "latents", "metadata", "denoiser", work=work, out=out,
-                     DEN_SECONDS="0.001")
+
+    def pipeline(*stages: str, **extra: str):
+        return run_script(SCRIPT, ENV_ID, *stages, timeout=900,
+                          env={**TINY, **extra, "WORK": str(work), "OUT": str(out)})
+
+    first = pipeline("record", "vae", "latents", "metadata", "denoiser", DEN_SECONDS="0.001")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "stopping at step 1 of 4" in first.stdout, first.stdout[-3000:]
     second = pipeline("denoiser", "contexts", "bench", "ppo-real", "record-ppo", "ppo-dream",
-                      "ppo-eval", "export", work=work, out=out)
+                      "ppo-eval", "export")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     return work / ENV_ID, out, first.stdout + second.stdout
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from neuralgym.data import Dataset
 from neuralgym.start_contexts import (
@@ -23,23 +20,15 @@ from neuralgym.start_contexts import (
     spread_steps,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "training" / "make_start_contexts.py"
+SCRIPT = "training/make_start_contexts.py"
 
 
-def _load_script():
-    """The script as a module (training/ is not a package), to call main(argv) in-process."""
-    spec = importlib.util.spec_from_file_location("make_start_contexts", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-make_start_contexts = _load_script()
-
-
-
+@pytest.fixture(scope="module")
+def make_start_contexts(load_script):
+    """The script as a module, to call main(argv) in-process. main() turns autograd off for
+    the whole process; it is turned back on after this module's tests."""
+    yield load_script(SCRIPT, "make_start_contexts")
+    torch.set_grad_enabled(True)
 
 
 def test_spread_steps_are_even_and_valid():
@@ -96,14 +85,12 @@ def test_round_trip_and_errors(breakout_dataset: Dataset, tmp_path: Path):
 
 def test_script_writes_them_into_the_model_folder(tiny_world_model: Path,
                                                   breakout_dataset: Dataset, tmp_path: Path,
-                                                  world_model_builder):
+                                                  world_model_builder, run_script,
+                                                  make_start_contexts):
     model = tmp_path / "wm"
     shutil.copytree(tiny_world_model, model)
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data", str(breakout_dataset.root), "--model",
-         str(model), "--count", "5", "--seed", "1"],
-        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-        timeout=300)
+    proc = run_script(SCRIPT, "--data", breakout_dataset.root, "--model", model, "--count", "5",
+                      "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     assert "wrote 5 start contexts of 2 frames" in proc.stdout
     contexts = load_start_contexts(model)

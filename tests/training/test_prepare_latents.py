@@ -4,9 +4,6 @@ direct encoding, keeps episodes, actions, splits and metadata, and its windows s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +17,6 @@ from neuralgym.models.vae import FrameVAE, VAEConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "training" / "prepare_latents.py"
-
-
-def prepare(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +35,10 @@ def model_dir(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def cache_dir(model_dir: Path, breakout_dataset: Dataset) -> Path:
+def cache_dir(model_dir: Path, breakout_dataset: Dataset, run_script) -> Path:
     out = model_dir.parent / "cache"
-    prepare("--data", str(breakout_dataset.root), "--model", str(model_dir), "--out", str(out),
-            "--batch-size", "50", "--device", "cpu")
+    run_script(SCRIPT, "--data", breakout_dataset.root, "--model", model_dir, "--out", out,
+               "--batch-size", "50", "--device", "cpu", check=True)
     return out
 
 
@@ -128,12 +116,12 @@ def test_windows_follow_their_episode(cache_dir: Path, breakout_dataset: Dataset
                                          w.metadata[b], w.actions[b]) for i in hits), (b, hits)
 
 def test_clear_errors(cache_dir: Path, model_dir: Path, breakout_dataset: Dataset,
-                      tmp_path: Path) -> None:
-    proc = prepare("--data", str(breakout_dataset.root), "--model", str(model_dir), "--out",
-                   str(cache_dir), check=False)
+                      tmp_path: Path, run_script) -> None:
+    proc = run_script(SCRIPT, "--data", breakout_dataset.root, "--model", model_dir, "--out",
+                      cache_dir)
     assert proc.returncode != 0 and "already exists" in proc.stderr
-    proc = prepare("--data", str(breakout_dataset.root), "--model", str(tmp_path / "none"),
-                   "--out", str(tmp_path / "c"), check=False)
+    proc = run_script(SCRIPT, "--data", breakout_dataset.root, "--model", tmp_path / "none",
+                      "--out", tmp_path / "c")
     assert proc.returncode != 0 and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert json.loads((model_dir / "config.json").read_text())["env_id"] == "NeuralBreakout-v0"

@@ -4,9 +4,6 @@ recorded Breakout fixture (frames pooled to 3 x 13 x 10 stand in for VAE latents
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,30 +23,24 @@ TINY = ["--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--head
         "--eval-windows", "6", "--eval-steps", "1", "2", "--device", "cpu"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
-
-
-def test_help() -> None:
-    r = run("--help")
+def test_help(run_script) -> None:
+    r = run_script(SCRIPT, "--help")
     assert r.returncode == 0 and "--action-context" in r.stdout and "--lora-rank" in r.stdout
 
 
-def test_missing_cache_is_a_clear_error(tmp_path: Path) -> None:
-    r = run("--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
+def test_missing_cache_is_a_clear_error(tmp_path: Path, run_script) -> None:
+    r = run_script(SCRIPT, "--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
     assert r.returncode != 0 and "is not a latent cache" in r.stderr
 
 
-def test_lora_then_cond_stage(breakout_cache: Path, tmp_path: Path) -> None:
+def test_lora_then_cond_stage(breakout_cache: Path, tmp_path: Path, run_script) -> None:
     out = tmp_path / "wm"
-    r = run("--cache", str(breakout_cache), "--out", str(out), "--stage", "lora",
-            "--steps", "4", "--checkpoint-every", "3", *TINY)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--stage", "lora",
+                   "--steps", "4", "--checkpoint-every", "3", *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run("--cache", str(breakout_cache), "--out", str(out), "--stage", "cond",
-            "--lora-rank", "2", "--frames-per-call", "2", "--action-encoding", "onehot",
-            "--steps", "4", "--checkpoint-every", "3", *TINY)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--stage", "cond",
+                   "--lora-rank", "2", "--frames-per-call", "2", "--action-encoding", "onehot",
+                   "--steps", "4", "--checkpoint-every", "3", *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "started from world-model base" in r.stdout and "LoRA rank 2" in r.stdout
     assert "copy-last" in r.stdout
@@ -95,19 +86,19 @@ def base_unet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_killed_and_resumed_run_is_bit_identical(breakout_cache: Path, base_unet: Path,
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path, run_script) -> None:
     """LoRA on a diffusers base (the hardest path to resume: adapters made from the RNG)."""
     common = ["--cache", str(breakout_cache), "--stage", "lora", "--base", str(base_unet),
               "--lora-rank", "2", "--steps", "6", "--checkpoint-every", "2",
               "--eval-windows", "2", *TINY]
-    r = run(*common, "--out", str(tmp_path / "a"))
+    r = run_script(SCRIPT, *common, "--out", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "started from diffusers base" in r.stdout
-    r = run(*common, "--out", str(tmp_path / "b"), "--exit-after", "5")
+    r = run_script(SCRIPT, *common, "--out", str(tmp_path / "b"), "--exit-after", "5")
     assert r.returncode == 3, r.stderr[-3000:]
     assert json.loads((tmp_path / "b" / "train" / "denoiser_lora" / "checkpoint" / "state.json")
                       .read_text())["step"] == 4
-    r = run(*common, "--out", str(tmp_path / "b"))
+    r = run_script(SCRIPT, *common, "--out", str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed at step 4" in r.stdout
     for rel in ("denoiser_lora.safetensors", "train/denoiser_lora/checkpoint/model.safetensors"):

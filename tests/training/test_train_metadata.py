@@ -4,9 +4,6 @@ recorded Breakout fixture (frames pooled to 3 x 13 x 10 stand in for VAE latents
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -22,26 +19,20 @@ TINY = ["--window", "4", "--hidden", "16", "--layers", "1", "--latent-width", "4
         "--latent-dim", "8", "--batch-size", "8", "--warmup", "2", "--device", "cpu"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
-
-
-def test_help() -> None:
-    r = run("--help")
+def test_help(run_script) -> None:
+    r = run_script(SCRIPT, "--help")
     assert r.returncode == 0 and "--categorical-as-classes" in r.stdout
 
 
-def test_missing_cache_is_a_clear_error(tmp_path: Path) -> None:
-    r = run("--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
+def test_missing_cache_is_a_clear_error(tmp_path: Path, run_script) -> None:
+    r = run_script(SCRIPT, "--cache", str(tmp_path / "nope"), "--out", str(tmp_path / "wm"))
     assert r.returncode != 0 and "is not a latent cache" in r.stderr
 
 
-def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path) -> None:
+def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_script) -> None:
     out = tmp_path / "wm"
-    r = run("--cache", str(breakout_cache), "--out", str(out), "--kind", "transformer",
-            "--component", "metadata_tf", "--steps", "12", "--checkpoint-every", "5", *TINY)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--kind", "transformer",
+                   "--component", "metadata_tf", "--steps", "12", "--checkpoint-every", "5", *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "copy MAE" in r.stdout
     folder = ModelFolder(out)
@@ -68,17 +59,18 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path) -> Non
     assert torch.all(pred[:, -1] == pred[:, -1].round())
 
 
-def test_killed_and_resumed_matches_uninterrupted(breakout_cache: Path, tmp_path: Path) -> None:
+def test_killed_and_resumed_matches_uninterrupted(breakout_cache: Path, tmp_path: Path,
+                                                  run_script) -> None:
     common = ["--cache", str(breakout_cache), "--kind", "lstm", "--steps", "6",
               "--checkpoint-every", "2", "--eval-windows", "16", *TINY]
     whole, split = tmp_path / "whole", tmp_path / "split"
-    r = run(*common, "--out", str(whole))
+    r = run_script(SCRIPT, *common, "--out", str(whole))
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run(*common, "--out", str(split), "--exit-after", "5")
+    r = run_script(SCRIPT, *common, "--out", str(split), "--exit-after", "5")
     assert r.returncode == 3, r.stderr[-3000:]
     state = split / "train" / "metadata" / "checkpoint" / "state.json"
     assert json.loads(state.read_text())["step"] == 4
-    r = run(*common, "--out", str(split))
+    r = run_script(SCRIPT, *common, "--out", str(split))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed at step 4" in r.stdout
     assert json.loads(state.read_text())["step"] == 6

@@ -4,9 +4,7 @@ kill, fine-tuning from a folder's weights, clear errors."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,15 +22,6 @@ TINY = ["--block-out-channels", "2", "4", "4", "--norm-num-groups", "2", "--late
         "--device", "cpu"]
 
 
-def train(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
 def assert_same_tensors(a: Path, b: Path) -> None:
     ta, tb = load_file(a), load_file(b)
     assert ta.keys() == tb.keys()
@@ -41,10 +30,11 @@ def assert_same_tensors(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def uninterrupted(breakout_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory,
+                  run_script) -> Path:
     out = tmp_path_factory.mktemp("vae") / "model"
-    train("--data", str(breakout_dataset.root), "--out", str(out), "--steps", "6",
-          "--checkpoint-every", "3", *TINY)
+    run_script(SCRIPT, "--data", breakout_dataset.root, "--out", out, "--steps", "6",
+               "--checkpoint-every", "3", *TINY, check=True)
     return out
 
 
@@ -65,15 +55,15 @@ def test_end_to_end(uninterrupted: Path, breakout_dataset: Dataset) -> None:
 
 
 def test_killed_and_resumed_is_bit_identical(uninterrupted: Path, breakout_dataset: Dataset,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path, run_script) -> None:
     out = tmp_path / "model"
     args = ["--data", str(breakout_dataset.root), "--out", str(out), "--steps", "6",
             "--checkpoint-every", "3", *TINY]
-    proc = train(*args, "--exit-after", "5", check=False)
+    proc = run_script(SCRIPT, *args, "--exit-after", "5")
     assert proc.returncode == 3, proc.stderr
     state = json.loads((out / "train" / "vae" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3  # the kill at step 5 saved nothing
-    proc = train(*args)
+    proc = run_script(SCRIPT, *args, check=True)
     assert "resumed at step 3" in proc.stdout
     assert_same_tensors(out / "vae.safetensors", uninterrupted / "vae.safetensors")
     assert_same_tensors(out / "train/vae/checkpoint/model.safetensors",
@@ -82,42 +72,39 @@ def test_killed_and_resumed_is_bit_identical(uninterrupted: Path, breakout_datas
     b = json.loads((uninterrupted / "config.json").read_text())["components"]["vae"]
     assert a == b  # normalisation included
     # a finished run has nothing left to do
-    assert "nothing to do" in train(*args).stdout
+    assert "nothing to do" in run_script(SCRIPT, *args, check=True).stdout
 
 
 def test_finetunes_from_folder_weights(uninterrupted: Path, breakout_dataset: Dataset,
-                                       tmp_path: Path) -> None:
+                                       tmp_path: Path, run_script) -> None:
     """A folder with a vae and no checkpoint: training starts from its weights and keeps its
     architecture (a different --block-out-channels is ignored); lr 0 leaves them unchanged."""
     out = tmp_path / "model"
     out.mkdir()
     for name in ("config.json", "vae.safetensors"):
         shutil.copy(uninterrupted / name, out / name)
-    proc = train("--data", str(breakout_dataset.root), "--out", str(out), "--steps", "1",
-                 "--lr", "0", *TINY, "--block-out-channels", "4", "4")
+    proc = run_script(SCRIPT, "--data", breakout_dataset.root, "--out", out, "--steps", "1",
+                      "--lr", "0", *TINY, "--block-out-channels", "4", "4", check=True)
     assert "fine-tuning" in proc.stdout
     assert_same_tensors(out / "vae.safetensors", uninterrupted / "vae.safetensors")
 
 
-def test_help_and_clear_errors(tmp_path: Path) -> None:
-    proc = train("--help")
+def test_help_and_clear_errors(tmp_path: Path, run_script) -> None:
+    proc = run_script(SCRIPT, "--help", check=True)
     assert "--bright-weight" in proc.stdout and "--exit-after" in proc.stdout
-    proc = train("--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m"), *TINY,
-                 check=False)
+    proc = run_script(SCRIPT, "--data", tmp_path / "nowhere", "--out", tmp_path / "m", *TINY)
     assert proc.returncode != 0 and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_runs_under_torchrun_on_two_cpu_processes(breakout_dataset: Dataset,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path, run_script) -> None:
     """The DDP code path (gloo on the CPU): two ranks train one model; rank 0 writes it."""
     out = tmp_path / "model"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    proc = run_script(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29517", str(SCRIPT), "--data", str(breakout_dataset.root),
-         "--out", str(out), "--steps", "3", "--checkpoint-every", "3", *TINY],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+         "--master_port", "29517", SCRIPT], "--data", breakout_dataset.root,
+        "--out", out, "--steps", "3", "--checkpoint-every", "3", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = json.loads((out / "train" / "vae" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3
