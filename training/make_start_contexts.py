@@ -45,11 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     dataset = Dataset(args.data)
 
     # The model says how many frames a dream starts from, and which game it is.
-    import torch
+    from neuralgym.world_model import WorldModel  # its inference methods run without autograd
 
-    from neuralgym.world_model import WorldModel
-
-    torch.set_grad_enabled(False)
     config = ModelFolder(args.model).read_config()
     if config.get("env_id") != dataset.env_id:
         raise SystemExit(f"{args.model} is a model of {config.get('env_id')}, the dataset "

@@ -1,7 +1,7 @@
 """training/gpu_pipeline.sh end to end on the CPU with tiny settings: record (sticky-random
-and random), VAE, latents, g_phi, denoiser (stopped by DEN_SECONDS, then resumed), start
-contexts, the paired benchmark, PPO on the real game and in the dream scored in the real game,
-and the export archives; the exported folder loads as a world model."""
+and random), VAE, latents, g_phi, denoiser (stopped by DEN_SECONDS, then resumed), fast
+decoder, start contexts, the paired benchmark, PPO on the real game and in the dream scored
+in the real game, and the export archives; the exported folder loads as a world model."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ TINY = {
     "DEN_STEPS": "4", "DEN_ARGS": "--context 2 --channels 8 16 --norm-groups 4 --heads 2 "
                                   "--token-dim 16 --layers-per-block 1 --warmup 1 "
                                   "--eval-windows 4 --eval-steps 1 --batch-size 4",
+    "DEC_STEPS": "2", "DEC_ARGS": "--channels 2 2 4 --norm-num-groups 2 --batch-size 2 "
+                                  "--eval-frames 4",
     "CONTEXTS": "2", "BENCH_EPISODES": "1", "BENCH_STARTS": "1", "BENCH_HORIZONS": "1 2",
     "NOTE": "tiny CPU test", "LIMIT": "300", "RANDOM_STEPS": "150",
     "PPO_STEPS": "64", "PPO_ENVS": "2", "PPO_ARGS": "--n-steps 32 --batch-size 32",
@@ -45,8 +47,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, run_script) -> tuple[Path, Pat
     first = pipeline("record", "vae", "latents", "metadata", "denoiser", DEN_SECONDS="0.001")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "stopping at step 1 of 4" in first.stdout, first.stdout[-3000:]
-    second = pipeline("denoiser", "contexts", "bench", "ppo-real", "record-ppo", "ppo-dream",
-                      "ppo-eval", "export")
+    second = pipeline("denoiser", "decoder", "contexts", "bench", "ppo-real", "record-ppo",
+                      "ppo-dream", "ppo-eval", "export")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     return work / ENV_ID, out, first.stdout + second.stdout
 
@@ -66,13 +68,16 @@ def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, s
         tar.extractall(tmp_path, filter="data")
     folder = tmp_path / "breakout"
     assert {"config.json", "vae.safetensors", "metadata.safetensors", "denoiser.safetensors",
-            "start_contexts.safetensors"} <= {p.name for p in folder.iterdir()}
+            "decoder.safetensors", "start_contexts.safetensors"} <= {
+                p.name for p in folder.iterdir()}
     model = WorldModel.from_pretrained(folder)
+    assert model.decoder is not model.vae  # the fast decoder
     assert model.denoiser.config.context == 2
     assert "tiny CPU test" in (folder / "config.json").read_text()
     with tarfile.open(out / "breakout-results.tgz") as tar:
         names = {Path(n).name for n in tar.getnames()}
-    assert {"paired.json", "paired.gif", "denoiser_eval.json", "vae_eval.json"} <= names
+    assert {"paired.json", "paired.gif", "denoiser_eval.json", "vae_eval.json",
+            "decoder_eval.json"} <= names
 
 
 def test_recorded_agents(run: tuple[Path, Path, str]) -> None:

@@ -25,10 +25,10 @@ SCRIPT = "training/make_start_contexts.py"
 
 @pytest.fixture(scope="module")
 def make_start_contexts(load_script):
-    """The script as a module, to call main(argv) in-process. main() turns autograd off for
-    the whole process; it is turned back on after this module's tests."""
-    yield load_script(SCRIPT, "make_start_contexts")
-    torch.set_grad_enabled(True)
+    """The script as a module, to call main(argv) in-process; it leaves autograd as it was."""
+    module = load_script(SCRIPT, "make_start_contexts")
+    yield module
+    assert torch.is_grad_enabled()
 
 
 def test_spread_steps_are_even_and_valid():
