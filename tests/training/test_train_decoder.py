@@ -62,8 +62,8 @@ def test_the_world_model_decodes_with_it(trained: Path, breakout_dataset: Datase
     assert own.decoder is own.vae
     ep = breakout_dataset.load(breakout_dataset.split("all")[0])
     frames = np.array(ep.frames[None, :4])
-    args = (frames, np.asarray(ep.metadata[None, :4]), np.asarray(ep.actions[None, :3]),
-            np.asarray(ep.actions[None, 3:5]))
+    args = (frames, np.array(ep.metadata[None, :4]), np.array(ep.actions[None, :3]),
+            np.array(ep.actions[None, 3:5]))
     a, b = fast.rollout(*args, seed=0), own.rollout(*args, seed=0)
     assert a.shape == b.shape == (1, 2, 210, 160, 3) and a.dtype == np.uint8
     assert not np.array_equal(a, b)  # two different decoders of the same latents
