@@ -218,6 +218,22 @@ def mean(result: Result, predictor: str, h: int, key: str = "mse") -> float | No
     return None if per_h is None else per_h[key].get("mean")
 
 
+def glance(results: list[Result]) -> list[str]:
+    """One row per model of every result: its MSE over copy-last's at each horizon (means)."""
+    hs = sorted({h for r in results for m in r.models for h in horizons(r, m)})
+    lines = ["At a glance: model MSE / copy-last MSE (means over the result's starts; below 1 "
+             "is better than copy-last; the sections below give the CIs):", "",
+             "| game | result | model | starts | " + " | ".join(f"h={h}" for h in hs) + " |",
+             "| --- | --- | --- | ---: | " + " | ".join("---:" for _ in hs) + " |"]
+    for r in results:
+        for m, display in r.models.items():
+            cells = [ratio(mean(r, m, h), mean(r, BASELINE, h)) if h in horizons(r, m) else "-"
+                     for h in hs]
+            lines.append(f"| {game_name(r.env_id)} | {r.name} | {display} | {r.data['n_starts']} "
+                         f"| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def horizons(result: Result, predictor: str) -> list[int]:
     present = result.data["predictors"][predictor]["horizons"]
     base = result.data["predictors"][BASELINE]["horizons"]
@@ -469,7 +485,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     lines += ["Contents:", ""]
     for env_id, rs in games.items():
         lines.append(f"- {env_id}: " + ", ".join(r.name for r in rs))
-    lines.append("")
+    lines += ["", *glance(results)]
     for env_id, rs in games.items():
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
         for r in rs:

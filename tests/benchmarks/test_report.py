@@ -81,6 +81,8 @@ def run(report, results: Path) -> tuple[str, Path]:
 
 def test_markdown_contents(report, results: Path):
     text, _ = run(report, results)
+    assert "| game | result | model | starts | h=1 | h=2 | h=4 | h=8 |" in text
+    assert "| Breakout | run1 | tiny-wm | 12 | 0.20 | 0.67 | 0.67 | 0.80 |" in text
     # per-horizon table rows with the JSON's numbers, model beside copy-last, and the ratio
     assert "| MSE | 2.00 [1.50, 2.50] | 10.00 [9.50, 10.50] | 0.20 |" in text
     assert "| MSE | 8.00 [7.50, 8.50] | 12.00 [11.50, 12.50] | 0.67 |" in text
