@@ -14,6 +14,8 @@ import json
 import math
 import os
 import shutil
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
+
+from neuralgym.data import Dataset, FrameSampler
 
 CHECKPOINT = "checkpoint"
 
@@ -113,6 +118,56 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int,
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def frame_splits(data: str) -> tuple[Dataset, FrameSampler, FrameSampler, str]:
+    """A dataset's train frames and its test frames, for the frame models (VAE, decoder):
+    (dataset, train, test, name of the eval split). Without test episodes the eval uses
+    train frames, with a warning. Missing or empty data exits with the reason."""
+    try:
+        dataset = Dataset(data)
+        train = FrameSampler(dataset, "train")
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    try:
+        return dataset, train, FrameSampler(dataset, "test"), "test"
+    except ValueError:
+        print(f"warning: {data} has no test episodes; the eval uses train frames")
+        return dataset, train, train, "train"
+
+
+def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler, runtime: Runtime, *,
+                start: int, steps: int, batch: Callable[[int], dict[str, torch.Tensor]],
+                grad_clip: float, checkpoint_every: int, checkpoint: Callable[[int], None],
+                exit_after: int | None = None) -> int:
+    """Optimiser steps `start` .. `steps`: `model(batch(step))` under autocast -> (loss, logs
+    with "loss" and "mse"), backward, gradient clipping of `params`, an optimiser and a
+    scheduler step; `checkpoint(step)` every `checkpoint_every` steps and at the end;
+    `exit_after` (tests) exits with status 3 right after that step, saving nothing. A tqdm
+    bar on rank 0. Returns the step reached."""
+    params = list(params)  # clipped every step: not a one-shot generator
+    bar = tqdm(total=steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
+    step = start
+    while step < steps:
+        with runtime.autocast():
+            loss, logs = model(batch(step))
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if exit_after is not None and step == exit_after:
+            os._exit(3)
+        bar.update(1)
+        bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4g}",
+                        mse=f"{runtime.mean(logs['mse']):.2f}",
+                        gnorm=f"{float(grad_norm):.2f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if step % checkpoint_every == 0 or step == steps:
+            checkpoint(step)
+    bar.close()
+    return step
 
 
 # -- checkpoints --------------------------------------------------------------------------

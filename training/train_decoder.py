@@ -22,7 +22,6 @@ must not change afterwards: a retrained VAE needs a retrained decoder.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,11 +31,18 @@ import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset, FrameSampler, atomic_write_json
+from neuralgym.data import atomic_write_json
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
 from neuralgym.models.decoder import COMPONENT, FrameDecoder, decoder_config
 from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
-from neuralgym.trainer import load_checkpoint, save_checkpoint, setup_runtime, warmup_cosine
+from neuralgym.trainer import (
+    frame_splits,
+    load_checkpoint,
+    save_checkpoint,
+    setup_runtime,
+    train_steps,
+    warmup_cosine,
+)
 
 
 @dataclass
@@ -73,16 +79,7 @@ class Args:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv)
     runtime = setup_runtime(args.device)
-    try:
-        dataset = Dataset(args.data)
-        train_frames = FrameSampler(dataset, "train")
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    try:
-        test_frames, eval_split = FrameSampler(dataset, "test"), "test"
-    except ValueError:
-        print(f"warning: {args.data} has no test episodes; the eval uses train frames")
-        test_frames, eval_split = train_frames, "train"
+    dataset, train_frames, test_frames, eval_split = frame_splits(args.data)
     if args.batch_size % runtime.world_size:
         sys.exit(f"error: --batch-size {args.batch_size} is not divisible by "
                  f"{runtime.world_size} ranks")
@@ -154,30 +151,16 @@ def main(argv: list[str] | None = None) -> None:
                        f"{eval_split} frames; the vae's own decoder: {vae_floor['mse']:.3f}")
         runtime.barrier()
 
-    model.train()
-    bar = tqdm(total=args.steps, initial=step, disable=not runtime.is_main, dynamic_ncols=True)
-    while step < args.steps:
+    def batch(step: int) -> dict[str, torch.Tensor]:
         frames = train_frames.sample(local_batch, runtime.rng(args.seed, step))
-        generator = runtime.generator(args.seed, step)
-        with runtime.autocast():
-            latents = vae.encode(frames, sample=True, generator=generator)  # (B, C, h, w)
-            loss, logs = model({"frames": torch.from_numpy(frames).to(runtime.device),
-                                "latents": latents})
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(decoder.parameters(), args.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if args.exit_after is not None and step == args.exit_after:
-            os._exit(3)
-        bar.update(1)
-        bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4g}",
-                        mse=f"{runtime.mean(logs['mse']):.2f}",
-                        gnorm=f"{float(grad_norm):.2f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if step % args.checkpoint_every == 0 or step == args.steps:
-            checkpoint(step)
-    bar.close()
+        latents = vae.encode(frames, sample=True, generator=runtime.generator(args.seed, step))
+        return {"frames": torch.from_numpy(frames).to(runtime.device), "latents": latents}
+
+    model.train()
+    step = train_steps(model, decoder.parameters(), optimizer, scheduler, runtime, start=step,
+                       steps=args.steps, batch=batch, grad_clip=args.grad_clip,
+                       checkpoint_every=args.checkpoint_every, checkpoint=checkpoint,
+                       exit_after=args.exit_after)
     if resumed is not None and step == resumed[0] and runtime.is_main:
         print(f"nothing to do: the checkpoint is already at step {step} (--steps {args.steps})")
 

@@ -17,7 +17,6 @@ weights), training starts from those weights and keeps their architecture.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,10 +26,17 @@ import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset, FrameSampler, atomic_write_json
+from neuralgym.data import atomic_write_json
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
 from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
-from neuralgym.trainer import load_checkpoint, save_checkpoint, setup_runtime, warmup_cosine
+from neuralgym.trainer import (
+    frame_splits,
+    load_checkpoint,
+    save_checkpoint,
+    setup_runtime,
+    train_steps,
+    warmup_cosine,
+)
 
 
 @dataclass
@@ -78,16 +84,7 @@ class Args:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv)
     runtime = setup_runtime(args.device)
-    try:
-        dataset = Dataset(args.data)
-        train_frames = FrameSampler(dataset, "train")
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    try:
-        test_frames, eval_split = FrameSampler(dataset, "test"), "test"
-    except ValueError:
-        print(f"warning: {args.data} has no test episodes; the eval uses train frames")
-        test_frames, eval_split = train_frames, "train"
+    dataset, train_frames, test_frames, eval_split = frame_splits(args.data)
     height, width = train_frames.frames[0].shape[1:3]
     if args.batch_size % runtime.world_size:
         sys.exit(f"error: --batch-size {args.batch_size} is not divisible by "
@@ -163,31 +160,18 @@ def main(argv: list[str] | None = None) -> None:
                        f"{eval_split} frames")
         runtime.barrier()
 
-    model.train()
-    bar = tqdm(total=args.steps, initial=step, disable=not runtime.is_main, dynamic_ncols=True)
-    while step < args.steps:
+    def batch(step: int) -> dict[str, torch.Tensor]:
         frames = train_frames.sample(local_batch, runtime.rng(args.seed, step))
         noise = torch.randn((local_batch, *config.latent_shape),
                             generator=runtime.generator(args.seed, step))
-        batch = {"frames": torch.from_numpy(frames).to(runtime.device, non_blocking=True),
-                 "noise": noise.to(runtime.device)}
-        with runtime.autocast():
-            loss, logs = model(batch)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(vae.parameters(), args.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if args.exit_after is not None and step == args.exit_after:
-            os._exit(3)
-        bar.update(1)
-        bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4g}",
-                        mse=f"{runtime.mean(logs['mse']):.2f}",
-                        gnorm=f"{float(grad_norm):.2f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if step % args.checkpoint_every == 0 or step == args.steps:
-            checkpoint(step)
-    bar.close()
+        return {"frames": torch.from_numpy(frames).to(runtime.device, non_blocking=True),
+                "noise": noise.to(runtime.device)}
+
+    model.train()
+    step = train_steps(model, vae.parameters(), optimizer, scheduler, runtime, start=step,
+                       steps=args.steps, batch=batch, grad_clip=args.grad_clip,
+                       checkpoint_every=args.checkpoint_every, checkpoint=checkpoint,
+                       exit_after=args.exit_after)
     if resumed is not None and step == resumed[0] and runtime.is_main:
         print(f"nothing to do: the checkpoint is already at step {step} (--steps {args.steps})")
 
