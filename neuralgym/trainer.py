@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,28 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int,
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass(kw_only=True)
+class FrameTrainingArgs:
+    """The optimisation flags of the frame models' training scripts (the VAE, the fast
+    decoder); each script's `Args` adds its data, folder and model flags."""
+
+    steps: int = field(default=2000, metadata={"help": "total optimiser steps"})
+    batch_size: int = field(default=64, metadata={"help": "frames per step (over all ranks)"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    warmup: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
+    checkpoint_every: int = field(default=500, metadata={
+        "help": "steps between checkpoints (checkpoint, folder component, eval)"})
+    seed: int = field(default=0, metadata={"help": "seed of the initial weights, batches, noise"})
+    device: str | None = field(default=None, metadata={"help": "cuda or cpu (default: cuda if "
+                                                                 "available)"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
+    exit_after: int | None = field(default=None, metadata={
+        "help": "testing: exit with status 3 right after this step, saving nothing"})
+    eval_frames: int = field(default=256, metadata={"help": "test frames for the eval"})
 
 
 def frame_splits(data: str) -> tuple[Dataset, FrameSampler, FrameSampler, str]:

@@ -36,6 +36,7 @@ from neuralgym.model_folder import ModelFolder, ModelFolderError, count_paramete
 from neuralgym.models.decoder import COMPONENT, FrameDecoder, decoder_config
 from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
 from neuralgym.trainer import (
+    FrameTrainingArgs,
     frame_splits,
     load_checkpoint,
     save_checkpoint,
@@ -45,28 +46,13 @@ from neuralgym.trainer import (
 )
 
 
-@dataclass
-class Args:
+@dataclass(kw_only=True)
+class Args(FrameTrainingArgs):
     """Train the fast decoder (the "decoder" component of a world-model folder)."""
 
     data: str = field(metadata={"help": "dataset folder (agents/record.py)"})
     model: str = field(metadata={"help": "world-model folder with a trained vae; the decoder "
                                          "is written into it"})
-    steps: int = field(default=2000, metadata={"help": "total optimiser steps"})
-    batch_size: int = field(default=64, metadata={"help": "frames per step (over all ranks)"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    warmup: int = field(default=100, metadata={"help": "linear warm-up steps"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
-    checkpoint_every: int = field(default=500, metadata={
-        "help": "checkpoint, write the component and evaluate every N steps"})
-    seed: int = field(default=0, metadata={"help": "seed of the initial weights, batches, noise"})
-    device: str | None = field(default=None, metadata={"help": "cuda or cpu (default: cuda if "
-                                                               "available)"})
-    compile: bool = field(default=False, metadata={"help": "torch.compile the decoder (CUDA)"})
-    exit_after: int | None = field(default=None, metadata={
-        "help": "tests: exit(3) right after this step, saving nothing"})
-    eval_frames: int = field(default=256, metadata={"help": "test frames for the eval"})
     channels: tuple[int, ...] = field(default=(16, 32, 64), metadata={
         "help": "decoder widths, one per level from full resolution down (as many levels as "
                 "the VAE)"})

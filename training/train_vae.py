@@ -30,6 +30,7 @@ from neuralgym.data import atomic_write_json
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
 from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
 from neuralgym.trainer import (
+    FrameTrainingArgs,
     frame_splits,
     load_checkpoint,
     save_checkpoint,
@@ -39,27 +40,13 @@ from neuralgym.trainer import (
 )
 
 
-@dataclass
-class Args:
+@dataclass(kw_only=True)
+class Args(FrameTrainingArgs):
     """Train the frame VAE (the "vae" component of a world-model folder)."""
 
     data: str = field(metadata={"help": "dataset folder (agents/record.py)"})
     out: str = field(metadata={"help": "world-model folder to write the vae component into"})
     steps: int = field(default=3000, metadata={"help": "total optimiser steps"})
-    batch_size: int = field(default=64, metadata={"help": "frames per step (over all ranks)"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    warmup: int = field(default=100, metadata={"help": "linear warm-up steps"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
-    checkpoint_every: int = field(default=500, metadata={
-        "help": "steps between checkpoints (checkpoint, folder component, eval)"})
-    seed: int = field(default=0, metadata={"help": "seed of the initial weights and batches"})
-    device: str | None = field(default=None, metadata={"help": "cuda or cpu (default: cuda if "
-                                                                 "available)"})
-    compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
-    exit_after: int | None = field(default=None, metadata={
-        "help": "testing: exit with status 3 right after this step, saving nothing"})
-    eval_frames: int = field(default=256, metadata={"help": "test frames for the eval"})
     norm_frames: int = field(default=1024, metadata={
         "help": "train frames to fit the latent normalisation on"})
     # the model (ignored when fine-tuning: the folder's architecture is kept)
