@@ -22,6 +22,7 @@ Summaries are JSON-serialisable; ``inf`` is kept as ``float("inf")`` (``json.dum
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -233,3 +234,25 @@ def summarize_frame_metrics(
         )
         summary["lpips"] = {"mean": None, "note": lpips_note or default}
     return summary
+
+
+def reconstruction_floor(vae: Any, frames: np.ndarray, batch_size: int,
+                         autocast: Callable[[], contextlib.AbstractContextManager],
+                         decoder: Any = None) -> dict:
+    """A frame VAE's reconstruction floor (`neuralgym.models.vae.FrameVAE`): encode `frames`
+    (N, H, W, 3) uint8 (posterior mean) and decode them with `decoder`
+    (default: the VAE's own) at native resolution: the lowest MSE a prediction decoded this way
+    can reach. MSE on the 0-255 scale with a bootstrap CI, PSNR of the mean MSE and per frame."""
+    decoder = vae if decoder is None else decoder
+    recon = []
+    for i in range(0, len(frames), batch_size):
+        with autocast():
+            recon.append(decoder.decode(vae.encode(frames[i : i + batch_size])).cpu().numpy())
+    per_frame = mse(np.concatenate(recon), frames)  # (N,)
+    return {
+        "mse": float(per_frame.mean()),
+        "mse_ci95": summarize(per_frame)["ci95"],
+        "psnr_of_mean_mse": float(psnr_from_mse(per_frame.mean())),
+        "psnr_mean_per_frame": float(np.mean(psnr_from_mse(per_frame))),
+        "n_frames": int(len(frames)),
+    }

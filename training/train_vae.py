@@ -27,8 +27,9 @@ from tqdm import tqdm
 
 from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
+from neuralgym.metrics import reconstruction_floor
 from neuralgym.model_folder import ModelFolder, ModelFolderError, count_parameters
-from neuralgym.models.vae import FrameVAE, VAEConfig, reconstruction_floor
+from neuralgym.models.vae import FrameVAE, VAEConfig
 from neuralgym.trainer import (
     FrameTrainingArgs,
     frame_splits,

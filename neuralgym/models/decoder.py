@@ -18,13 +18,11 @@ folder.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from diffusers.models.autoencoders.vae import Decoder
 from torch import Tensor
 
-from neuralgym.model_folder import ModelFolder
 from neuralgym.models.vae import LatentDecoder, VAEConfig, reconstruction_loss
 
 COMPONENT = "decoder"
@@ -45,6 +43,8 @@ def decoder_config(vae: VAEConfig, block_out_channels: tuple[int, ...],
 class FrameDecoder(LatentDecoder):
     """Normalised latents (B, C, h, w) -> uint8 frames (B, H, W, 3), like `FrameVAE.decode`."""
 
+    component = COMPONENT
+
     def __init__(self, config: VAEConfig):
         super().__init__(config)
         n = len(config.block_out_channels)
@@ -58,14 +58,6 @@ class FrameDecoder(LatentDecoder):
             mid_block_add_attention=config.mid_block_add_attention,
         )
         self._set_normalization(config.latent_shift, config.latent_scale)
-
-    @classmethod
-    def from_folder(cls, root: str | os.PathLike) -> FrameDecoder:
-        """The "decoder" component of a world-model folder, in eval mode on the CPU."""
-        folder = ModelFolder(root)
-        model = cls(folder.component_config(COMPONENT, VAEConfig))
-        folder.load_component(COMPONENT, model)
-        return model.eval()
 
     def _decode_raw(self, z: Tensor) -> Tensor:
         """Unnormalised latents (B, C, h, w) -> float (B, 3, H, W) in about [-1, 1], cropped."""

@@ -25,11 +25,10 @@ mean unless asked to sample.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -38,7 +37,6 @@ from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from torch import Tensor, nn
 
-from neuralgym.metrics import mse, psnr_from_mse, summarize
 from neuralgym.model_folder import ModelFolder
 
 
@@ -106,12 +104,16 @@ def reconstruction_loss(recon: Tensor, frames: Tensor, bright_weight: float) -> 
     return (w * (recon.float() - target) ** 2).mean()
 
 
+_D = TypeVar("_D", bound="LatentDecoder")
+
+
 class LatentDecoder(nn.Module):
     """What turns normalised latents into frames: `decode`, on top of a subclass's
     `_decode_raw` (unnormalised latents -> cropped float frames), with the latent
     normalisation of `config` in two non-persistent buffers."""
 
     config: VAEConfig
+    component = "vae"  # its name in a world-model folder
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -121,6 +123,14 @@ class LatentDecoder(nn.Module):
                              persistent=False)
         self.register_buffer("latent_scale", torch.ones(1, config.latent_channels, 1, 1),
                              persistent=False)
+
+    @classmethod
+    def from_folder(cls: type[_D], root: str | os.PathLike) -> _D:
+        """The class's component of a world-model folder, in eval mode on the CPU."""
+        folder = ModelFolder(root)
+        model = cls(folder.component_config(cls.component, VAEConfig))
+        folder.load_component(cls.component, model)
+        return model.eval()
 
     @property
     def device(self) -> torch.device:
@@ -172,14 +182,6 @@ class FrameVAE(LatentDecoder):
             mid_block_add_attention=config.mid_block_add_attention,
         )
         self._set_normalization(config.latent_shift, config.latent_scale)
-
-    @classmethod
-    def from_folder(cls, root: str | os.PathLike) -> FrameVAE:
-        """The "vae" component of a world-model folder, in eval mode on the CPU."""
-        folder = ModelFolder(root)
-        model = cls(folder.component_config("vae", VAEConfig))
-        folder.load_component("vae", model)
-        return model.eval()
 
     # -- pixels <-> network input -------------------------------------------------------------
 
@@ -274,23 +276,3 @@ class FrameVAE(LatentDecoder):
         self._set_normalization(shift, scale)
         return shift, scale
 
-
-def reconstruction_floor(vae: FrameVAE, frames: np.ndarray, batch_size: int,
-                         autocast: Callable[[], contextlib.AbstractContextManager],
-                         decoder: LatentDecoder | None = None) -> dict:
-    """Encode `frames` (N, H, W, 3) uint8 (posterior mean) and decode them with `decoder`
-    (default: the VAE's own) at native resolution: the lowest MSE a prediction decoded this way
-    can reach. MSE on the 0-255 scale with a bootstrap CI, PSNR of the mean MSE and per frame."""
-    decoder = vae if decoder is None else decoder
-    recon = []
-    for i in range(0, len(frames), batch_size):
-        with autocast():
-            recon.append(decoder.decode(vae.encode(frames[i : i + batch_size])).cpu().numpy())
-    per_frame = mse(np.concatenate(recon), frames)  # (N,)
-    return {
-        "mse": float(per_frame.mean()),
-        "mse_ci95": summarize(per_frame)["ci95"],
-        "psnr_of_mean_mse": float(psnr_from_mse(per_frame.mean())),
-        "psnr_mean_per_frame": float(np.mean(psnr_from_mse(per_frame))),
-        "n_frames": int(len(frames)),
-    }
