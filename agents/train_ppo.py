@@ -11,10 +11,10 @@ the world model, all --n-envs dreams stepped by one batched model call
 
     python agents/train_ppo.py --env NeuralBreakout-v0 --dream default \
         --device cuda --n-envs 64 --steps 2000000 --out runs/ppo-dream.zip
-
-(`--dream default` is the model shipped for --env, what `gym.make(ENV)` loads; or a folder.)
     python agents/evaluate_policy.py --env NeuralBreakout-v0 --policy runs/ppo-dream.zip \
         --episodes 30 --json runs/ppo-dream-real.json
+
+(`--dream default` is the model shipped for --env, what `gym.make(ENV)` loads; or a folder.)
 
 The learning curve, (step, mean return of the episodes that ended in each rollout) in the
 env trained on (the dream's own returns with --dream), goes to OUT with the suffix

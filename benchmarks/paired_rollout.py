@@ -34,7 +34,7 @@ from neuralgym.cli import parse_args
 from neuralgym.data import Dataset, Episode, atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
-from neuralgym.predictors import NoModelError, Predictor, load_predictor, shipped_model
+from neuralgym.predictors import NoModelError, Predictor, load_predictor
 from neuralgym.world_model import WorldModel
 
 BASELINE = "copy-last"
@@ -333,8 +333,8 @@ def main(args: Args) -> dict[str, Any]:
               file=sys.stderr, flush=True)
     results = {
         name: {"name": predictors[name].name, "context": predictors[name].context,
-               **({} if name == BASELINE else {"folder": str(
-                   shipped_model(args.env) if name == "default" else Path(name)),
+               **({} if name == BASELINE else {
+                   "folder": getattr(predictors[name], "folder", None),
                    "denoising_steps": getattr(predictors[name], "steps", None)}),
                "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
                                               args.per_start)

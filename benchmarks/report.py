@@ -502,13 +502,15 @@ def throughput_sections(folder: Path) -> list[str]:
         if folder.is_dir() else []
     if not files:
         return []
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     import throughput  # benchmarks/throughput.py: its tables and targets, not a copy
 
     lines = ["## Dream throughput", "",
              "From `benchmarks/throughput.py` (method in its docstring): dream frames per second "
-             "of the world model at batch B and S denoising steps, with and without the VAE "
-             "decode, beside the real emulator on the same host.", ""]
+             "of the world model at batch B and S denoising steps, with and without decoding "
+             "frames, beside the real emulator on the same host.", ""]
     for path in files:
         data = read_json(path)
         meta_path = path.with_name(path.stem + ".meta.json")
@@ -520,10 +522,8 @@ def throughput_sections(folder: Path) -> list[str]:
             raise ReportError(f"{meta_path} lacks {', '.join(missing)}")
         data["model"] = {**data["model"], "path": meta["model"]}
         if "targets" not in data:  # a run cut short: the targets of what it measured
-            steps = data["settings"]["steps"]
-            default = data["model"]["default_steps"]
-            data["targets"] = throughput.targets(data, default if default in steps
-                                                 else max(steps))
+            data["targets"] = throughput.targets(data, throughput.targets_steps(
+                data["model"]["default_steps"], data["settings"]["steps"]))
         body = throughput.markdown(data).replace("## Dream throughput: ", "### ", 1)
         head, _, rest = body.partition("\n")
         lines += [head, "", f"- File: `{path.as_posix()}`"

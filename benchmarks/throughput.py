@@ -633,6 +633,11 @@ def all_points(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in points if "frames_per_s" in p]
 
 
+def targets_steps(default_steps: int, steps: list[int]) -> int:
+    """The step count the targets are judged at: the model's own if measured, else the most."""
+    return default_steps if default_steps in steps else max(steps)
+
+
 def targets(data: dict[str, Any], steps: int) -> list[dict[str, Any]]:
     """The issue's targets beside the best measured numbers at S = `steps` (with decode)."""
     points = [p for p in all_points(data["variants"]) if p["decode"] and p["steps"] == steps]
@@ -781,7 +786,7 @@ def main(args: Args) -> dict[str, Any]:
 
     eager = WorldModel.from_pretrained(args.model, device=device, decoder=args.decoder)
     default_steps = eager.steps
-    target_steps = default_steps if default_steps in args.steps else max(args.steps)
+    target_steps = targets_steps(default_steps, args.steps)
     print(f"counting FLOPs (batch 1, S = {args.steps})", file=sys.stderr, flush=True)
     flops = flops_table(eager, args.steps, args.seed)
     peak = bf16_peak(device)

@@ -78,6 +78,7 @@ class WorldModel:
         self.denoiser = denoiser.to(self.device).eval()
         self.steps = steps
         self.name = name
+        self.folder: str | None = None  # the world-model folder it was loaded from, if any
         cfg = denoiser.config
         if cfg.metadata_dim and self.g is None:
             raise ModelFolderError("the denoiser is conditioned on metadata but the folder has "
@@ -111,8 +112,10 @@ class WorldModel:
             g = MetadataPredictor(folder.component_config(metadata, MetadataConfig))
             folder.load_component(metadata, g)
         sampler = config.get("sampler", {})
-        return cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
-                   name=str(root), device=device, env_id=config.get("env_id"), decoder=fast)
+        model = cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
+                    name=str(root), device=device, env_id=config.get("env_id"), decoder=fast)
+        model.folder = str(root)
+        return model
 
     def save_pretrained(self, root: str | os.PathLike) -> None:
         """Write a world-model folder that `from_pretrained` rebuilds exactly."""

@@ -18,7 +18,8 @@
 # writes two archives to $OUT: <game>-model.tgz (the world-model folder as
 # training/export_model.py makes it: float16 safetensors, start contexts, evals) and
 # <game>-results.tgz (benchmark JSONs, videos), each split into .partN pieces of 15 MiB when
-# larger. Several games can run at once into the same $OUT.
+# larger. Several games can run at once into the same $OUT (but a two-game run once left its
+# host unresponsive, cause unknown: one game per host is the tried way).
 # Step counts, seconds and extra flags per stage are environment variables (below); a stage
 # that runs past $LIMIT seconds stops at its last checkpoint, which the next call resumes.
 set -euo pipefail
@@ -59,6 +60,13 @@ archive() {
     split -b 15M -d -a 1 "$OUT/$name" "$OUT/$name.part" && rm "$OUT/$name"
   fi
 }
+# record STEPS steps played by AGENT into the dataset (extra record.py flags after them)
+record() {
+  local agent=$1 steps=$2; shift 2
+  python3 agents/record.py --env "$ENV_ID" --agent "$agent" --steps "$steps" --seed "$SEED" \
+    --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
+    2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
+}
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
@@ -70,23 +78,15 @@ for stage in "$@"; do
         --target /tmp/site .whl/*.whl
       ;;
     record)
-      for agent_steps in "sticky-random:$RECORD_STEPS" "random:$RANDOM_STEPS"; do
-        [ "${agent_steps#*:}" -gt 0 ] || continue
-        python3 agents/record.py --env "$ENV_ID" --agent "${agent_steps%%:*}" \
-          --steps "${agent_steps#*:}" --seed "$SEED" --workers "$WORKERS" \
-          --max-episode-steps 2000 --state-every 50 --out "$DATA" \
-          2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
-      done
+      record sticky-random "$RECORD_STEPS"
+      [ "$RANDOM_STEPS" -eq 0 ] || record random "$RANDOM_STEPS"
       ;;
     ppo-real)
       python3 agents/train_ppo.py --env "$ENV_ID" --steps "$PPO_STEPS" --n-envs "$PPO_ENVS" \
         --seed "$SEED" --device "$DEVICE" --out "$PPO/real.zip" $PPO_ARGS 2>&1 | tail -8
       ;;
     record-ppo)
-      python3 agents/record.py --env "$ENV_ID" --agent ppo --ppo-model "$PPO/real.zip" \
-        --steps "$PPO_RECORD_STEPS" --seed "$SEED" --workers "$WORKERS" \
-        --max-episode-steps 2000 --state-every 50 --out "$DATA" \
-        2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
+      record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
       ;;
     ppo-dream)
       python3 agents/train_ppo.py --env "$ENV_ID" --dream "$MODEL" --steps "$PPO_STEPS" \
