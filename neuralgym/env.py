@@ -289,6 +289,15 @@ def _cat_states(states: Sequence[DreamState]) -> DreamState:
                       torch.cat([s.actions for s in states]))
 
 
+def _context(state: DreamState, K: int) -> DreamState:
+    """What the denoiser reads of a dream's state: its last K latents and K-1 actions and its
+    last metadata; equal shapes for every dream, whatever the length of its history."""
+    from neuralgym.world_model import DreamState
+
+    return DreamState(state.latents[:, -K:], state.metadata[:, -1:],
+                      state.actions[:, max(0, state.actions.shape[1] - (K - 1)):])
+
+
 class DreamBatch:
     """`num` dreams of one world model, each served one frame a step.
 
@@ -296,8 +305,9 @@ class DreamBatch:
     and generates T frames; they are served over the next steps while the action stays the
     same. A different action (or the end of the plan) throws the rest away and generates again
     from the state after the frames actually served, so only served frames enter a dream's
-    history. Dreams that need a call in the same step share one batched call (one per
-    history length, which differs only in the first steps after a start).
+    history. Dreams that need a call in the same step share one batched denoiser and decoder
+    call; only g_phi runs once per history length (which differs in the first steps after a
+    start).
     """
 
     def __init__(self, model: WorldModel, game: GameSpec, num: int):
@@ -355,25 +365,40 @@ class DreamBatch:
 
         device = self.model.device
         fresh: set[int] = set()
-        for key in sorted(groups):  # new plans: one batched call, first frames served batched
-            js = groups[key]
-            state = _cat_states([dreams[j].state for j in js])
-            acts = torch.tensor([[actions[j]] * T for j in js], dtype=torch.int64)  # (n, T)
-            frames, meta, new = self.model.step(state, acts, generator)
+        regen = [j for key in sorted(groups) for j in groups[key]]
+        if regen:  # new plans: one batched model call, first frames served batched
+            acts = torch.tensor([[actions[j]] * T for j in regen], dtype=torch.int64,
+                                device=device)  # (n, T)
+            metas, row = [], 0  # g_phi per history length, the denoiser for all at once
+            for key in sorted(groups):
+                state = _cat_states([dreams[j].state for j in groups[key]])
+                n = len(groups[key])
+                metas.append(self.model.predict_metadata(state, acts[row : row + n]))
+                row += n
+            frames, meta, new = self.model.step(
+                _cat_states([_context(dreams[j].state, self.model.denoiser.config.context)
+                             for j in regen]), acts, generator, metadata=torch.cat(metas))
             assert frames is not None
             z = new.latents[:, -T:]  # (n, T, C, h, w) the latents of this call
             frames_np = frames.cpu().numpy()  # (n, T, H, W, 3)
             meta_np = meta.float().cpu().numpy()  # (n, T, M)
-            served = state.push(z[:, :1], meta[:, :1], acts[:, :1].to(device),
-                                self.model.history)
-            for n, j in enumerate(js):
-                d = dreams[j]
-                d.plan = _Plan(int(actions[j]), z[n : n + 1], meta[n : n + 1], frames_np[n],
-                               meta_np[n], served=1)
-                d.state = DreamState(served.latents[n : n + 1], served.metadata[n : n + 1],
-                                     served.actions[n : n + 1])
-                serve(j, d, d.plan, 0)
-                fresh.add(j)
+            row = 0
+            for key in sorted(groups):  # the served first frames join each dream's history
+                js = groups[key]
+                rows = slice(row, row + len(js))
+                served = _cat_states([dreams[j].state for j in js]).push(
+                    z[rows, :1], meta[rows, :1], acts[rows, :1], self.model.history)
+                for n, j in enumerate(js):
+                    r = row + n
+                    d = dreams[j]
+                    d.plan = _Plan(int(actions[j]), z[r : r + 1], meta[r : r + 1],
+                                   frames_np[r], meta_np[r], served=1)
+                    d.state = DreamState(served.latents[n : n + 1],
+                                         served.metadata[n : n + 1],
+                                         served.actions[n : n + 1])
+                    serve(j, d, d.plan, 0)
+                    fresh.add(j)
+                row += len(js)
         for j, d in enumerate(dreams):  # plans going on: the next of their frames
             if j in fresh:
                 continue

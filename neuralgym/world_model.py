@@ -89,6 +89,11 @@ class WorldModel:
         self.context = max(cfg.context, 2)  # frames a dream starts from (g_phi needs 2)
         self.history = max(cfg.context, window + 1)  # frames kept while dreaming
 
+    @property
+    def decoder_kind(self) -> str:
+        """"fast" when frames come from a `FrameDecoder`, "vae" when from the VAE itself."""
+        return "vae" if self.decoder is self.vae else "fast"
+
     @classmethod
     def from_pretrained(cls, root: str | os.PathLike, device: str | torch.device = "cpu",
                         steps: int | None = None, denoiser: str = "denoiser",
@@ -169,9 +174,12 @@ class WorldModel:
 
     @torch.no_grad()
     def step(self, state: DreamState, actions: Tensor, generator: torch.Generator,
-             decode: bool = True) -> tuple[Tensor | None, Tensor, DreamState]:
+             decode: bool = True, metadata: Tensor | None = None
+             ) -> tuple[Tensor | None, Tensor, DreamState]:
         """Dream T = frames_per_call steps under `actions` (B, T) int64.
 
+        `metadata`: m_{t+1} .. m_{t+T} (B, T, M) when already predicted (`predict_metadata`),
+        so that dreams whose histories differ in length can share one denoiser call.
         Returns frames (B, T, H, W, 3) uint8 (None if not `decode`), metadata (B, T, M) and
         the new state.
         """
@@ -180,7 +188,8 @@ class WorldModel:
         actions = actions.to(self.device, torch.int64)
         if actions.shape[1] != T:
             raise ValueError(f"this model dreams {T} frames per call: pass (B, {T}) actions")
-        meta_next = self.predict_metadata(state, actions)  # (B, T, M)
+        meta_next = self.predict_metadata(state, actions) if metadata is None \
+            else metadata.to(self.device, torch.float32)  # (B, T, M)
         context = state.latents[:, -K:]
         if context.shape[1] < K:  # fewer frames than the context: repeat the oldest
             pad = context[:, :1].expand(-1, K - context.shape[1], -1, -1, -1)

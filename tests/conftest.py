@@ -197,9 +197,9 @@ def model_calls(monkeypatch: pytest.MonkeyPatch):
         calls: list[int] = []
         real = env.model.step
 
-        def step(state, actions, generator, decode=True):
+        def step(state, actions, generator, decode=True, metadata=None):
             calls.append(actions.shape[0])
-            return real(state, actions, generator, decode)
+            return real(state, actions, generator, decode, metadata)
 
         monkeypatch.setattr(env.model, "step", step)
         return calls

@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import neuralgym  # noqa: F401  (registers the ids)
@@ -150,3 +151,26 @@ def test_reset_options_apply_to_every_sub_env(dream_model_dir: Path, breakout_da
         envs.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         NeuralRetroVectorEnv(ID, num_envs=0, model=str(dream_model_dir))
+
+
+def test_dreams_of_different_history_lengths_share_one_denoiser_call(dream_model_dir: Path,
+                                                                      model_calls):
+    envs = gym.make_vec(ID, num_envs=3, model=str(dream_model_dir))
+    envs.reset(seed=0)
+    for _ in range(3):
+        envs.step(np.array([1, 1, 1]))
+    dreams = envs._dreams
+    ctx = envs.start_contexts
+    dreams.start([1], ctx.frames[:1], ctx.metadata[:1], ctx.actions[:1])  # a fresh history
+    lengths = [d.state.metadata.shape[1] for d in dreams.dreams]
+    assert lengths[1] < lengths[0] == lengths[2]
+    model = envs.model
+    acts = torch.tensor([[2]])
+    expected = [model.predict_metadata(d.state, acts)[0, 0].numpy() for d in dreams.dreams]
+    calls = model_calls(envs)
+    envs.step(np.array([2, 2, 2]))
+    assert calls == [3]  # g_phi per history length, one denoiser/decoder call for all
+    for d, m in zip(dreams.dreams, expected, strict=True):
+        np.testing.assert_allclose(d.metadata, m, rtol=1e-5, atol=1e-5)
+    assert [d.state.metadata.shape[1] for d in dreams.dreams] == [
+        min(n + 1, model.history) for n in lengths]
