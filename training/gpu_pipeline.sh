@@ -156,6 +156,7 @@ for stage in "$@"; do
         ${NOTE:+--note "$NOTE"}
       archive "$game-model.tgz" -C "$WORK/export" "$game"
       cp "$MODEL"/*_eval.json "$RESULTS"/ 2>/dev/null || true
+      for f in "$PPO"/*.zip; do if [ -e "$f" ]; then cp "$f" "$RESULTS/ppo-${f##*/}"; fi; done
       archive "$game-results.tgz" -C "$RESULTS" .
       ls -la "$OUT"
       ;;

@@ -77,7 +77,7 @@ def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, s
     with tarfile.open(out / "breakout-results.tgz") as tar:
         names = {Path(n).name for n in tar.getnames()}
     assert {"paired.json", "paired.gif", "denoiser_eval.json", "vae_eval.json",
-            "decoder_eval.json"} <= names
+            "decoder_eval.json", "ppo-real.zip", "ppo-dream.zip"} <= names
 
 
 def test_recorded_agents(run: tuple[Path, Path, str]) -> None:
