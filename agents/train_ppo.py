@@ -80,6 +80,8 @@ class Args:
     max_episode_steps: int | None = field(default=None, metadata={
         "help": "--dream: cut (truncate) dream episodes after this many steps (default: the "
                 "game's time limit)"})
+    cuda_graphs: bool | None = field(default=None, metadata={
+        "help": "--dream: replay the world model from CUDA graphs (default: on with CUDA)"})
 
 
 def make_game(env_id: str) -> gym.Env:
@@ -124,8 +126,9 @@ def make_dream_venv(args: Args, device: str):
     kwargs = {}
     if args.max_episode_steps is not None:
         kwargs["max_episode_steps"] = args.max_episode_steps
+    graphs = device.startswith("cuda") if args.cuda_graphs is None else args.cuda_graphs
     venv = gym.make_vec(args.env, num_envs=args.n_envs, model=args.dream, device=device,
-                        denoising_steps=args.denoising_steps, **kwargs)
+                        denoising_steps=args.denoising_steps, cuda_graphs=graphs, **kwargs)
     if venv.unwrapped.start_contexts is None:  # reset() would fail later, inside PPO
         from neuralgym.start_contexts import StartContextsError, start_contexts_path
 
@@ -178,9 +181,10 @@ def train(args: Args) -> None:
     if min(args.steps, args.n_envs, args.n_steps, args.batch_size, args.n_epochs) < 1:
         raise ValueError("--steps, --n-envs, --n-steps, --batch-size and --n-epochs must be >= 1")
     if args.dream is None and (args.denoising_steps is not None
-                               or args.max_episode_steps is not None):
-        raise ValueError("--denoising-steps and --max-episode-steps are for the dream; "
-                         "pass --dream DIR")
+                               or args.max_episode_steps is not None
+                               or args.cuda_graphs is not None):
+        raise ValueError("--denoising-steps, --max-episode-steps and --cuda-graphs are for "
+                         "the dream; pass --dream DIR")
     device = resolve_device(args.device)
     if args.dream == "default":
         from neuralgym.predictors import shipped_model

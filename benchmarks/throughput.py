@@ -264,43 +264,6 @@ def param_counts(wm: WorldModel) -> dict[str, int]:
     return counts
 
 
-class CudaGraphed:
-    """`fn(*tensors) -> tensor` replayed from a CUDA graph, captured once per input signature
-    (shapes, dtypes, autocast state). Inputs are copied into the graph's static buffers and
-    the output is cloned out, so every captured shape can share one memory pool."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor], warmup: int = 2):
-        self.fn = fn
-        self.warmup = warmup
-        self.pool = torch.cuda.graph_pool_handle()
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor]] = {}
-
-    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
-        key = (torch.is_autocast_enabled("cuda"),
-               *((tuple(a.shape), a.dtype) for a in args))
-        if key not in self.graphs:
-            self.graphs[key] = self._capture(args)
-        graph, static_in, static_out = self.graphs[key]
-        for buf, a in zip(static_in, args, strict=True):
-            buf.copy_(a)
-        graph.replay()
-        return static_out.clone()
-
-    def _capture(self, args: tuple[torch.Tensor, ...]
-                 ) -> tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor]:
-        static_in = [a.detach().clone(memory_format=torch.contiguous_format) for a in args]
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm up off the capture (lazy init, workspaces)
-            for _ in range(self.warmup):
-                self.fn(*static_in)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            static_out = self.fn(*static_in)
-        return graph, static_in, static_out
-
-
 @dataclass
 class Variant:
     name: str
@@ -342,14 +305,7 @@ def load_model(args: Args, variant: Variant) -> WorldModel:
     if not args.bf16:  # the library autocasts to bf16 on CUDA; this instance does not
         wm._autocast = contextlib.nullcontext  # type: ignore[method-assign]
     if variant.cuda_graphs:
-        # without requires_grad, autocast keeps no cache of cast weights, whose memory a
-        # captured graph would otherwise read after the cache is freed
-        for module in (wm.vae, wm.decoder, wm.denoiser, wm.g):
-            if module is not None:
-                module.requires_grad_(False)
-        backbone = wm.denoiser.backbone
-        backbone.forward = CudaGraphed(backbone.forward)  # type: ignore[method-assign]
-        wm.decoder._decode_raw = CudaGraphed(wm.decoder._decode_raw)  # type: ignore[method-assign]
+        wm.enable_cuda_graphs()
     if variant.compile_mode is not None:
         dynamo = torch._dynamo.config
         for name in ("recompile_limit", "cache_size_limit"):  # one graph per batch size

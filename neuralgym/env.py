@@ -81,14 +81,16 @@ def resolve_model_folder(env_id: str, model: str | os.PathLike | None) -> Path:
 
 
 def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
-                     denoising_steps: int | None = None, frames_per_call: int | None = None
+                     denoising_steps: int | None = None, frames_per_call: int | None = None,
+                     cuda_graphs: bool = False
                      ) -> tuple[WorldModel, Path, StartContexts | None]:
     """Load and check the world model behind a Neural id.
 
     Returns the model, its folder and its start contexts (None when the folder has none).
     Errors: NoModelError (no folder), ModelFolderError (incomplete or corrupt folder),
     ModelMismatchError (a model of another game, or a `frames_per_call` it was not trained
-    for), ValueError (bad `device` or `denoising_steps`), StartContextsError (a corrupt
+    for), ValueError (bad `device` or `denoising_steps`, or `cuda_graphs` off CUDA),
+    StartContextsError (a corrupt
     start-contexts file or one that does not fit the model).
     """
     import torch
@@ -116,6 +118,8 @@ def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; "
                          "use device='cpu'")
+    if cuda_graphs and dev.type != "cuda":
+        raise ValueError(f"cuda_graphs=True needs device='cuda', got {device!r}")
     if denoising_steps is not None and (isinstance(denoising_steps, bool)
                                         or not isinstance(denoising_steps, (int, np.integer))
                                         or denoising_steps < 1):
@@ -123,6 +127,8 @@ def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device
                          f"default), got {denoising_steps!r}")
     wm = WorldModel.from_pretrained(path, device=dev,
                                     steps=int(denoising_steps) if denoising_steps else None)
+    if cuda_graphs:
+        wm.enable_cuda_graphs()
     limit = wm.denoiser.config.num_train_timesteps
     if not 1 <= wm.steps <= limit:
         raise ValueError(f"denoising_steps must be in 1..{limit}, got {wm.steps}")
@@ -473,7 +479,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
 
     ```python
     gym.make("NeuralBreakout-v0", model=None, device="cpu", denoising_steps=None,
-             frames_per_call=None, render_mode=None)
+             frames_per_call=None, cuda_graphs=False, render_mode=None)
     ```
 
     * `model`: a world-model folder (config.json + safetensors, `WorldModel.from_pretrained`);
@@ -487,6 +493,9 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
       multi-frame model assumes the current action repeats and serves its T frames over the
       next steps; an action different from the plan throws the rest away and generates again
       from the frames actually served. Only the T the model was trained for is accepted.
+    * `cuda_graphs`: with device="cuda", replay the denoiser and the decoder from CUDA
+      graphs (`WorldModel.enable_cuda_graphs`): several times faster at small batches; the
+      first step of each batch size captures its graph and is slow.
     * `render_mode`: None or "rgb_array" (`render()` returns the last frame).
 
     Determinism: `reset(seed=s)` seeds a `torch.Generator` on the model's device that every
@@ -501,7 +510,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(self, env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
                  denoising_steps: int | None = None, frames_per_call: int | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, cuda_graphs: bool = False):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.game = get_spec(env_id)
@@ -509,7 +518,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = gym.spaces.Box(0, 255, self.game.obs_shape, np.uint8)
         self.action_space = gym.spaces.Discrete(self.game.n_actions)
         self.model, self.model_path, self.start_contexts = load_dream_model(
-            env_id, model, device, denoising_steps, frames_per_call)
+            env_id, model, device, denoising_steps, frames_per_call, cuda_graphs)
         self._dreams = DreamBatch(self.model, self.game, 1)
         self._generator: torch.Generator | None = None
 

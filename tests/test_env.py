@@ -181,6 +181,9 @@ def test_multi_frame_serves_frames_and_regenerates(dream_multi_frame_dir: Path,
 
 
 def test_bad_input_is_a_clear_error(dream_model_dir: Path, breakout_dataset: Dataset):
+    for make in (gym.make, lambda *a, **k: gym.make_vec(*a, num_envs=2, **k)):
+        with pytest.raises(ValueError, match="cuda_graphs=True needs device='cuda'"):
+            make(ID, model=str(dream_model_dir), cuda_graphs=True)
     env = gym.make(ID, model=str(dream_model_dir)).unwrapped
     with pytest.raises(RuntimeError, match="reset\\(\\) before step\\(\\)"):
         env.step(0)

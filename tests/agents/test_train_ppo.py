@@ -67,6 +67,8 @@ def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: 
     [
         (("--env", "NeuralNope-v0", "--out", "m.zip"), "unknown env id"),
         (("--env", "NeuralBreakout-v0", "--out", "model.pt"), "must end in .zip"),
+        (("--env", "NeuralBreakout-v0", "--cuda-graphs", "--out", "m.zip"),
+         "are for the dream; pass --dream DIR"),
     ],
 )
 def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:
