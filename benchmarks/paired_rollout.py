@@ -34,6 +34,7 @@ from neuralgym.cli import parse_args
 from neuralgym.data import Dataset, Episode, atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
+from neuralgym.model_folder import ModelFolderError
 from neuralgym.predictors import NoModelError, Predictor, load_predictor
 from neuralgym.world_model import WorldModel
 
@@ -70,6 +71,10 @@ class Args:
     denoising_steps: int | None = field(default=None, metadata={
         "help": "sampler steps per model call of every world-model predictor (default: each "
                 "model's own, what its env uses)"})
+    decoder: str = field(default="auto", metadata={
+        "help": "frames of every world-model predictor from its folder's fast decoder where it "
+                "has one (auto, what its env uses), from the VAE's decoder (vae), or the fast "
+                "one required (fast)", "choices": ["auto", "vae", "fast"]})
 
 
 class BenchmarkError(Exception):
@@ -95,14 +100,17 @@ def check_args(args: Args) -> None:
 # -- predictors -------------------------------------------------------------------------------
 
 
-def load_predictors(names: list[str], env_id: str, device: str) -> dict[str, Predictor]:
+def load_predictors(names: list[str], env_id: str, device: str, decoder: str = "auto"
+                    ) -> dict[str, Predictor]:
     """Load each predictor (copy-last first, always); report and skip those without a model."""
     predictors: dict[str, Predictor] = {}
     for name in dict.fromkeys([BASELINE, *names]):  # ordered, without duplicates
         try:
-            predictors[name] = load_predictor(name, env_id, device=device)
+            predictors[name] = load_predictor(name, env_id, device=device, decoder=decoder)
         except NoModelError as e:
             print(f"\n*** predictor {name!r} skipped: {e}\n", file=sys.stderr, flush=True)
+        except ModelFolderError as e:  # a folder that is not a usable model (or lacks --decoder)
+            raise BenchmarkError(f"predictor {name!r}: {e}") from None
     return predictors
 
 
@@ -284,7 +292,7 @@ def main(args: Args) -> dict[str, Any]:
         raise BenchmarkError(f"{args.data} holds {dataset.env_id} episodes, not {args.env}: "
                              f"pass --env {dataset.env_id} or a dataset recorded from {args.env}")
 
-    predictors = load_predictors(args.predictor, args.env, args.device)
+    predictors = load_predictors(args.predictor, args.env, args.device, args.decoder)
     if args.denoising_steps is not None:
         for p in predictors.values():
             if isinstance(p, WorldModel):
@@ -335,7 +343,8 @@ def main(args: Args) -> dict[str, Any]:
         name: {"name": predictors[name].name, "context": predictors[name].context,
                **({} if name == BASELINE else {
                    "folder": getattr(predictors[name], "folder", None),
-                   "denoising_steps": getattr(predictors[name], "steps", None)}),
+                   "denoising_steps": getattr(predictors[name], "steps", None),
+                   "decoder": getattr(predictors[name], "decoder_kind", None)}),
                "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
                                               args.per_start)
                             for h in horizons}}

@@ -51,8 +51,10 @@ def shipped_model(env_id: str) -> Path:
     return SHIPPED / env_id.removeprefix("Neural").removesuffix("-v0").lower()
 
 
-def load_predictor(name: str, env_id: str, device: str = "cpu") -> Predictor:
-    """`copy-last`, `default` (the shipped model of `env_id`) or a world-model folder."""
+def load_predictor(name: str, env_id: str, device: str = "cpu", decoder: str = "auto"
+                   ) -> Predictor:
+    """`copy-last`, `default` (the shipped model of `env_id`) or a world-model folder;
+    `decoder` as for `WorldModel.from_pretrained` ("auto", "vae" or "fast")."""
     if name == "copy-last":
         return CopyLast()
     path = shipped_model(env_id) if name == "default" else Path(name)
@@ -68,7 +70,7 @@ def load_predictor(name: str, env_id: str, device: str = "cpu") -> Predictor:
         )
     from neuralgym.world_model import WorldModel
 
-    model = WorldModel.from_pretrained(path, device=device)
+    model = WorldModel.from_pretrained(path, device=device, decoder=decoder)
     trained_on = model_env_id(path)
     if trained_on != env_id:
         raise NoModelError(f"{path} is a model of {trained_on}, not {env_id}")

@@ -94,21 +94,35 @@ def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: 
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
 
 
-def test_default_predictor_is_the_shipped_model(breakout_dataset: Dataset, tmp_path: Path,
+@pytest.mark.parametrize("decoder,used", [("auto", "fast"), ("vae", "vae")])
+def test_default_predictor_is_the_shipped_model(decoder: str, used: str,
+                                                breakout_dataset: Dataset, tmp_path: Path,
                                                 run_script):
     proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
                       "--split", "all", "--predictor", "default", "--episodes", "1",
                       "--starts-per-episode", "1", "--horizons", "1", "2", "--json",
-                      tmp_path / "r.json", "--denoising-steps", "1")
+                      tmp_path / "r.json", "--denoising-steps", "1", "--decoder", decoder)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["skipped_predictors"] == []
     assert sorted(report["predictors"]) == ["copy-last", "default"]
     assert report["predictors"]["default"]["folder"].endswith("neuralgym/shipped/breakout")
     assert report["predictors"]["default"]["denoising_steps"] == 1
+    assert report["predictors"]["default"]["decoder"] == used  # the shipped model has both
     mse = report["predictors"]["default"]["horizons"]["1"]["mse"]["mean"]
     assert 0 <= mse < 1000
 
+
+
+def test_fast_decoder_asked_of_a_folder_without_one(breakout_dataset: Dataset,
+                                                    tiny_world_model: Path, tmp_path: Path,
+                                                    run_script):
+    proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
+                      "--split", "all", "--predictor", tiny_world_model, "--horizons", "1",
+                      "--decoder", "fast", "--json", tmp_path / "r.json")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "has no fast decoder: train one with training/train_decoder.py" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_replay_mismatch_is_counted_and_warned(breakout_dataset: Dataset, tmp_path: Path,
