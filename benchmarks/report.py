@@ -11,6 +11,9 @@ Every `<name>.json` in the results folder (except `*.meta.json`) is a JSON writt
                                                   #      name", ...} when it has several models
       "model_folder": "neuralgym/shipped/breakout", # optional; relative to the repository root;
                                                   # its vae_eval.json / metadata_eval.json are read
+                                                  # (once a shipped folder moves on, the evals
+                                                  # its older results had are kept in
+                                                  # benchmarks/results/evals/<name>/)
       "machine": "one NVIDIA H100 80GB HBM3, 16 CPU cores",
       "commit": "which code produced the numbers",
       "data": "what the rollouts were evaluated on",
