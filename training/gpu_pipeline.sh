@@ -8,9 +8,10 @@
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), throughput (benchmarks/throughput.py),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
-# by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, as many
-# steps as ppo-real), ppo-eval (both agents and the random policy scored in the real game,
-# learning curves plotted). Data, checkpoints and results stay in
+# by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
+# PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
+# ppo-eval (both agents and the random policy scored in the real game, learning curves
+# plotted). Data, checkpoints and results stay in
 # $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
 # (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/; START=DIR names another
@@ -34,6 +35,7 @@ RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(npro
 RANDOM_STEPS=${RANDOM_STEPS:-0}  # uniform random play recorded beside the sticky-random
 PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_DREAM_ENVS:-128}
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
+PPO_DREAM_MODEL=${PPO_DREAM_MODEL:-}  # the dream ppo-dream trains in (default: $WORK's model)
 PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
 EVAL_ARGS=${EVAL_ARGS:-}  # extra evaluate_policy.py flags
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
@@ -89,7 +91,7 @@ for stage in "$@"; do
       record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
       ;;
     ppo-dream)
-      python3 agents/train_ppo.py --env "$ENV_ID" --dream "$MODEL" --steps "$PPO_STEPS" \
+      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" --steps "$PPO_STEPS" \
         --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" --out "$PPO/dream.zip" \
         $PPO_DREAM_ARGS 2>&1 | tail -8
       ;;

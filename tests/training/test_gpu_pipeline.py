@@ -102,3 +102,12 @@ def test_ppo_real_and_dream_scored_in_the_real_game(run: tuple[Path, Path, str])
     with tarfile.open(out / "breakout-results.tgz") as tar:
         names = {Path(n).name for n in tar.getnames()}
     assert {"ppo-curves.png", "real.curve.csv", "dream.curve.csv"} <= names
+
+
+def test_ppo_dream_trains_in_the_dream_it_is_given(tmp_path: Path, run_script) -> None:
+    missing = tmp_path / "no-model-here"
+    r = run_script(SCRIPT, ENV_ID, "ppo-dream", env={
+        **TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+        "PPO_DREAM_MODEL": str(missing)})
+    assert r.returncode != 0
+    assert str(missing) in r.stdout + r.stderr
