@@ -393,7 +393,9 @@ def metadata_section(folder: Path | None, shown: str | None) -> list[str]:
         return []
     e = read_json(folder / "metadata_eval.json")
     lines = [f"Metadata predictor g_phi (`{shown}/metadata_eval.json`: {e.get('kind', '?')}, "
-             f"{e.get('steps', '?')} steps, {e.get('parameters', 0):,} parameters), one-step "
+             + (f"{e['steps']} steps" if e.get("steps") is not None
+                else "evaluated as it is, its training steps not recorded here")
+             + f", {e.get('parameters', 0):,} parameters), one-step "
              f"errors on {e.get('test_windows', '?')} test windows against copying the previous "
              f"value: normalised MAE {e['normalised_mae']:.4f} vs copy-previous "
              f"{e['copy_normalised_mae']:.4f}.", "",

@@ -74,6 +74,9 @@ class Args:
         default=0, metadata={"help": "tests: exit(3) right after this step, saving nothing"})
     component: str = field(
         default="metadata", metadata={"help": "component name in the world-model folder"})
+    eval_only: bool = field(default=False, metadata={
+        "help": "evaluate the folder's component on the cache's test split without training "
+                "(writes <component>_eval.json with steps null)"})
 
 
 def metadata_kinds(info: dict, names: list[str]) -> tuple[str, ...]:
@@ -192,6 +195,15 @@ def main(argv: list[str] | None = None) -> None:
         if saved is not None:
             config = config_from_dict(MetadataConfig, saved)
     folder = ModelFolder(args.out)
+    if args.eval_only:
+        if not folder.has(args.component):
+            sys.exit(f"error: {args.out} has no {args.component} component to evaluate; "
+                     "train one first (without --eval-only)")
+        model = MetadataPredictor(folder.component_config(args.component, MetadataConfig))
+        folder.load_component(args.component, model)
+        if runtime.is_main:
+            write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
+        return
     finetune = not state_file.exists() and folder.has(args.component)
     if finetune:  # weights an earlier session committed: keep their architecture and classes
         config = folder.component_config(args.component, MetadataConfig)
@@ -254,14 +266,21 @@ def main(argv: list[str] | None = None) -> None:
 
     # -- evaluate -------------------------------------------------------------------------
     if runtime.is_main:
-        result = evaluate(model, cache, args, runtime.device)
-        result.update(component=args.component, kind=config.kind, window=config.window,
-                      steps=args.steps, categorical_as_classes=config.categorical_as_classes,
-                      parameters=count_parameters(model), cache=str(cache.root))
-        atomic_write_json(Path(args.out) / f"{args.component}_eval.json", result)
-        print_table(result)
+        write_eval(model, cache, args, runtime.device, steps=args.steps)
     if runtime.distributed:
         torch.distributed.destroy_process_group()
+
+
+def write_eval(model: MetadataPredictor, cache: LatentCache, args: Args, device: torch.device,
+               steps: int | None) -> None:
+    """Evaluate on the test split, write OUT/<component>_eval.json and print the table."""
+    config = model.config
+    result = evaluate(model, cache, args, device)
+    result.update(component=args.component, kind=config.kind, window=config.window,
+                  steps=steps, categorical_as_classes=config.categorical_as_classes,
+                  parameters=count_parameters(model), cache=str(cache.root))
+    atomic_write_json(Path(args.out) / f"{args.component}_eval.json", result)
+    print_table(result)
 
 
 if __name__ == "__main__":

@@ -206,3 +206,12 @@ def test_throughput_section(report, results: Path):
     assert "| batch 1, one H100 | 120 | 90.0 | eager B=1 S=2 | yes | no |" in section
     assert "| batched, one H100 | 10,000 | 800.0 | eager B=16 S=2 | yes | no |" in section
     assert "16 processes 16,000.0 steps/s" in section
+
+
+def test_metadata_eval_without_training_steps(report, tmp_path: Path) -> None:
+    (tmp_path / "metadata_eval.json").write_text(json.dumps({
+        "test_windows": 7, "kind": "gru", "steps": None, "parameters": 5,
+        "normalised_mae": 0.5, "copy_normalised_mae": 0.75, "variables": {}}))
+    text = "\n".join(report.metadata_section(tmp_path, "wm"))
+    assert "gru, evaluated as it is, its training steps not recorded here, 5 parameters" in text
+    assert "None steps" not in text

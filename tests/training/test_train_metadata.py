@@ -57,6 +57,17 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
     pred = model.predict(b["metadata"][:, :-1], b["latents"], b["actions"])
     assert pred.shape == (4, len(cfg.metadata_names))
     assert torch.all(pred[:, -1] == pred[:, -1].round())
+    # --eval-only: the same numbers again from the saved (float32) weights, nothing trained
+    weights = (out / "metadata_tf.safetensors").read_bytes()
+    (out / "metadata_tf_eval.json").unlink()
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--component",
+                   "metadata_tf", "--eval-only", "--device", "cpu", check=True)
+    again = json.loads((out / "metadata_tf_eval.json").read_text())
+    assert again["steps"] is None and again["kind"] == "transformer"
+    assert again["normalised_mae"] == result["normalised_mae"]
+    assert (out / "metadata_tf.safetensors").read_bytes() == weights
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "empty", "--eval-only")
+    assert r.returncode != 0 and "has no metadata component to evaluate" in r.stderr
 
 
 def test_killed_and_resumed_matches_uninterrupted(breakout_cache: Path, tmp_path: Path,
