@@ -15,10 +15,12 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -156,6 +158,29 @@ def frame_splits(data: str) -> tuple[Dataset, FrameSampler, FrameSampler, str]:
     except ValueError:
         print(f"warning: {data} has no test episodes; the eval uses train frames")
         return dataset, train, train, "train"
+
+
+B = TypeVar("B")
+
+
+def prefetch(make: Callable[[int], B], steps: Iterable[int], depth: int = 2
+             ) -> Iterator[tuple[int, B]]:
+    """(step, make(step)) for each step in order, the next `depth` made ahead in threads, so a
+    batch's CPU work overlaps the step before it. `make` must depend on its step alone (the
+    per-step generators of `Runtime.rng`): the batches are then those of a plain loop."""
+    upcoming = iter(steps)
+    with ThreadPoolExecutor(max_workers=depth) as pool:
+        pending: deque[tuple[int, Future[B]]] = deque()
+        for step in upcoming:
+            pending.append((step, pool.submit(make, step)))
+            if len(pending) == depth:
+                break
+        while pending:
+            step, made = pending.popleft()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append((following, pool.submit(make, following)))
+            yield step, made.result()
 
 
 def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: torch.optim.Optimizer,

@@ -45,7 +45,14 @@ from neuralgym.latents import LatentCache, Windows
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
 from neuralgym.models.denoiser import BaseModel, Denoiser, DenoiserConfig
 from neuralgym.sampler import sample
-from neuralgym.trainer import load_checkpoint, save_checkpoint, setup_runtime, unwrap, warmup_cosine
+from neuralgym.trainer import (
+    load_checkpoint,
+    prefetch,
+    save_checkpoint,
+    setup_runtime,
+    unwrap,
+    warmup_cosine,
+)
 
 
 @dataclass
@@ -116,8 +123,11 @@ class Args:
 
 
 def to_tensors(w: Windows, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(getattr(w, k))).to(device)
-            for k in ("context", "target", "actions", "metadata")}
+    """The windows on `device`; latents and metadata float32 (float16 latents are converted
+    there, after the copy)."""
+    out = {k: torch.from_numpy(np.ascontiguousarray(getattr(w, k))).to(device)
+           for k in ("context", "target", "actions", "metadata")}
+    return {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
 
 
 def windows_at(cache: LatentCache, starts: np.ndarray, K: int, T: int) -> Windows:
@@ -297,9 +307,12 @@ def main(argv: list[str] | None = None) -> None:
     wrapped.train()
     bar = tqdm(total=args.steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
     t0 = t5 = time.time()
-    for step in range(start, args.steps):
-        batch = to_tensors(cache.sample(train_starts, args.batch_size, K, T,
-                                        runtime.rng(args.seed, step)), runtime.device)
+    def windows(step: int) -> Windows:  # CPU work, made ahead in a thread (prefetch)
+        return cache.sample(train_starts, args.batch_size, K, T, runtime.rng(args.seed, step),
+                            np.float16)
+
+    for step, made in prefetch(windows, range(start, args.steps)):
+        batch = to_tensors(made, runtime.device)
         with runtime.autocast():
             loss, logs = wrapped(batch, generator=runtime.generator(args.seed, step))
         optimizer.zero_grad(set_to_none=True)
