@@ -39,7 +39,14 @@ from neuralgym.models.metadata import (
     metadata_stats,
     to_tensors,
 )
-from neuralgym.trainer import load_checkpoint, save_checkpoint, setup_runtime, unwrap, warmup_cosine
+from neuralgym.trainer import (
+    load_checkpoint,
+    prefetch,
+    save_checkpoint,
+    setup_runtime,
+    unwrap,
+    warmup_cosine,
+)
 
 
 @dataclass
@@ -239,10 +246,13 @@ def main(argv: list[str] | None = None) -> None:
     wrapped.train()
     bar = tqdm(total=args.steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
     t0 = time.time()
-    for step in range(start, args.steps):
+    def windows(step: int) -> dict[str, np.ndarray]:  # CPU work, made ahead (prefetch)
         rng = runtime.rng(args.seed, step)
         last = train_last[rng.integers(0, len(train_last), args.batch_size)]
-        batch = to_tensors(cache_batch(cache, last, config.window), runtime.device)
+        return cache_batch(cache, last, config.window)
+
+    for step, made in prefetch(windows, range(start, args.steps)):
+        batch = to_tensors(made, runtime.device)
         with runtime.autocast():
             loss, logs = wrapped(batch)
         optimizer.zero_grad(set_to_none=True)
