@@ -69,11 +69,19 @@ record() {
     --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
     2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
 }
+# the first stage that needs the model folder copies the committed model into it (fine-tuning)
+init_model() {
+  if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
+    mkdir -p "$MODEL" && cp "$start"/config.json "$start"/*.safetensors "$MODEL"/
+    log "starting from the committed model $start"
+  fi
+}
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
 for stage in "$@"; do
   log "stage $stage"
+  case $stage in vae|latents|metadata|denoiser|decoder|contexts) init_model ;; esac
   case $stage in
     setup)
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -108,11 +116,7 @@ for stage in "$@"; do
         --plot "$RESULTS/ppo-curves.png" 2>&1 | tail -2
       ;;
     vae)
-      lr=1e-3
-      if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
-        mkdir -p "$MODEL" && cp "$start"/config.json "$start"/*.safetensors "$MODEL"/
-        log "starting from the committed model $start"; lr=3e-4  # fine-tuning: a gentler peak
-      fi
+      lr=1e-3; if [ -e "$start/config.json" ]; then lr=3e-4; fi  # fine-tuning: a gentler peak
       budget "$LIMIT" python3 training/train_vae.py --data "$DATA" --out "$MODEL" \
         --steps "$VAE_STEPS" --checkpoint-every 250 --batch-size 64 --lr "$lr" \
         --device "$DEVICE" $VAE_ARGS \
@@ -136,7 +140,7 @@ for stage in "$@"; do
     decoder)
       budget "$LIMIT" python3 training/train_decoder.py --data "$DATA" --model "$MODEL" \
         --steps "$DEC_STEPS" --checkpoint-every 500 --device "$DEVICE" $DEC_ARGS \
-        2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -5
+        2>&1 | tr '\r' '\n' | grep -v "it/s" | grep -v "^ *$" | tail -8
       ;;
     contexts)
       python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count "$CONTEXTS"

@@ -111,3 +111,19 @@ def test_ppo_dream_trains_in_the_dream_it_is_given(tmp_path: Path, run_script) -
         "PPO_DREAM_MODEL": str(missing)})
     assert r.returncode != 0
     assert str(missing) in r.stdout + r.stderr
+
+
+def test_stages_after_the_vae_start_from_the_committed_model(run: tuple[Path, Path, str],
+                                                             tmp_path: Path, run_script) -> None:
+    """Without the vae stage (the VAE kept as committed), the latents stage copies the
+    committed model in first, and the fast decoder goes on from the committed one."""
+    model, _, _ = run
+    work = tmp_path / "work"
+    r = run_script(SCRIPT, ENV_ID, "record", "latents", "decoder", timeout=600, env={
+        **TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "START": str(model / "model"),
+        "RECORD_STEPS": "120", "RANDOM_STEPS": "0", "DEC_STEPS": "3"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"starting from the committed model {model / 'model'}" in r.stdout
+    assert (work / ENV_ID / "latents").is_dir()
+    assert "fine-tuning the decoder in" in r.stdout + r.stderr
+    assert (work / ENV_ID / "model" / "decoder.safetensors").exists()
