@@ -82,14 +82,15 @@ def resolve_model_folder(env_id: str, model: str | os.PathLike | None) -> Path:
 
 def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
                      denoising_steps: int | None = None, frames_per_call: int | None = None,
-                     cuda_graphs: bool = False
+                     cuda_graphs: bool = False, decoder: str = "auto"
                      ) -> tuple[WorldModel, Path, StartContexts | None]:
     """Load and check the world model behind a Neural id.
 
     Returns the model, its folder and its start contexts (None when the folder has none).
     Errors: NoModelError (no folder), ModelFolderError (incomplete or corrupt folder),
     ModelMismatchError (a model of another game, or a `frames_per_call` it was not trained
-    for), ValueError (bad `device` or `denoising_steps`, or `cuda_graphs` off CUDA),
+    for, or a fast `decoder` it lacks), ValueError (bad `device`, `denoising_steps` or
+    `decoder`, or `cuda_graphs` off CUDA),
     StartContextsError (a corrupt
     start-contexts file or one that does not fit the model).
     """
@@ -125,7 +126,7 @@ def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device
                                         or denoising_steps < 1):
         raise ValueError(f"denoising_steps must be a positive int (or None for the folder's "
                          f"default), got {denoising_steps!r}")
-    wm = WorldModel.from_pretrained(path, device=dev,
+    wm = WorldModel.from_pretrained(path, device=dev, decoder=decoder,
                                     steps=int(denoising_steps) if denoising_steps else None)
     if cuda_graphs:
         wm.enable_cuda_graphs()
@@ -479,7 +480,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
 
     ```python
     gym.make("NeuralBreakout-v0", model=None, device="cpu", denoising_steps=None,
-             frames_per_call=None, cuda_graphs=False, render_mode=None)
+             frames_per_call=None, decoder="auto", cuda_graphs=False, render_mode=None)
     ```
 
     * `model`: a world-model folder (config.json + safetensors, `WorldModel.from_pretrained`);
@@ -493,6 +494,9 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
       multi-frame model assumes the current action repeats and serves its T frames over the
       next steps; an action different from the plan throws the rest away and generates again
       from the frames actually served. Only the T the model was trained for is accepted.
+    * `decoder`: what turns latents into frames: "auto" (the folder's choice, its
+      config.json "decode_with"), "vae" (the VAE's own decoder: the sharper frames) or
+      "fast" (the folder's small `FrameDecoder`: several times cheaper, blurrier).
     * `cuda_graphs`: with device="cuda", replay the denoiser and the decoder from CUDA
       graphs (`WorldModel.enable_cuda_graphs`): several times faster at small batches; the
       first step of each batch size captures its graph and is slow.
@@ -510,7 +514,8 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(self, env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
                  denoising_steps: int | None = None, frames_per_call: int | None = None,
-                 render_mode: str | None = None, cuda_graphs: bool = False):
+                 render_mode: str | None = None, cuda_graphs: bool = False,
+                 decoder: str = "auto"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.game = get_spec(env_id)
@@ -518,7 +523,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = gym.spaces.Box(0, 255, self.game.obs_shape, np.uint8)
         self.action_space = gym.spaces.Discrete(self.game.n_actions)
         self.model, self.model_path, self.start_contexts = load_dream_model(
-            env_id, model, device, denoising_steps, frames_per_call, cuda_graphs)
+            env_id, model, device, denoising_steps, frames_per_call, cuda_graphs, decoder)
         self._dreams = DreamBatch(self.model, self.game, 1)
         self._generator: torch.Generator | None = None
 

@@ -118,18 +118,23 @@ class WorldModel:
                         steps: int | None = None, denoiser: str = "denoiser",
                         metadata: str = "metadata", decoder: str = "auto") -> WorldModel:
         """Load a world-model folder (config.json + safetensors per component). `decoder`:
-        "auto" decodes with the folder's fast "decoder" component where it has one, else with
-        the VAE; "vae" always with the VAE; "fast" requires the fast decoder."""
+        "auto" follows the folder's config.json key "decode_with" ("vae" or "fast"; without
+        it: the fast "decoder" component where the folder has one, else the VAE); "vae"
+        always decodes with the VAE; "fast" requires the fast decoder."""
         folder = ModelFolder(root)
         config = folder.read_config()
         vae = FrameVAE.from_folder(root)
         if decoder not in ("auto", "vae", "fast"):
             raise ValueError(f"decoder must be 'auto', 'vae' or 'fast', got {decoder!r}")
+        if decoder == "auto":
+            decoder = config.get("decode_with") or ("fast" if folder.has(DECODER) else "vae")
+            if decoder not in ("vae", "fast"):
+                raise ModelFolderError(f"{root}/config.json: decode_with must be 'vae' or "
+                                       f"'fast', got {decoder!r}")
         if decoder == "fast" and not folder.has(DECODER):
             raise ModelFolderError(f"{root} has no fast decoder: train one with "
                                    f"training/train_decoder.py --model {root}")
-        fast = FrameDecoder.from_folder(root) if decoder != "vae" and folder.has(DECODER) \
-            else None
+        fast = FrameDecoder.from_folder(root) if decoder == "fast" else None
         den = Denoiser.from_folder(folder, denoiser)
         g = None
         if metadata in config.get("components", {}):

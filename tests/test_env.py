@@ -272,3 +272,17 @@ def test_sb3_ppo_learns_on_the_dream(dream_model_dir: Path):
     agent.learn(256)
     assert agent.num_timesteps == 256
     env.close()
+
+
+def test_the_shipped_breakout_model_and_its_decoders():
+    env = gym.make(ID, denoising_steps=1)  # no model=: the shipped one
+    assert env.unwrapped.model.decoder_kind == "vae"  # its folder's choice (decode_with)
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)
+    assert obs.shape == (210, 160, 3) and obs.dtype == np.uint8
+    fast = gym.make(ID, denoising_steps=1, decoder="fast")
+    assert fast.unwrapped.model.decoder_kind == "fast"
+    fast.reset(seed=0)
+    assert fast.step(1)[0].shape == (210, 160, 3)
+    with pytest.raises(ValueError, match="decoder must be 'auto', 'vae' or 'fast'"):
+        gym.make(ID, decoder="sharp")

@@ -94,7 +94,7 @@ def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: 
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
 
 
-@pytest.mark.parametrize("decoder,used", [("auto", "fast"), ("vae", "vae")])
+@pytest.mark.parametrize("decoder,used", [("auto", "vae"), ("fast", "fast")])
 def test_default_predictor_is_the_shipped_model(decoder: str, used: str,
                                                 breakout_dataset: Dataset, tmp_path: Path,
                                                 run_script):
@@ -108,7 +108,7 @@ def test_default_predictor_is_the_shipped_model(decoder: str, used: str,
     assert sorted(report["predictors"]) == ["copy-last", "default"]
     assert report["predictors"]["default"]["folder"].endswith("neuralgym/shipped/breakout")
     assert report["predictors"]["default"]["denoising_steps"] == 1
-    assert report["predictors"]["default"]["decoder"] == used  # the shipped model has both
+    assert report["predictors"]["default"]["decoder"] == used  # shipped: both, VAE default
     mse = report["predictors"]["default"]["horizons"]["1"]["mse"]["mean"]
     assert 0 <= mse < 1000
 

@@ -72,6 +72,25 @@ def test_the_world_model_decodes_with_it(trained: Path, breakout_dataset: Datase
     assert ModelFolder(trained.parent / "copy").has("decoder")
 
 
+def test_the_folder_chooses_the_default_decoder(trained: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(trained, tmp_path / "wm"))
+    ModelFolder(folder).update(decode_with="vae")  # a fast decoder kept, but not the default
+    auto = WorldModel.from_pretrained(folder)
+    assert auto.decoder is auto.vae and auto.decoder_kind == "vae"
+    assert WorldModel.from_pretrained(folder, decoder="fast").decoder_kind == "fast"
+    ModelFolder(folder).update(decode_with="sharp")
+    with pytest.raises(Exception, match="decode_with must be 'vae' or 'fast', got 'sharp'"):
+        WorldModel.from_pretrained(folder)
+    ModelFolder(folder).update(decode_with="fast")
+    assert WorldModel.from_pretrained(folder).decoder_kind == "fast"
+    (folder / "decoder.safetensors").unlink()
+    config = json.loads((folder / "config.json").read_text())
+    del config["components"]["decoder"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match="no fast decoder: train one with"):
+        WorldModel.from_pretrained(folder)
+
+
 def test_killed_and_resumed_is_bit_identical(trained: Path, vae_folder: Path,
                                             breakout_dataset: Dataset, tmp_path: Path,
                                             run_script) -> None:
