@@ -10,8 +10,8 @@
 # with '&' ("&ppo-real") runs beside the groups after it; "wait" waits for all of those. The
 # run stops at the first foreground group that fails. `poll` waits until the run is done (or
 # failed, or SECONDS passed), prints the logs' tails, and with --copy copies the exports
-# ($WORK/ENV_ID/out) and the logs into $OUT, the folder the device tool brings back. Example
-# (one lease, one game; see README, "Training a world model"):
+# ($WORK/ENV_ID/out) and the logs (logs.tgz) into $OUT, the folder the device tool brings
+# back. Example (one lease, one game; see README, "Training a world model"):
 #
 #   bash training/gpu_session.sh start NeuralBreakout-v0 "setup record" "&ppo-real" \
 #     "LIMIT=240 vae latents contexts" "&decoder" "metadata" "denoiser" "wait" "bench export"
@@ -66,7 +66,7 @@ case $cmd in
     if [ "${2:-}" = --copy ]; then
       : "${OUT:?--copy needs \$OUT}"
       cp -r "$ROOT/$ENV_ID/out/." "$OUT"/ 2>/dev/null || true
-      mkdir -p "$OUT/logs" && cp "$LOGS"/*.log "$OUT/logs"/
+      tar czf "$OUT/logs.tgz" -C "$LOGS" .  # one file: $OUT takes few
     fi
     ;;
   *) echo "unknown command $cmd (start, poll)" >&2; exit 2 ;;

@@ -4,6 +4,7 @@ the run and says so."""
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,8 @@ def test_groups_run_in_the_background_and_are_polled(tmp_path: Path, run_script)
     assert (logs / "group2.log").read_text().rstrip().endswith("[done]")  # the background vae
     assert (work / ENV_ID / "latents").is_dir()  # the group after "wait" saw the vae
     assert {"breakout-model.tgz", "breakout-results.tgz"} <= {p.name for p in out.iterdir()}
-    assert {"session.log", "group2.log"} <= {p.name for p in (out / "logs").iterdir()}
+    with tarfile.open(out / "logs.tgz") as tar:
+        assert {"session.log", "group2.log"} <= {Path(n).name for n in tar.getnames()}
 
 
 def test_a_failing_group_stops_the_run(tmp_path: Path, run_script) -> None:
