@@ -72,9 +72,9 @@ class Args:
         "help": "sampler steps per model call of every world-model predictor (default: each "
                 "model's own, what its env uses)"})
     decoder: str = field(default="auto", metadata={
-        "help": "frames of every world-model predictor from its folder's fast decoder where it "
-                "has one (auto, what its env uses), from the VAE's decoder (vae), or the fast "
-                "one required (fast)", "choices": ["auto", "vae", "fast"]})
+        "help": "what decodes every world-model predictor's frames: the decoder its folder "
+                "chooses (auto, what its env uses), the VAE's (vae), or the folder's fast one "
+                "(fast)", "choices": ["auto", "vae", "fast"]})
 
 
 class BenchmarkError(Exception):

@@ -90,9 +90,8 @@ def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device
     Errors: NoModelError (no folder), ModelFolderError (incomplete or corrupt folder),
     ModelMismatchError (a model of another game, or a `frames_per_call` it was not trained
     for, or a fast `decoder` it lacks), ValueError (bad `device`, `denoising_steps` or
-    `decoder`, or `cuda_graphs` off CUDA),
-    StartContextsError (a corrupt
-    start-contexts file or one that does not fit the model).
+    `decoder`, or `cuda_graphs` off CUDA), StartContextsError (a corrupt start-contexts file
+    or one that does not fit the model).
     """
     import torch
 
@@ -372,32 +371,29 @@ class DreamBatch:
 
         device = self.model.device
         fresh: set[int] = set()
-        regen = [j for key in sorted(groups) for j in groups[key]]
-        if regen:  # new plans: one batched model call, first frames served batched
+        if groups:  # new plans: one batched model call, first frames served batched
+            K = self.model.denoiser.config.context
+            order = [groups[key] for key in sorted(groups)]  # dreams by history length
+            states = [_cat_states([dreams[j].state for j in js]) for js in order]
+            regen = [j for js in order for j in js]
             acts = torch.tensor([[actions[j]] * T for j in regen], dtype=torch.int64,
                                 device=device)  # (n, T)
-            metas, row = [], 0  # g_phi per history length, the denoiser for all at once
-            for key in sorted(groups):
-                state = _cat_states([dreams[j].state for j in groups[key]])
-                n = len(groups[key])
-                metas.append(self.model.predict_metadata(state, acts[row : row + n]))
-                row += n
-            frames, meta, new = self.model.step(
-                _cat_states([_context(dreams[j].state, self.model.denoiser.config.context)
-                             for j in regen]), acts, generator, metadata=torch.cat(metas))
+            starts = np.cumsum([0] + [len(js) for js in order])  # each group's first row
+            # g_phi per history length, the denoiser and the decoder for all at once
+            metas = [self.model.predict_metadata(st, acts[r : r + len(js)])
+                     for st, js, r in zip(states, order, starts[:-1], strict=True)]
+            frames, meta, new = self.model.step(_cat_states([_context(st, K) for st in states]),
+                                                acts, generator, metadata=torch.cat(metas))
             assert frames is not None
             z = new.latents[:, -T:]  # (n, T, C, h, w) the latents of this call
             frames_np = frames.cpu().numpy()  # (n, T, H, W, 3)
             meta_np = meta.float().cpu().numpy()  # (n, T, M)
-            row = 0
-            for key in sorted(groups):  # the served first frames join each dream's history
-                js = groups[key]
-                rows = slice(row, row + len(js))
-                served = _cat_states([dreams[j].state for j in js]).push(
-                    z[rows, :1], meta[rows, :1], acts[rows, :1], self.model.history)
+            for st, js, r0 in zip(states, order, starts[:-1], strict=True):
+                rows = slice(r0, r0 + len(js))  # the served first frames join the histories
+                served = st.push(z[rows, :1], meta[rows, :1], acts[rows, :1],
+                                 self.model.history)
                 for n, j in enumerate(js):
-                    r = row + n
-                    d = dreams[j]
+                    r, d = r0 + n, dreams[j]
                     d.plan = _Plan(int(actions[j]), z[r : r + 1], meta[r : r + 1],
                                    frames_np[r], meta_np[r], served=1)
                     d.state = DreamState(served.latents[n : n + 1],
@@ -405,7 +401,6 @@ class DreamBatch:
                                          served.actions[n : n + 1])
                     serve(j, d, d.plan, 0)
                     fresh.add(j)
-                row += len(js)
         for j, d in enumerate(dreams):  # plans going on: the next of their frames
             if j in fresh:
                 continue

@@ -69,7 +69,7 @@ record() {
     --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
     2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
 }
-# the first stage that needs the model folder copies the committed model into it (fine-tuning)
+# the first stage that reads the model folder copies the committed model into it (fine-tuning)
 init_model() {
   if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
     mkdir -p "$MODEL" && cp "$start"/config.json "$start"/*.safetensors "$MODEL"/
@@ -81,7 +81,7 @@ budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ];
 
 for stage in "$@"; do
   log "stage $stage"
-  case $stage in vae|latents|metadata|denoiser|decoder|contexts) init_model ;; esac
+  case $stage in setup|record|ppo-real|record-ppo|ppo-eval) ;; *) init_model ;; esac
   case $stage in
     setup)
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -99,9 +99,9 @@ for stage in "$@"; do
       record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
       ;;
     ppo-dream)
-      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" --steps "$PPO_STEPS" \
-        --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" --out "$PPO/dream.zip" \
-        $PPO_DREAM_ARGS 2>&1 | tail -8
+      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
+        --steps "$PPO_STEPS" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
+        --out "$PPO/dream.zip" $PPO_DREAM_ARGS 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
       for policy in real dream random; do

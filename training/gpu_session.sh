@@ -32,7 +32,7 @@ run_group() {  # VAR=value ... stage ...
 case $cmd in
   start)
     [ $# -gt 0 ] || { echo "gpu_session.sh start: give at least one group of stages" >&2; exit 2; }
-    mkdir -p "$LOGS"; rm -f "$LOGS"/{DONE,FAILED}
+    mkdir -p "$LOGS"; rm -f "$LOGS"/{DONE,FAILED} "$LOGS"/*.log  # a new run, new logs
     setsid nohup bash "$self" run "$ENV_ID" "$@" > "$LOGS/session.log" 2>&1 < /dev/null &
     echo "started: logs in $LOGS"
     ;;

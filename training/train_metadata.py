@@ -168,6 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     if len(names) != n_meta:
         sys.exit(f"error: {cache.root}/info.json names {len(names)} metadata variables, "
                  f"the arrays hold {n_meta}")
+    folder = ModelFolder(args.out)
+    if args.eval_only:  # the folder's component as it is: no statistics, no training windows
+        if not folder.has(args.component):
+            sys.exit(f"error: {args.out} has no {args.component} component to evaluate; "
+                     "train one first (without --eval-only)")
+        model = MetadataPredictor(folder.component_config(args.component, MetadataConfig))
+        folder.load_component(args.component, model)
+        if runtime.is_main:
+            write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
+        return
     try:
         train_last = cache.window_starts("train", args.window + 1, 1)
         cache.window_starts("test", args.window + 1, 1)  # fail now, not after training
@@ -201,16 +211,6 @@ def main(argv: list[str] | None = None) -> None:
         saved = json.loads(state_file.read_text())["extra"].get("config")
         if saved is not None:
             config = config_from_dict(MetadataConfig, saved)
-    folder = ModelFolder(args.out)
-    if args.eval_only:
-        if not folder.has(args.component):
-            sys.exit(f"error: {args.out} has no {args.component} component to evaluate; "
-                     "train one first (without --eval-only)")
-        model = MetadataPredictor(folder.component_config(args.component, MetadataConfig))
-        folder.load_component(args.component, model)
-        if runtime.is_main:
-            write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
-        return
     finetune = not state_file.exists() and folder.has(args.component)
     if finetune:  # weights an earlier session committed: keep their architecture and classes
         config = folder.component_config(args.component, MetadataConfig)
