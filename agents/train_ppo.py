@@ -82,6 +82,9 @@ class Args:
                 "game's time limit)"})
     cuda_graphs: bool | None = field(default=None, metadata={
         "help": "--dream: replay the world model from CUDA graphs (default: on with CUDA)"})
+    max_seconds: float = field(default=0.0, metadata={
+        "help": "stop after this many seconds of training, at the end of a rollout, and "
+                "write the model as it is then (0: train for --steps)"})
 
 
 def make_game(env_id: str) -> gym.Env:
@@ -139,21 +142,25 @@ def make_dream_venv(args: Args, device: str):
     return ppo_vec_env(venv, clip_rewards=args.clip_rewards)
 
 
-def curve_logger(path: Path):
+def curve_logger(path: Path, max_seconds: float = 0.0):
     """An SB3 callback that, after each rollout, appends (step, mean return, episodes,
     seconds) of the episodes that ended during it (their "episode" infos: the game's own
-    returns) to the CSV `path`; a rollout in which no episode ended adds no row."""
+    returns) to the CSV `path`; a rollout in which no episode ended adds no row. With
+    `max_seconds` > 0, training stops at the first rollout's end after that many seconds."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class CurveLogger(BaseCallback):
         def _on_training_start(self) -> None:
             self.returns: list[float] = []
+            self.stop = False
             self.t0 = time.time()
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w") as f:
                 f.write("step,mean_return,episodes,wall_s\n")
 
         def _on_step(self) -> bool:
+            if self.stop:
+                return False
             self.returns += [float(i["episode"]["r"]) for i in self.locals["infos"]
                              if "episode" in i]
             return True
@@ -164,6 +171,9 @@ def curve_logger(path: Path):
                     f.write(f"{self.num_timesteps},{np.mean(self.returns):.6g},"
                             f"{len(self.returns)},{time.time() - self.t0:.1f}\n")
             self.returns = []
+            # checked at the next rollout's first step: a False from _on_step ends learn()
+            # there, after this rollout's update
+            self.stop = max_seconds > 0 and time.time() - self.t0 >= max_seconds
 
     return CurveLogger()
 
@@ -180,6 +190,8 @@ def train(args: Args) -> None:
         raise ValueError(f"--out must end in .zip, got {out}")
     if min(args.steps, args.n_envs, args.n_steps, args.batch_size, args.n_epochs) < 1:
         raise ValueError("--steps, --n-envs, --n-steps, --batch-size and --n-epochs must be >= 1")
+    if args.max_seconds < 0:
+        raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds}")
     if args.dream is None and (args.denoising_steps is not None
                                or args.max_episode_steps is not None
                                or args.cuda_graphs is not None):
@@ -220,7 +232,7 @@ def train(args: Args) -> None:
           f"device {model.device}", flush=True)
     curve = curve_path(out)
     model.learn(total_timesteps=args.steps, log_interval=args.log_every,
-                callback=curve_logger(curve))
+                callback=curve_logger(curve, args.max_seconds))
     venv.close()
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -230,6 +242,9 @@ def train(args: Args) -> None:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+    if model.num_timesteps < args.steps:
+        print(f"stopped after {args.max_seconds:g} s (--max-seconds), at step "
+              f"{model.num_timesteps} of {args.steps}")
     returns = [ep["r"] for ep in model.ep_info_buffer]
     if returns:
         print(f"mean episode return {np.mean(returns):.2f} over the last {len(returns)} "

@@ -191,14 +191,16 @@ def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: tor
     """Optimiser steps `start` .. `steps`: `model(batch(step))` under autocast -> (loss, logs
     with "loss" and "mse"), backward, gradient clipping of `params`, an optimiser and a
     scheduler step; `checkpoint(step)` every `checkpoint_every` steps and at the end;
-    `exit_after` (tests) exits with status 3 right after that step, saving nothing. A tqdm
-    bar on rank 0. Returns the step reached."""
+    `exit_after` (tests) exits with status 3 right after that step, saving nothing. Each
+    batch is made a step ahead (`prefetch`), so `batch` must depend on its step alone. A
+    tqdm bar on rank 0, its losses read every 10 steps (a read waits for the device).
+    Returns the step reached."""
     params = list(params)  # clipped every step: not a one-shot generator
     bar = tqdm(total=steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
     step = start
-    while step < steps:
+    for _, made in prefetch(batch, range(start, steps)):
         with runtime.autocast():
-            loss, logs = model(batch(step))
+            loss, logs = model(made)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
@@ -208,9 +210,11 @@ def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: tor
         if exit_after is not None and step == exit_after:
             os._exit(3)
         bar.update(1)
-        bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4g}",
-                        mse=f"{runtime.mean(logs['mse']):.2f}",
-                        gnorm=f"{float(grad_norm):.2f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if step % 10 == 0 or step == steps:
+            bar.set_postfix(loss=f"{runtime.mean(logs['loss']):.4g}",
+                            mse=f"{runtime.mean(logs['mse']):.2f}",
+                            gnorm=f"{float(grad_norm):.2f}",
+                            lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if step % checkpoint_every == 0 or step == steps:
             checkpoint(step)
     bar.close()

@@ -34,6 +34,7 @@ DEVICE=${DEVICE:-cuda}
 RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
 RANDOM_STEPS=${RANDOM_STEPS:-0}  # uniform random play recorded beside the sticky-random
 PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_DREAM_ENVS:-128}
+PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 0: PPO_STEPS
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
 PPO_DREAM_MODEL=${PPO_DREAM_MODEL:-}  # the dream ppo-dream trains in (default: $WORK's model)
 PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
@@ -93,7 +94,8 @@ for stage in "$@"; do
       ;;
     ppo-real)
       python3 agents/train_ppo.py --env "$ENV_ID" --steps "$PPO_STEPS" --n-envs "$PPO_ENVS" \
-        --seed "$SEED" --device "$DEVICE" --out "$PPO/real.zip" $PPO_ARGS 2>&1 | tail -8
+        --seed "$SEED" --device "$DEVICE" --max-seconds "$PPO_SECONDS" --out "$PPO/real.zip" \
+        $PPO_ARGS 2>&1 | tail -8
       ;;
     record-ppo)
       record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
@@ -101,7 +103,7 @@ for stage in "$@"; do
     ppo-dream)
       python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
         --steps "$PPO_STEPS" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
-        --out "$PPO/dream.zip" $PPO_DREAM_ARGS 2>&1 | tail -8
+        --max-seconds "$PPO_SECONDS" --out "$PPO/dream.zip" $PPO_DREAM_ARGS 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
       for policy in real dream random; do

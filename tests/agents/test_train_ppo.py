@@ -77,6 +77,20 @@ def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_scr
     assert not any(tmp_path.iterdir())
 
 
+def test_max_seconds_stops_at_a_rollout_end(tmp_path: Path, run_script) -> None:
+    """A time cap far below what --steps needs: the run stops after its first rollout's update
+    and still writes the model and its curve."""
+    out = tmp_path / "capped.zip"
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--steps", "1000000",
+                   "--n-envs", "1", "--n-steps", "32", "--batch-size", "32", "--n-epochs", "1",
+                   "--max-seconds", "0.001", "--out", str(out), check=True)
+    assert out.is_file()
+    assert "stopped after 0.001 s (--max-seconds), at step 33 of 1000000" in r.stdout
+    r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-seconds", "-1",
+                   "--out", str(tmp_path / "bad.zip"))
+    assert r.returncode == 1 and "--max-seconds must be >= 0" in r.stderr
+
+
 # -- inside the dream -----------------------------------------------------------------------
 
 
