@@ -47,7 +47,7 @@ DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps a
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
 BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
-TP_ARGS=${TP_ARGS:-}  # extra benchmarks/throughput.py flags
+TP_ARGS=${TP_ARGS:-}; TP_NAME=${TP_NAME:-throughput}  # throughput.py flags; its JSON's name
 NOTE=${NOTE:-}  # a line on this run, kept in the exported config.json under "training"
 LIMIT=${LIMIT:-400}  # seconds: a safety net per training stage
 game=${ENV_ID#Neural}; game=${game%-v0}; game=${game,,}
@@ -156,7 +156,7 @@ for stage in "$@"; do
       ;;
     throughput)  # alone on the host: it also measures the real emulator on every core
       python3 benchmarks/throughput.py --model "$MODEL" --env "$ENV_ID" --device "$DEVICE" \
-        --json "$RESULTS/throughput.json" $TP_ARGS 2>&1 | tr '\r' '\n' | tail -60
+        --json "$RESULTS/$TP_NAME.json" $TP_ARGS 2>&1 | tr '\r' '\n' | tail -60
       ;;
     export)  # two archives per game in $OUT ($OUT takes 8 files of at most 16 MiB)
       rm -rf "$WORK/export"
