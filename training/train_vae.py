@@ -12,7 +12,9 @@ OUT/vae_eval.json.
 
 Resume: rerun the same command; it continues from OUT/train/vae/checkpoint with the same
 batches. Fine-tune: if OUT already holds a "vae" component but no checkpoint (e.g. committed
-weights), training starts from those weights and keeps their architecture.
+weights), training starts from those weights and keeps their architecture. --init-from DIR
+starts a new VAE from the one in DIR instead (another game's world model with frames of the
+same size: a VAE is a codec of frames, not of one game).
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ class Args(FrameTrainingArgs):
     steps: int = field(default=3000, metadata={"help": "total optimiser steps"})
     norm_frames: int = field(default=1024, metadata={
         "help": "train frames to fit the latent normalisation on"})
-    # the model (ignored when fine-tuning: the folder's architecture is kept)
+    init_from: str | None = field(default=None, metadata={
+        "help": "a world-model folder whose vae (architecture and weights) a new vae starts "
+                "from, e.g. another game's of the same frame size; ignored when OUT already "
+                "has a vae or a checkpoint"})
+    # the model (ignored when fine-tuning or with --init-from: that vae's architecture is kept)
     block_out_channels: tuple[int, ...] = field(default=VAEConfig.block_out_channels, metadata={
         "help": "channels per level; n levels => 2^(n-1) x down"})
     layers_per_block: int = field(default=VAEConfig.layers_per_block, metadata={
@@ -88,8 +94,12 @@ def main(argv: list[str] | None = None) -> None:
         if folder_env and folder_env != dataset.env_id:
             sys.exit(f"error: {args.out} is a world model of {folder_env}, the data is of "
                      f"{dataset.env_id}")
-        if finetune:
-            config = replace(folder.component_config("vae", VAEConfig),
+        has_checkpoint = any((ckpt_dir / n).exists() for n in ("checkpoint", ".old-checkpoint"))
+        source = folder if finetune else None
+        if source is None and args.init_from is not None:
+            source = ModelFolder(args.init_from)
+        if source is not None:
+            config = replace(source.component_config("vae", VAEConfig),
                              bright_weight=args.bright_weight, kl_weight=args.kl_weight)
         else:
             config = VAEConfig(
@@ -106,11 +116,11 @@ def main(argv: list[str] | None = None) -> None:
                      f"{config.frame_width} frames, the data has {height}x{width}")
         torch.manual_seed(args.seed)
         vae = FrameVAE(config)
-        has_checkpoint = any((ckpt_dir / n).exists() for n in ("checkpoint", ".old-checkpoint"))
-        if finetune and not has_checkpoint:
-            folder.load_component("vae", vae)
+        if source is not None and not has_checkpoint:
+            source.load_component("vae", vae)
             if runtime.is_main:
-                print(f"fine-tuning the vae in {args.out} (architecture from its config.json)")
+                print(f"fine-tuning the vae in {source.root} (architecture from its "
+                      f"config.json)" + ("" if finetune else f", written to {args.out}"))
     except (ModelFolderError, ValueError) as e:
         sys.exit(f"error: {e}")
     model = runtime.wrap(vae, args.compile)

@@ -89,6 +89,25 @@ def test_finetunes_from_folder_weights(uninterrupted: Path, breakout_dataset: Da
     assert_same_tensors(out / "vae.safetensors", uninterrupted / "vae.safetensors")
 
 
+def test_init_from_another_games_vae(uninterrupted: Path, dataset_recorder, tmp_path: Path,
+                                     run_script) -> None:
+    """--init-from: a new Pong VAE starts from a Breakout folder's (same 210x160 frames): its
+    weights and architecture (lr 0 leaves them unchanged), the new folder is Pong's; a folder
+    without a vae is a clear error."""
+    pong = dataset_recorder(tmp_path / "pong", "NeuralPong-v0", 3, 40)
+    out = tmp_path / "model"
+    proc = run_script(SCRIPT, "--data", pong.root, "--out", out, "--steps", "1", "--lr", "0",
+                      "--init-from", uninterrupted, *TINY, "--block-out-channels", "4", "4",
+                      check=True)
+    assert f"fine-tuning the vae in {uninterrupted}" in proc.stdout
+    assert_same_tensors(out / "vae.safetensors", uninterrupted / "vae.safetensors")
+    assert json.loads((out / "config.json").read_text())["env_id"] == "NeuralPong-v0"
+    proc = run_script(SCRIPT, "--data", pong.root, "--out", tmp_path / "m2", "--steps", "1",
+                      "--init-from", tmp_path / "nowhere", *TINY)
+    assert proc.returncode != 0 and "nowhere does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_help_and_clear_errors(tmp_path: Path, run_script) -> None:
     proc = run_script(SCRIPT, "--help", check=True)
     assert "--bright-weight" in proc.stdout and "--exit-after" in proc.stdout
