@@ -215,3 +215,119 @@ def test_metadata_eval_without_training_steps(report, tmp_path: Path) -> None:
     text = "\n".join(report.metadata_section(tmp_path, "wm"))
     assert "gru, evaluated as it is, its training steps not recorded here, 5 parameters" in text
     assert "None steps" not in text
+
+
+def ppo_eval(env_id: str, policy: str, mean: float, half: float) -> dict:
+    """The summary agents/evaluate_policy.py --json writes (per-episode list left short)."""
+    return {"env": env_id, "policy": policy, "real_game": True, "episodes": 30, "seed": 0,
+            "max_steps_per_episode": None, "deterministic": False, "mean_return": mean,
+            "ci95": [mean - half, mean + half], "std_return": 2 * half, "min_return": mean - 3,
+            "max_return": mean + 3, "mean_length": 300.0, "truncated": 0, "wall_s": 1.0,
+            "per_episode": [{"seed": 1, "return": mean, "length": 300, "terminated": True,
+                             "truncated": False}]}
+
+
+def ppo_folder(results: Path, name: str, real: tuple[float, float],
+               dream: tuple[float, float], rand: tuple[float, float],
+               steps: tuple[int, int] = (100_000, 100_000)) -> Path:
+    """A PPO results folder as training/gpu_pipeline.sh's ppo-eval stage leaves it:
+    real/dream/rand are (mean return, CI half-width); steps (real, dream)."""
+    folder = results / "ppo" / name
+    folder.mkdir(parents=True)
+    env_id = "NeuralBreakout-v0"
+    for policy, (mean, half) in (("real", real), ("dream", dream), ("random", rand)):
+        (folder / f"ppo-{policy}.json").write_text(json.dumps(
+            ppo_eval(env_id, "random" if policy == "random" else f"/w/{policy}.zip", mean,
+                     half)))
+    (folder / "real.curve.csv").write_text("step,mean_return,episodes,wall_s\n"
+                                           "2048,0.5,3,1.0\n4096,1.5,4,2.0\n")
+    (folder / "dream.curve.csv").write_text("step,mean_return,episodes,wall_s\n")
+    (folder / "ppo-curves.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "meta.json").write_text(json.dumps({
+        "env_id": env_id, "title": f"Breakout PPO {name}", "machine": "one test card",
+        "date": "2026-01-02", "commit": "def5678", "dream_model": "tiny-wm (test)",
+        "steps": {"real": steps[0], "dream": steps[1]}, "seconds": {"real": 60, "dream": 90},
+        "command": "ppo-real ppo-dream ppo-eval", "notes": "synthetic"}))
+    return folder
+
+
+def ppo_part(text: str, name: str) -> str:
+    """The subsection of PPO folder `name` in the report."""
+    start = text.index(f"### Breakout PPO {name}")
+    end = text.find("\n### ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_ppo_section(report, results: Path):
+    ppo_folder(results, "a-met", real=(10.0, 1.0), dream=(8.5, 1.0), rand=(1.0, 0.5))
+    ppo_folder(results, "b-not-met", real=(10.0, 1.0), dream=(5.0, 1.0), rand=(1.0, 0.5),
+               steps=(100_000, 37_000))
+    text, _ = run(report, results)
+    assert "- PPO: trained in the dream, scored in the real game: a-met, b-not-met" in text
+    section = text[text.index("## PPO: trained in the dream, scored in the real game"):]
+    assert text.index("## NeuralBreakout-v0") < text.index("## PPO: trained in the dream")
+    assert "at least 80% of the real-trained agent's return" in section
+    met = ppo_part(section, "a-met")
+    assert "| policy | training steps | training time | real-game return, mean [95% CI] " \
+           "| episodes |" in met
+    assert "| PPO trained on the real game | 100,000 | 60 s | 10.00 [9.00, 11.00] | 30 |" in met
+    assert "| PPO trained in the dream | 100,000 | 90 s | 8.50 [7.50, 9.50] | 30 |" in met
+    assert "| random policy | - | - | 1.00 [0.50, 1.50] | 30 |" in met
+    assert ("- Dream / real return: 8.50 / 10.00 = **0.85** (85%); the issue's target of at "
+            "least 80%: **met**.") in met
+    assert "- Both agents had 100,000 training steps." in met
+    assert "not distinguishable" not in met and "different step counts" not in met
+    assert "](results/ppo/a-met/ppo-curves.png)" in met  # relative to BENCHMARKS.md
+    assert "[dream.curve.csv](results/ppo/a-met/dream.curve.csv) (no points" in met
+    assert "[real.curve.csv](results/ppo/a-met/real.curve.csv) (2 points)" in met
+    for fact in ("- Machine: one test card", "- Date: 2026-01-02", "- Commit: def5678",
+                 "- Dream model: tiny-wm (test)", "- Command: `ppo-real ppo-dream ppo-eval`",
+                 "- Notes: synthetic"):
+        assert fact in met
+    not_met = ppo_part(section, "b-not-met")
+    assert "= **0.50** (50%); the issue's target of at least 80%: **not met**." in not_met
+    assert ("the dream agent had 37% of the real agent's steps (37,000 vs 100,000)"
+            in not_met)
+    assert "| PPO trained in the dream | 37,000 | 90 s | 5.00 [4.00, 6.00] | 30 |" in not_met
+
+
+def test_ppo_real_agent_no_better_than_random(report, results: Path):
+    # above 0 and above random, but the CIs overlap: a ratio, said to mean nothing
+    ppo_folder(results, "overlap", real=(2.0, 1.5), dream=(1.8, 1.0), rand=(1.0, 1.0))
+    # below 0 and below random (Pong at 400k steps): no ratio at all
+    ppo_folder(results, "pong-like", real=(-20.2, 0.35), dream=(-20.5, 0.2),
+               rand=(-20.1, 0.4))
+    text, _ = run(report, results)
+    overlap = ppo_part(text, "overlap")
+    assert "= **0.90** (90%)" in overlap
+    assert ("**The real-trained agent is not distinguishable from the random policy**: their "
+            "95% CIs [0.50, 3.50] and [0.00, 2.00] overlap, so the dream / real comparison "
+            "says nothing about the dream.") in overlap
+    pong = ppo_part(text, "pong-like")
+    assert ("- Dream / real return: **no ratio given**: the real-trained agent's mean return "
+            "-20.20 is not above 0 and not above the random policy's -20.10") in pong
+    assert "**met**" not in pong and "**not met**" not in pong
+    assert "not distinguishable from the random policy" in pong
+
+
+def test_ppo_folder_missing_a_file_is_skipped(report, results: Path):
+    ppo_folder(results, "a-complete", real=(10.0, 1.0), dream=(8.5, 1.0), rand=(1.0, 0.5))
+    broken = ppo_folder(results, "b-broken", real=(10.0, 1.0), dream=(8.5, 1.0),
+                        rand=(1.0, 0.5))
+    (broken / "ppo-dream.json").unlink()
+    (broken.parent / "c-bad-meta").mkdir()
+    for f in broken.iterdir():
+        (broken.parent / "c-bad-meta" / f.name).write_bytes(f.read_bytes())
+    (broken.parent / "c-bad-meta" / "ppo-dream.json").write_text(
+        json.dumps(ppo_eval("NeuralBreakout-v0", "d", 1.0, 0.5)))
+    (broken.parent / "c-bad-meta" / "meta.json").write_text(json.dumps({"title": "x"}))
+    text, _ = run(report, results)
+    assert f"Skipped `{broken.as_posix()}`: it lacks ppo-dream.json." in text
+    assert "c-bad-meta`: its meta.json lacks machine, commit, dream_model, steps." in text
+    assert "### Breakout PPO a-complete" in text
+    assert "### Breakout PPO b-broken" not in text
+
+
+def test_no_ppo_folder_no_ppo_section(report, results: Path):
+    text, _ = run(report, results)
+    assert "## PPO" not in text and "- PPO:" not in text
