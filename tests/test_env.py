@@ -286,3 +286,25 @@ def test_the_shipped_breakout_model_and_its_decoders():
     assert fast.step(1)[0].shape == (210, 160, 3)
     with pytest.raises(ValueError, match="decoder must be 'auto', 'vae' or 'fast'"):
         gym.make(ID, decoder="sharp")
+
+
+@pytest.mark.parametrize("env_id", ["NeuralPong-v0", "NeuralAirstriker-v0"])
+def test_the_shipped_pong_and_airstriker_models(env_id: str):
+    """No model=: the folder shipped for the game, with the real game's spaces and info keys,
+    decoding with its fast decoder (its folder's choice: sharper than its VAE's own)."""
+    from neuralgym import make_real
+
+    env = gym.make(env_id, denoising_steps=1)
+    real = make_real(env_id)
+    assert env.observation_space == real.observation_space
+    assert env.action_space == real.action_space
+    assert env.unwrapped.model.decoder_kind == "fast"
+    obs, info = env.reset(seed=0)
+    _, real_info = real.reset(seed=0)
+    assert obs.shape == real.observation_space.shape and obs.dtype == np.uint8
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert obs in env.observation_space and np.isfinite(reward)
+    assert set(real_info) <= set(info)
+    real.close()
+    env.close()

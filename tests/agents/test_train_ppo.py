@@ -167,7 +167,7 @@ def test_dream_default_is_the_shipped_model(tmp_path: Path, run_script) -> None:
                    "--n-epochs", "1", "--device", "cpu", "--denoising-steps", "1",
                    "--max-episode-steps", "8", "--out", str(out), check=True)
     assert "neuralgym/shipped/breakout" in r.stdout and out.exists()
-    r = run_script("agents/train_ppo.py", "--env", "NeuralPong-v0", "--dream", "default",
-                   "--steps", "16", "--device", "cpu", "--out", str(tmp_path / "pong.zip"))
+    r = run_script("agents/train_ppo.py", "--env", "NeuralDemonAttack-v0", "--dream", "default",
+                   "--steps", "16", "--device", "cpu", "--out", str(tmp_path / "demon.zip"))
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "neuralgym/shipped/pong" in r.stderr
+    assert "neuralgym/shipped/demonattack" in r.stderr

@@ -82,12 +82,13 @@ def test_video(main_run):
 
 
 def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: Path, run_script):
-    pong = dataset_recorder(tmp_path / "pong", "NeuralPong-v0", 1, 40)  # no shipped Pong model
-    proc = run_script(SCRIPT, "--env", "NeuralPong-v0", "--data", pong.root, "--split", "all",
-                      "--predictor", "default", "--horizons", "1", "2", "--json",
+    # no shipped DemonAttack model yet
+    demon = dataset_recorder(tmp_path / "demon", "NeuralDemonAttack-v0", 1, 40)
+    proc = run_script(SCRIPT, "--env", "NeuralDemonAttack-v0", "--data", demon.root, "--split",
+                      "all", "--predictor", "default", "--horizons", "1", "2", "--json",
                       tmp_path / "r.json", "--video", tmp_path / "r.gif")
     assert proc.returncode == 0, proc.stderr
-    assert "no shipped model for NeuralPong-v0" in proc.stderr
+    assert "no shipped model for NeuralDemonAttack-v0" in proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert list(report["predictors"]) == ["copy-last"]
     assert report["skipped_predictors"] == ["default"]
