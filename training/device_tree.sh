@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The tree a device call sends to the GPU host (git's tracked files, untracked files git does
+# not ignore, and the carried paths) is capped at 64 MiB; the shipped models alone are larger.
+# A run needs only its own game's model (and Breakout's, whose VAE starts the other Atari
+# games' VAEs: train_vae --init-from), so before the device calls untrack the others, in the
+# index only, and track them again afterwards:
+#
+#   bash training/device_tree.sh keep breakout pong   # every other shipped model leaves the tree
+#   bash training/device_tree.sh size .whl            # MiB that would travel, with these carries
+#   bash training/device_tree.sh restore              # all of them tracked again
+#
+# `keep` runs `git rm -r --cached` on the other neuralgym/shipped/<game>/ folders (their files
+# stay on disk) and lists them in .git/info/exclude, so they are neither tracked nor untracked
+# for the copy. Nothing is committed; but a `git commit` made while they are left out would
+# commit their deletion, so `restore` before committing. `keep` refuses to run with other
+# changes staged.
+set -euo pipefail
+cd "$(dirname "$(realpath "$0")")/.."
+exclude=.git/info/exclude
+begin="# device_tree.sh keep: begin"; end="# device_tree.sh keep: end"
+
+drop_block() {  # remove our lines from .git/info/exclude
+  [ -e "$exclude" ] || return 0
+  sed -i "/^$begin\$/,/^$end\$/d" "$exclude"
+}
+
+case ${1:-} in
+  keep)
+    shift
+    [ $# -gt 0 ] || { echo "device_tree.sh keep: name the games to keep, e.g. breakout" >&2; exit 2; }
+    for g in "$@"; do
+      [ -d "neuralgym/shipped/$g" ] || { echo "device_tree.sh: no neuralgym/shipped/$g" >&2; exit 2; }
+    done
+    if ! git diff --cached --quiet -- . ':!neuralgym/shipped'; then
+      echo "device_tree.sh: other changes are staged; commit or unstage them first" >&2; exit 2
+    fi
+    git reset -q -- neuralgym/shipped  # a previous keep, undone first
+    drop_block
+    mkdir -p "$(dirname "$exclude")"
+    echo "$begin" >> "$exclude"
+    for dir in neuralgym/shipped/*/; do
+      g=$(basename "$dir")
+      if [[ " $* " == *" $g "* ]]; then continue; fi
+      git rm -r -q --cached "neuralgym/shipped/$g"
+      echo "/neuralgym/shipped/$g/" >> "$exclude"
+      echo "left out of the tree: neuralgym/shipped/$g"
+    done
+    echo "$end" >> "$exclude"
+    echo "restore with: bash training/device_tree.sh restore (before any commit)"
+    ;;
+  restore)
+    drop_block
+    git reset -q -- neuralgym/shipped
+    echo "every shipped model is tracked again"
+    ;;
+  size)
+    shift
+    { git ls-files -z; git ls-files -z --others --exclude-standard; } \
+      | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}' > /tmp/.tree.$$
+    tree=$(cat /tmp/.tree.$$); rm -f /tmp/.tree.$$
+    carried=0
+    for p in "$@"; do carried=$((carried + $(du -sb "$p" | cut -f1))); done
+    awk -v t="$tree" -v c="$carried" 'BEGIN {printf "tree %.1f MiB + carried %.1f MiB = %.1f MiB (%d bytes; limit 64 MiB)\n", t/2^20, c/2^20, (t+c)/2^20, t+c}'
+    ;;
+  *) echo "usage: device_tree.sh keep GAME... | restore | size [CARRIED_PATH...]" >&2; exit 2 ;;
+esac
