@@ -264,7 +264,8 @@ def horizons(result: Result, predictor: str) -> list[int]:
 # -- plot -------------------------------------------------------------------------------------
 
 
-def plot(result: Result, model: str, display: str, floor: float | None, png: Path) -> None:
+def plot(result: Result, model: str, display: str, floor: tuple[str, float] | None,
+         png: Path) -> None:
     """MSE against horizon (log-log) for the model and copy-last with their 95% CI bands."""
     hs = horizons(result, model)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -284,8 +285,8 @@ def plot(result: Result, model: str, display: str, floor: float | None, png: Pat
         ax.plot(t2, [table2[h][0] for h in t2], "x", color="tab:red", markersize=9,
                 label=TABLE2_SOURCE)
     if floor is not None:
-        ax.axhline(floor, color="tab:green", linestyle="--", linewidth=1,
-                   label=f"VAE reconstruction floor ({floor:.2f})")
+        ax.axhline(floor[1], color="tab:green", linestyle="--", linewidth=1,
+                   label=f"{floor[0]} reconstruction floor ({floor[1]:.2f})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(hs, [str(h) for h in hs])
@@ -406,6 +407,20 @@ def vae_section(folder: Path | None, shown: str | None) -> tuple[list[str], floa
     return lines, float(v["mse"])
 
 
+def decoder_section(folder: Path | None, shown: str | None) -> tuple[list[str], float | None]:
+    """The fast decoder's reconstruction floor (decoder_eval.json), where the folder has one."""
+    if folder is None or not (folder / "decoder_eval.json").is_file():
+        return [], None
+    d = read_json(folder / "decoder_eval.json")
+    lo, hi = d["mse_ci95"]
+    return [f"Fast decoder floor (`{shown}/decoder_eval.json`: the VAE's latents of "
+            f"{d.get('n_frames', '?')} {d.get('split', '?')}-split frames decoded by the fast "
+            f"decoder, step {d.get('step', '?')}, {d.get('parameters', 0):,} parameters): MSE "
+            f"{d['mse']:.2f} [{lo:.2f}, {hi:.2f}], PSNR of the mean MSE "
+            f"{d['psnr_of_mean_mse']:.2f} dB: the floor of the predictions it decodes.", ""], \
+        float(d["mse"])
+
+
 def metadata_section(folder: Path | None, shown: str | None) -> list[str]:
     if folder is None or not (folder / "metadata_eval.json").is_file():
         return []
@@ -465,11 +480,16 @@ def result_section(result: Result, results_dir: Path, out: Path) -> list[str]:
             text = str(t)
         lines.append(f"  - {component}: {text}")
     lines.append("")
-    vae_lines, floor = vae_section(folder, shown)
+    vae_lines, vae_floor = vae_section(folder, shown)
+    decoder_lines, decoder_floor = decoder_section(folder, shown)
     for model, display in result.models.items():
         notes = Notes()
         png = results_dir / (f"{result.name}.png" if len(result.models) == 1 else
                              f"{result.name}-{re.sub(r'[^A-Za-z0-9]+', '-', display)}.png")
+        # the floor of the decoder this predictor's frames came from (the JSON records it)
+        fast = data["predictors"][model].get("decoder") == "fast"
+        floor = (("Fast decoder", decoder_floor) if fast and decoder_floor is not None else
+                 ("VAE", vae_floor) if vae_floor is not None else None)
         plot(result, model, display, floor, png)
         lines += [f"#### {display} vs copy-last", "",
                   f"Model `{display}` (in the JSON: `{model}`, context "
@@ -485,7 +505,7 @@ def result_section(result: Result, results_dir: Path, out: Path) -> list[str]:
         lines += ["", *horizon_tables(result, model, display, notes)]
         if notes.texts:
             lines += ["Notes:", "", *notes.markdown(), ""]
-    lines += vae_lines + metadata_section(folder, shown)
+    lines += vae_lines + decoder_lines + metadata_section(folder, shown)
     return lines
 
 

@@ -128,6 +128,26 @@ def test_plot_is_a_png(report, results: Path):
     assert "run1.png)" in text
 
 
+def test_fast_decoder_floor(report, results: Path, monkeypatch: pytest.MonkeyPatch):
+    """A folder with a fast decoder: its floor is listed beside the VAE's, and the plot of a
+    predictor whose frames it decoded (the JSON's "decoder") draws that floor, not the VAE's."""
+    meta = json.loads((results / "run1.meta.json").read_text())
+    (Path(meta["model_folder"]) / "decoder_eval.json").write_text(json.dumps({
+        "step": 300, "split": "test", "parameters": 200, "mse": 7.5, "mse_ci95": [7.0, 8.0],
+        "psnr_of_mean_mse": 39.38, "n_frames": 64}))
+    floors: list = []
+    monkeypatch.setattr(report, "plot", lambda r, m, d, floor, png: floors.append(floor))
+    text, _ = run(report, results)
+    assert "Fast decoder floor (" in text and "MSE 7.50 [7.00, 8.00]" in text
+    assert "VAE reconstruction floor (" in text
+    assert floors == [("VAE", 3.25)]  # the JSON names no decoder: the VAE's
+    data = json.loads((results / "run1.json").read_text())
+    data["predictors"][MODEL]["decoder"] = "fast"
+    (results / "run1.json").write_text(json.dumps(data))
+    run(report, results)
+    assert floors[-1] == ("Fast decoder", 7.5)
+
+
 def test_rerun_is_byte_identical(report, results: Path):
     first, out = run(report, results)
     second, _ = run(report, results)
