@@ -76,6 +76,13 @@ class WorldModel:
         self.decoder = self.vae if decoder is None else decoder.to(self.device).eval()
         self.g = metadata.to(self.device).eval() if metadata is not None else None
         self.denoiser = denoiser.to(self.device).eval()
+        if self.device.type == "cpu":
+            # oneDNN's convolutions run faster on channels-last weights (the shipped Breakout
+            # model: about 52 -> 47 ms a step at batch 1 on 2 cores); the VAE's own decoder
+            # runs slower so, and keeps its layout
+            self.denoiser.to(memory_format=torch.channels_last)
+            if self.decoder is not self.vae:
+                self.decoder.to(memory_format=torch.channels_last)
         self.steps = steps
         self.name = name
         self.folder: str | None = None  # the world-model folder it was loaded from, if any
