@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def batch(step: int) -> dict[str, torch.Tensor]:
         frames = train_frames.sample(local_batch, runtime.rng(args.seed, step))
-        latents = vae.encode(frames, sample=True, generator=runtime.generator(args.seed, step))
+        with runtime.autocast():  # made in a prefetch thread: autocast is per thread
+            latents = vae.encode(frames, sample=True,
+                                 generator=runtime.generator(args.seed, step))
         return {"frames": torch.from_numpy(frames).to(runtime.device), "latents": latents}
 
     model.train()
