@@ -537,7 +537,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
         for r in rs:
             lines += result_section(r, results_dir, out)
-    lines += ppo_sections(results_dir / "ppo", out)
+    lines += ppo_sections(ppo, out)
     lines += throughput_sections(results_dir / "throughput")
     while lines and lines[-1] == "":
         lines.pop()
@@ -730,10 +730,9 @@ def ppo_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def ppo_sections(folder: Path, out: Path) -> list[str]:
-    """The PPO section: one subsection per folder in `folder` (none when it has no folders);
+def ppo_sections(folders: list[Path], out: Path) -> list[str]:
+    """The PPO section: one subsection per folder of `ppo_folders` (none without folders);
     a folder missing a file is skipped with a note line."""
-    folders = ppo_folders(folder)
     if not folders:
         return []
     lines = [f"## {PPO_TITLE}", "",

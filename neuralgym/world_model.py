@@ -77,9 +77,9 @@ class WorldModel:
         self.g = metadata.to(self.device).eval() if metadata is not None else None
         self.denoiser = denoiser.to(self.device).eval()
         if self.device.type == "cpu":
-            # oneDNN's convolutions run faster on channels-last weights (the shipped Breakout
-            # model: about 52 -> 47 ms a step at batch 1 on 2 cores); the VAE's own decoder
-            # runs slower so, and keeps its layout
+            # oneDNN's convolutions run faster on channels-last weights (benchmarks/results/
+            # throughput/breakout-cpu-2core-session4-fast.meta.json); the VAE's own decoder,
+            # whose group norms run slower so, keeps its layout
             self.denoiser.to(memory_format=torch.channels_last)
             if self.decoder is not self.vae:
                 self.decoder.to(memory_format=torch.channels_last)

@@ -55,9 +55,8 @@ case ${1:-} in
     ;;
   size)
     shift
-    { git ls-files -z; git ls-files -z --others --exclude-standard; } \
-      | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}' > /tmp/.tree.$$
-    tree=$(cat /tmp/.tree.$$); rm -f /tmp/.tree.$$
+    tree=$({ git ls-files -z; git ls-files -z --others --exclude-standard; } \
+      | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{s += $1} END {printf "%d", s}')
     carried=0
     for p in "$@"; do carried=$((carried + $(du -sb "$p" | cut -f1))); done
     awk -v t="$tree" -v c="$carried" 'BEGIN {printf "tree %.1f MiB + carried %.1f MiB = %.1f MiB (%d bytes; limit 64 MiB)\n", t/2^20, c/2^20, (t+c)/2^20, t+c}'

@@ -19,8 +19,9 @@
 # writes two archives to $OUT: <game>-model.tgz (the world-model folder as
 # training/export_model.py makes it: float16 safetensors, start contexts, evals) and
 # <game>-results.tgz (benchmark JSONs, videos), each split into .partN pieces of 15 MiB when
-# larger. Several games can run at once into the same $OUT (but a two-game run once left its
-# host unresponsive, cause unknown: one game per host is the tried way).
+# larger. Several games can run at once on one host, each in its own $WORK/ENV_ID (one early
+# two-game run left its host unresponsive, cause unknown; a later lease trained Airstriker
+# beside Breakout's PPO without trouble).
 # Step counts, seconds and extra flags per stage are environment variables (below); a stage
 # that runs past $LIMIT seconds stops at its last checkpoint, which the next call resumes.
 set -euo pipefail
