@@ -204,9 +204,12 @@ def test_frames_and_actions_dry_run_then_run(first_run, work: Path, ablations) -
     assert not (abl / "nometa-T2-future-embedding").exists()  # nothing was done
     # and for real, with T = 2 only (T = 1 and 4 work the same way): 3 new variants
     out = work.parent / "out5"
-    r = ablations(ENV_ID, "frames", "actions", work=work, out=out, ABL_FRAMES="2")
+    # two trainings at once (ABL_JOBS): each variant is one job, then the rollouts
+    r = ablations(ENV_ID, "frames", "actions", work=work, out=out, ABL_FRAMES="2", ABL_JOBS="2")
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    assert "variant nometa-T2-future-embedding: trained (3 steps)" in r.stdout  # once, shared
+    assert "training 3 jobs, 2 at a time" in r.stdout  # T=2's three variants
+    assert "variant nometa-T2-future-embedding: trained (3 steps)" in r.stdout
+    assert r.stdout.count("variant nometa-T2-future-embedding: training") == 1  # once, shared
     for v, T, ctx, enc in (("nometa-T2-future-embedding", 2, "future", "embedding"),
                            ("nometa-T2-pastfuture-embedding", 2, "past+future", "embedding"),
                            ("nometa-T2-future-onehot", 2, "future", "onehot")):

@@ -47,6 +47,11 @@
 #   ABL_EPISODES=50 ABL_STARTS=8 ABL_BENCH_BATCH=64 ABL_SPLIT=test ABL_DEVICE=cuda  rollouts
 #   ABL_DIR=$WORK/$ENV_ID/ablations
 #   ABL_DEADLINE=0        seconds for this whole call (0: none); no training starts after it
+#   ABL_JOBS=1            trainings at once: with N > 1 every variant of the requested groups
+#                         (and the g_phi group, as one job) is trained first, N at a time,
+#                         then the groups' rollouts run one after another
+#   ABL_GPUS=""           GPU indices the parallel jobs take in turn (CUDA_VISIBLE_DEVICES),
+#                         e.g. "2 3"; empty: every job sees the devices this script sees
 #   ABL_DRY_RUN=0         1 (or --dry-run): print the commands instead of running them
 #
 # Exit status: 0 all requested groups done, 75 unfinished (run again), 2 usage, else an error.
@@ -84,6 +89,8 @@ ABL_HORIZONS=${ABL_HORIZONS:-1 2 4 8 16 32 64}
 ABL_EPISODES=${ABL_EPISODES:-50}; ABL_STARTS=${ABL_STARTS:-8}
 ABL_BENCH_BATCH=${ABL_BENCH_BATCH:-64}; ABL_SPLIT=${ABL_SPLIT:-test}
 ABL_DEVICE=${ABL_DEVICE:-cuda}; ABL_DEADLINE=${ABL_DEADLINE:-0}
+ABL_JOBS=${ABL_JOBS:-1}; read -r -a gpus <<<"${ABL_GPUS:-}"
+[[ $ABL_JOBS =~ ^[1-9][0-9]*$ ]] || { echo "ABL_JOBS must be a positive integer" >&2; exit 2; }
 MIN_LEFT=30  # seconds: no training is started with less than this left before the deadline
 export ENV_ID ABL_STEPS ABL_BATCH ABL_SEED ABL_ARGS ABL_META_STEPS ABL_META_ARGS ABL_FRAMES \
   ABL_FRAMES_METADATA ABL_HORIZONS ABL_EPISODES ABL_STARTS ABL_SPLIT ABL_DEVICE  # settings.json
@@ -295,6 +302,37 @@ train_gphi() {  # fails when a g_phi variant is not finished
   [ "$DRY" = 1 ] || finished "$dir/${c}_eval.json" "$ABL_META_STEPS" \
     || { log "g_phi $kind: unfinished (resumes from its checkpoint next time)"; return 1; }
 }
+
+# -- parallel training (ABL_JOBS > 1): every variant once, N at a time ----------------------
+# A job that fails or runs out of time leaves its variant unfinished; the loop below then
+# tries it once more on its own (or reports it unfinished).
+if [ "$ABL_JOBS" -gt 1 ]; then
+  todo=()
+  for g in "${groups[@]}"; do
+    if [ "$g" = gphi ]; then todo+=(gphi); continue; fi  # one job: its kinds share a folder
+    for v in $(variants_of "$g"); do
+      [[ " ${todo[*]} " == *" $v "* ]] || todo+=("$v")
+    done
+  done
+  log "training ${#todo[@]} jobs, $ABL_JOBS at a time${ABL_GPUS:+ on GPUs $ABL_GPUS}"
+  i=0
+  for job in "${todo[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$ABL_JOBS" ]; do wait -n || true; done
+    gpu=""; [ ${#gpus[@]} -eq 0 ] || gpu=${gpus[$((i % ${#gpus[@]}))]}
+    log "job $((i + 1))/${#todo[@]}: $job${gpu:+ on GPU $gpu}"
+    (
+      [ -z "$gpu" ] || export CUDA_VISIBLE_DEVICES=$gpu
+      if [ "$job" = gphi ]; then
+        for kind in gru lstm transformer; do train_gphi "$kind" || true; done
+      else
+        train_variant "$job" || true
+      fi
+    ) &
+    i=$((i + 1))
+  done
+  wait
+  log "parallel training done"
+fi
 
 for g in "${groups[@]}"; do
   log "group $g"

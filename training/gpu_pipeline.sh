@@ -6,7 +6,8 @@
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
 # uniform random play), vae, latents, metadata, denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
-# dream env), bench (paired rollouts against copy-last), throughput (benchmarks/throughput.py),
+# dream env), bench (paired rollouts against copy-last), ablations (training/ablations.sh
+# $ABL_GROUPS), throughput (benchmarks/throughput.py),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
@@ -48,6 +49,7 @@ DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps a
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
 BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
+ABL_GROUPS=${ABL_GROUPS:-all}  # the ablations stage's groups (its ABL_* settings pass through)
 TP_ARGS=${TP_ARGS:-}; TP_NAME=${TP_NAME:-throughput}  # throughput.py flags; its JSON's name
 NOTE=${NOTE:-}  # a line on this run, kept in the exported config.json under "training"
 LIMIT=${LIMIT:-400}  # seconds: a safety net per training stage
@@ -154,6 +156,11 @@ for stage in "$@"; do
         --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
         --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
         2>&1 | grep -v "start/s"
+      ;;
+    ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache
+      rc=0
+      WORK=${WORK%/"$ENV_ID"} OUT=$OUT bash training/ablations.sh "$ENV_ID" $ABL_GROUPS || rc=$?
+      [ "$rc" -eq 0 ] || [ "$rc" -eq 75 ]  # 75: unfinished, resumes when run again
       ;;
     throughput)  # alone on the host: it also measures the real emulator on every core
       python3 benchmarks/throughput.py --model "$MODEL" --env "$ENV_ID" --device "$DEVICE" \

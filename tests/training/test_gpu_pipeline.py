@@ -139,3 +139,24 @@ def test_stages_after_the_vae_start_from_the_committed_model(run: tuple[Path, Pa
     assert (work / ENV_ID / "latents").is_dir()
     assert "fine-tuning the decoder in" in r.stdout + r.stderr
     assert (work / ENV_ID / "model" / "decoder.safetensors").exists()
+
+
+def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],
+                                                                 tmp_path: Path,
+                                                                 run_script) -> None:
+    """The ablations stage hands the game's $WORK to training/ablations.sh (not $WORK/ENV_ID
+    twice) and its bundle lands in the pipeline's $OUT."""
+    import shutil
+
+    root, _, _ = run
+    work = tmp_path / "work"
+    shutil.copytree(root, work / ENV_ID, symlinks=True,
+                    ignore=shutil.ignore_patterns("ppo", "results", "export"))
+    out = tmp_path / "out"
+    r = run_script(SCRIPT, ENV_ID, "ablations", timeout=600, env={
+        **TINY, "WORK": str(work), "OUT": str(out), "ABL_GROUPS": "gphi",
+        "ABL_META_STEPS": "2", "ABL_META_ARGS": TINY["META_ARGS"], "ABL_DEVICE": "cpu"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (out / "ablations.tgz").exists() and (out / "ABLATIONS.md").exists()
+    for kind in ("gru", "lstm", "transformer"):
+        assert (work / ENV_ID / "ablations" / "gphi" / f"metadata_{kind}_eval.json").exists()
