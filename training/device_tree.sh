@@ -2,14 +2,15 @@
 # The tree a device call sends to the GPU host (git's tracked files, untracked files git does
 # not ignore, and the carried paths) is capped at 64 MiB; the shipped models alone are larger.
 # A run needs only its own game's model (and Breakout's, whose VAE starts the other Atari
-# games' VAEs: train_vae --init-from), so before the device calls untrack the others, in the
-# index only, and track them again afterwards:
+# games' VAEs: train_vae --init-from), shipped (neuralgym/shipped/<game>/) or a committed
+# checkpoint not yet shipped (checkpoints/<game>/), so before the device calls untrack the
+# others, in the index only, and track them again afterwards:
 #
 #   bash training/device_tree.sh keep breakout pong   # every other shipped model leaves the tree
 #   bash training/device_tree.sh size .whl            # MiB that would travel, with these carries
 #   bash training/device_tree.sh restore              # all of them tracked again
 #
-# `keep` runs `git rm -r --cached` on the other neuralgym/shipped/<game>/ folders (their files
+# `keep` runs `git rm -r --cached` on the other games' folders of both kinds (their files
 # stay on disk) and lists them in .git/info/exclude, so they are neither tracked nor untracked
 # for the copy. Nothing is committed; but a `git commit` made while they are left out would
 # commit their deletion, so `restore` before committing. `keep` refuses to run with other
@@ -17,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 exclude=.git/info/exclude
+folders="neuralgym/shipped checkpoints"  # the model folders: shipped/<game>, checkpoints/<game>
 begin="# device_tree.sh keep: begin"; end="# device_tree.sh keep: end"
 
 drop_block() {  # remove our lines from .git/info/exclude
@@ -29,29 +31,31 @@ case ${1:-} in
     shift
     [ $# -gt 0 ] || { echo "device_tree.sh keep: name the games to keep, e.g. breakout" >&2; exit 2; }
     for g in "$@"; do
-      [ -d "neuralgym/shipped/$g" ] || { echo "device_tree.sh: no neuralgym/shipped/$g" >&2; exit 2; }
+      [ -d "neuralgym/shipped/$g" ] || [ -d "checkpoints/$g" ] \
+        || { echo "device_tree.sh: no neuralgym/shipped/$g or checkpoints/$g" >&2; exit 2; }
     done
-    if ! git diff --cached --quiet -- . ':!neuralgym/shipped'; then
+    if ! git diff --cached --quiet -- . ':!neuralgym/shipped' ':!checkpoints'; then
       echo "device_tree.sh: other changes are staged; commit or unstage them first" >&2; exit 2
     fi
-    git reset -q -- neuralgym/shipped  # a previous keep, undone first
+    git reset -q -- $folders  # a previous keep, undone first
     drop_block
     mkdir -p "$(dirname "$exclude")"
     echo "$begin" >> "$exclude"
-    for dir in neuralgym/shipped/*/; do
-      g=$(basename "$dir")
-      if [[ " $* " == *" $g "* ]]; then continue; fi
-      git rm -r -q --cached "neuralgym/shipped/$g"
-      echo "/neuralgym/shipped/$g/" >> "$exclude"
-      echo "left out of the tree: neuralgym/shipped/$g"
+    for dir in neuralgym/shipped/*/ checkpoints/*/; do
+      [ -d "$dir" ] || continue
+      dir=${dir%/}; g=$(basename "$dir")
+      if [[ " $* " == *" $g "* ]] || [ -z "$(git ls-files -- "$dir")" ]; then continue; fi
+      git rm -r -q --cached "$dir"
+      echo "/$dir/" >> "$exclude"
+      echo "left out of the tree: $dir"
     done
     echo "$end" >> "$exclude"
     echo "restore with: bash training/device_tree.sh restore (before any commit)"
     ;;
   restore)
     drop_block
-    git reset -q -- neuralgym/shipped
-    echo "every shipped model is tracked again"
+    git reset -q -- $folders
+    echo "every shipped model and checkpoint is tracked again"
     ;;
   size)
     shift

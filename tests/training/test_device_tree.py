@@ -25,6 +25,8 @@ def repo(tmp_path: Path) -> Path:
     for game, size in (("breakout", 1000), ("pong", 3000), ("airstriker", 5000)):
         (tmp_path / "neuralgym" / "shipped" / game).mkdir(parents=True)
         (tmp_path / "neuralgym" / "shipped" / game / "w.safetensors").write_bytes(b"x" * size)
+    (tmp_path / "checkpoints" / "demonattack").mkdir(parents=True)  # committed, not shipped
+    (tmp_path / "checkpoints" / "demonattack" / "w.safetensors").write_bytes(b"x" * 700)
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", ".")
     git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "models")
@@ -42,20 +44,27 @@ def test_keep_size_restore(repo: Path) -> None:
     assert r.returncode == 0, r.stderr
     tracked = git(repo, "ls-files").split()
     assert "neuralgym/shipped/breakout/w.safetensors" in tracked
-    assert not [p for p in tracked if "pong" in p or "airstriker" in p]
+    assert not [p for p in tracked if "pong" in p or "airstriker" in p or "demonattack" in p]
     untracked = git(repo, "ls-files", "--others", "--exclude-standard").split()
-    assert not [p for p in untracked if "shipped" in p]  # ignored, so not copied either
+    assert untracked == []  # ignored, so not copied either
     assert (repo / "neuralgym/shipped/pong/w.safetensors").stat().st_size == 3000  # on disk
     kept = tool(repo, "size").stdout
     assert full != kept and "limit 64" in kept
     r = tool(repo, "restore")
     assert r.returncode == 0 and git(repo, "status", "--porcelain") == ""
     assert "device_tree.sh" not in (repo / ".git" / "info" / "exclude").read_text()
+    # a game with a checkpoint but no shipped model is kept by name like the others
+    r = tool(repo, "keep", "breakout", "demonattack")
+    assert r.returncode == 0, r.stderr
+    tracked = git(repo, "ls-files").split()
+    assert "checkpoints/demonattack/w.safetensors" in tracked and "left out of the tree: " \
+        "neuralgym/shipped/pong" in r.stdout
+    assert tool(repo, "restore").returncode == 0 and git(repo, "status", "--porcelain") == ""
 
 
 def test_bad_input(repo: Path) -> None:
     r = tool(repo, "keep", "sonic")
-    assert r.returncode == 2 and "no neuralgym/shipped/sonic" in r.stderr
+    assert r.returncode == 2 and "no neuralgym/shipped/sonic or checkpoints/sonic" in r.stderr
     (repo / "training" / "new.txt").write_text("x")
     git(repo, "add", "training/new.txt")
     r = tool(repo, "keep", "breakout")
