@@ -121,6 +121,9 @@ class Args:
     cudnn_benchmark: bool = field(default=False, metadata={
         "help": "torch.backends.cudnn.benchmark (cuDNN picks the fastest convolution per "
                 "shape during warm-up); off is the library's default"})
+    channels_last: bool | None = field(default=None, metadata={
+        "help": "channels-last weights for the denoiser and the fast decoder (default: the "
+                "library's choice: on the CPU only)"})
     eager_baseline: bool = field(default=True, metadata={
         "help": "measure the library as it ships ('eager') besides the speed options"})
     max_batch_cap: int | None = field(default=None, metadata={
@@ -304,6 +307,11 @@ def load_model(args: Args, variant: Variant) -> WorldModel:
     wm = WorldModel.from_pretrained(args.model, device=args.device, decoder=args.decoder)
     if not args.bf16:  # the library autocasts to bf16 on CUDA; this instance does not
         wm._autocast = contextlib.nullcontext  # type: ignore[method-assign]
+    if args.channels_last is not None:  # before graph capture and compilation
+        layout = torch.channels_last if args.channels_last else torch.contiguous_format
+        wm.denoiser.to(memory_format=layout)
+        if wm.decoder is not wm.vae:
+            wm.decoder.to(memory_format=layout)
     if variant.cuda_graphs:
         wm.enable_cuda_graphs()
     if variant.compile_mode is not None:
