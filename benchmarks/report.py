@@ -515,6 +515,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
              f"files in {results_dir.as_posix()}/ (paired-rollout results and their "
              "`.meta.json` sidecars), the `vae_eval.json` and `metadata_eval.json` of the model "
              "folders the sidecars name (as they are now), the PPO evaluations in ppo/, the "
+             "ablation bundles in ablations/, the "
              f"throughput runs in throughput/, and {TABLE2_SOURCE} (constants in "
              "benchmarks/report.py).", "",
              "Metrics (DESIGN.md, \"Metrics\"): frames at native resolution, RGB, MSE over all "
@@ -532,12 +533,16 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     ppo = ppo_folders(results_dir / "ppo")
     if ppo:
         lines.append(f"- {PPO_TITLE}: " + ", ".join(p.name for p in ppo))
+    ablations = ablation_folders(results_dir / "ablations")
+    if ablations:
+        lines.append(f"- {ABLATIONS_TITLE}: " + ", ".join(p.name for p in ablations))
     lines += ["", *glance(results)]
     for env_id, rs in games.items():
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
         for r in rs:
             lines += result_section(r, results_dir, out)
     lines += ppo_sections(ppo, out)
+    lines += ablation_sections(ablations, out)
     lines += throughput_sections(results_dir / "throughput")
     while lines and lines[-1] == "":
         lines.pop()
@@ -750,6 +755,82 @@ def ppo_sections(folders: list[Path], out: Path) -> list[str]:
             lines += [f"Skipped `{path.as_posix()}`: {e}.", ""]
             continue
         lines += ppo_section(path, meta, evals, out)
+    return lines
+
+
+ABLATIONS_TITLE = "Ablations"
+ABLATION_GROUPS = (  # (group JSON in <folder>/results/, what it compares)
+    ("metadata", "(a) metadata-conditioned vs metadata-ignorant denoiser"),
+    ("frames", "(b) frames per call T = 1, 2, 4, future vs past + future actions"),
+    ("actions", "(c) learned action embedding vs one-hot"),
+)
+ABLATION_HORIZONS = (1, 4, 16, 64)
+ABLATION_META_REQUIRED = ("title", "machine", "commit", "command")
+
+
+def ablation_folders(folder: Path) -> list[Path]:
+    """Folders of training/ablations.sh bundles: <folder>/<name>/{meta.json, ABLATIONS.md,
+    results/}."""
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def ablation_section(folder: Path, out: Path) -> list[str]:
+    """A summary of one bundle: per group, each variant's MSE as a fraction of copy-last's at
+    a few horizons; the paired CIs and every other number stay in its ABLATIONS.md."""
+    if not (folder / "meta.json").is_file():
+        raise ReportError(f"no meta.json in {folder}")
+    meta = read_json(folder / "meta.json")
+    missing = [k for k in ABLATION_META_REQUIRED if k not in meta]
+    if missing:
+        raise ReportError(f"{folder / 'meta.json'} lacks {', '.join(missing)}")
+    report = folder / "ABLATIONS.md"
+    lines = [f"### {meta['title']}", ""]
+    if report.is_file():
+        lines += [f"Full tables, paired differences with CIs and the g_phi comparison: "
+                  f"[{report.name}]({link(report, out)}) (`benchmarks/ablation_report.py`).", ""]
+    hs = " | ".join(f"h={h}" for h in ABLATION_HORIZONS)
+    for group, what in ABLATION_GROUPS:
+        path = folder / "results" / f"{group}.json"
+        if not path.is_file():
+            continue
+        data = read_json(path)
+        preds = data.get("predictors", {})
+        base = preds.get(BASELINE, {}).get("horizons", {})
+        lines += [f"{what}: model MSE / copy-last MSE on {data.get('n_starts', '?')} paired "
+                  f"starts ({group}.json):", "",
+                  f"| variant | {hs} |", "| --- |" + " ---: |" * len(ABLATION_HORIZONS)]
+        for name, pred in preds.items():
+            if name == BASELINE:
+                continue
+            cells = []
+            for h in ABLATION_HORIZONS:
+                m = pred.get("horizons", {}).get(str(h), {}).get("mse", {}).get("mean")
+                c = base.get(str(h), {}).get("mse", {}).get("mean")
+                cells.append(ratio(m, c))
+            lines.append(f"| {Path(name).name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    facts = [("Data", meta.get("data")), ("Machine", meta["machine"]),
+             ("Date", meta.get("date")),
+             ("Commit", meta["commit"]), ("Command", f"`{meta['command']}`"),
+             ("Notes", meta.get("notes"))]
+    lines += [f"- {k}: {v}" for k, v in facts if v]
+    return [*lines, ""]
+
+
+def ablation_sections(folders: list[Path], out: Path) -> list[str]:
+    """The ablations section: one subsection per bundle (none without bundles); a bundle
+    that cannot be read is skipped with a note line."""
+    if not folders:
+        return []
+    lines = [f"## {ABLATIONS_TITLE}", "",
+             "`training/ablations.sh`: denoiser variants trained from scratch with the same "
+             "data, steps, batch and seed, then rolled out on the same held-out starts "
+             "(`benchmarks/paired_rollout.py --per-start`), beside copy-last.", ""]
+    for path in folders:
+        try:
+            lines += ablation_section(path, out)
+        except ReportError as e:
+            lines += [f"Skipped `{path.as_posix()}`: {e}.", ""]
     return lines
 
 

@@ -351,3 +351,47 @@ def test_ppo_folder_missing_a_file_is_skipped(report, results: Path):
 def test_no_ppo_folder_no_ppo_section(report, results: Path):
     text, _ = run(report, results)
     assert "## PPO" not in text and "- PPO:" not in text
+
+
+def ablation_bundle(results: Path, name: str, meta: dict | None) -> Path:
+    """An ablations.sh bundle: meta.json, ABLATIONS.md and a metadata group JSON whose
+    variants have MSE 2 and 4 x copy-last's at every horizon."""
+    folder = results / "ablations" / name
+    (folder / "results").mkdir(parents=True)
+    if meta is not None:
+        (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "ABLATIONS.md").write_text("# Ablations\n")
+    hs = (1, 4, 16, 64)
+    preds = {"copy-last": dict.fromkeys(hs, 10.0),
+             "/w/meta-T1-future-embedding": dict.fromkeys(hs, 20.0),
+             "/w/nometa-T1-future-embedding": dict.fromkeys(hs, 40.0)}
+    data = paired_json()
+    data["n_starts"] = 7
+    data["predictors"] = {k: {"name": k, "context": 4, "horizons": {
+        str(h): horizon(v, 30.0) for h, v in mses.items()}} for k, mses in preds.items()}
+    (folder / "results" / "metadata.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_ablations_section(report, results: Path):
+    meta = {"title": "Breakout ablations, tiny", "machine": "two test cards",
+            "commit": "abc1234", "command": "training/ablations.sh NeuralBreakout-v0 metadata",
+            "data": "7 synthetic starts"}
+    good = ablation_bundle(results, "a-good", meta)
+    ablation_bundle(results, "b-no-meta", None)
+    ablation_bundle(results, "c-bad-meta", {"title": "x"})
+    text, out = run(report, results)
+    assert "- Ablations: a-good, b-no-meta, c-bad-meta" in text
+    assert "### Breakout ablations, tiny" in text
+    assert f"]({(good / 'ABLATIONS.md').relative_to(out.parent).as_posix()})" in text
+    assert "model MSE / copy-last MSE on 7 paired starts (metadata.json)" in text
+    assert "| meta-T1-future-embedding | 2.00 | 2.00 | 2.00 | 2.00 |" in text
+    assert "| nometa-T1-future-embedding | 4.00 | 4.00 | 4.00 | 4.00 |" in text
+    assert "- Data: 7 synthetic starts" in text and "two test cards" in text
+    assert "b-no-meta`: no meta.json in" in text
+    assert "c-bad-meta/meta.json lacks machine, commit, command." in text
+
+
+def test_no_ablations_folder_no_ablations_section(report, results: Path):
+    text, _ = run(report, results)
+    assert "## Ablations" not in text and "- Ablations:" not in text
