@@ -79,7 +79,8 @@ class WorldModel:
         if self.device.type == "cpu":
             # oneDNN's convolutions run faster on channels-last weights (benchmarks/results/
             # throughput/breakout-cpu-2core-session4-fast.meta.json); the VAE's own decoder,
-            # whose group norms run slower so, keeps its layout
+            # whose group norms run slower so, keeps its layout. On CUDA the default layout
+            # is the faster one (throughput/breakout-h100-session5-channels-last.meta.json).
             self.denoiser.to(memory_format=torch.channels_last)
             if self.decoder is not self.vae:
                 self.decoder.to(memory_format=torch.channels_last)
