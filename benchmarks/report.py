@@ -530,10 +530,10 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     lines += ["Contents:", ""]
     for env_id, rs in games.items():
         lines.append(f"- {env_id}: " + ", ".join(r.name for r in rs))
-    ppo = ppo_folders(results_dir / "ppo")
+    ppo = subfolders(results_dir / "ppo")
     if ppo:
         lines.append(f"- {PPO_TITLE}: " + ", ".join(p.name for p in ppo))
-    ablations = ablation_folders(results_dir / "ablations")
+    ablations = subfolders(results_dir / "ablations")
     if ablations:
         lines.append(f"- {ABLATIONS_TITLE}: " + ", ".join(p.name for p in ablations))
     lines += ["", *glance(results)]
@@ -731,12 +731,8 @@ def ppo_section(folder: Path, meta: dict[str, Any], evals: dict[str, dict[str, A
     return [*lines, ""]
 
 
-def ppo_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
 def ppo_sections(folders: list[Path], out: Path) -> list[str]:
-    """The PPO section: one subsection per folder of `ppo_folders` (none without folders);
+    """The PPO section: one subsection per PPO folder (none without folders);
     a folder missing a file is skipped with a note line."""
     if not folders:
         return []
@@ -768,9 +764,9 @@ ABLATION_HORIZONS = (1, 4, 16, 64)
 ABLATION_META_REQUIRED = ("title", "machine", "commit", "command")
 
 
-def ablation_folders(folder: Path) -> list[Path]:
-    """Folders of training/ablations.sh bundles: <folder>/<name>/{meta.json, ABLATIONS.md,
-    results/}."""
+def subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder` (a PPO run or an ablations bundle each), sorted; none when
+    `folder` is absent."""
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 

@@ -197,8 +197,8 @@ def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: tor
     Returns the step reached."""
     params = list(params)  # clipped every step: not a one-shot generator
     bar = tqdm(total=steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
-    step = start
-    for _, made in prefetch(batch, range(start, steps)):
+    step = start  # the steps done
+    for made_for, made in prefetch(batch, range(start, steps)):
         with runtime.autocast():
             loss, logs = model(made)
         loss.backward()
@@ -206,7 +206,7 @@ def train_steps(model: nn.Module, params: Iterable[torch.Tensor], optimizer: tor
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        step += 1
+        step = made_for + 1
         if exit_after is not None and step == exit_after:
             os._exit(3)
         bar.update(1)
