@@ -124,6 +124,10 @@ class Args:
     channels_last: bool | None = field(default=None, metadata={
         "help": "channels-last weights for the denoiser and the fast decoder (default: the "
                 "library's choice: on the CPU only)"})
+    bf16_weights: bool = field(default=False, metadata={
+        "help": "hold the denoiser's backbone and the fast decoder in bf16 and run them "
+                "without autocast (group norms in bf16 too): a speed probe, its fidelity "
+                "is not measured here"})
     eager_baseline: bool = field(default=True, metadata={
         "help": "measure the library as it ships ('eager') besides the speed options"})
     max_batch_cap: int | None = field(default=None, metadata={
@@ -302,6 +306,28 @@ def choose_variants(args: Args, cuda: bool) -> tuple[list[Variant], list[str]]:
     return variants, notes
 
 
+def in_bf16(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its floating-point tensor arguments cast to bf16 and autocast off inside,
+    so that ops autocast keeps in float32 (group norms) run in bf16 as well."""
+    def cast(x: Any) -> Any:
+        return x.to(torch.bfloat16) if torch.is_tensor(x) and x.is_floating_point() else x
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with torch.autocast("cuda", enabled=False), torch.autocast("cpu", enabled=False):
+            return fn(*map(cast, args), **{k: cast(v) for k, v in kwargs.items()})
+    return call
+
+
+def hold_in_bf16(wm: WorldModel) -> None:
+    """The denoiser's backbone (and the fast decoder, where frames come from one) in bf16
+    weights, called through `in_bf16`; the sampler, g_phi and the VAE stay as they are."""
+    backbone = wm.denoiser.backbone.to(torch.bfloat16)
+    backbone.forward = in_bf16(backbone.forward)  # type: ignore[method-assign]
+    if wm.decoder is not wm.vae:
+        wm.decoder.to(torch.bfloat16)
+        wm.decoder._decode_raw = in_bf16(wm.decoder._decode_raw)  # type: ignore[method-assign]
+
+
 def load_model(args: Args, variant: Variant) -> WorldModel:
     """A fresh WorldModel on the device with the variant's options applied."""
     wm = WorldModel.from_pretrained(args.model, device=args.device, decoder=args.decoder)
@@ -312,6 +338,8 @@ def load_model(args: Args, variant: Variant) -> WorldModel:
         wm.denoiser.to(memory_format=layout)
         if wm.decoder is not wm.vae:
             wm.decoder.to(memory_format=layout)
+    if args.bf16_weights:  # before graph capture and compilation
+        hold_in_bf16(wm)
     if variant.cuda_graphs:
         wm.enable_cuda_graphs()
     if variant.compile_mode is not None:

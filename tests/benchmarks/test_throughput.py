@@ -207,3 +207,32 @@ def test_run_variant_skips_batches_past_a_failure(throughput, monkeypatch):
                            args, {}, None, 0, throughput.Report(None, {}), result, 2)
     assert len(result["points"]) == 1
     assert "no compiler" in result["error"]
+
+
+def test_bf16_weights(world_model_builder, tmp_path: Path, throughput):
+    """--bf16-weights: the backbone and the fast decoder hold bf16 weights, their outputs stay
+    float32 and near the float32 model's, and a run with it completes."""
+    from neuralgym.model_folder import ModelFolder
+    from neuralgym.models.decoder import FrameDecoder, decoder_config
+    from neuralgym.models.vae import FrameVAE
+    from neuralgym.world_model import WorldModel
+
+    model = world_model_builder(tmp_path / "m")
+    config = decoder_config(FrameVAE.from_folder(model).config, (4, 4, 4), 0, 4)
+    ModelFolder(model).save_component("decoder", FrameDecoder(config), config)
+    ref = WorldModel.from_pretrained(model, decoder="fast")
+    wm = WorldModel.from_pretrained(model, decoder="fast")
+    throughput.hold_in_bf16(wm)
+    assert next(wm.denoiser.backbone.parameters()).dtype == torch.bfloat16
+    assert next(wm.decoder.parameters()).dtype == torch.bfloat16
+    assert next(wm.vae.parameters()).dtype == torch.float32  # the encoder is left alone
+    z = torch.randn(2, *wm.vae.config.latent_shape)
+    want, got = ref.decoder.decode(z), wm.decoder.decode(z)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert (got.float() - want.float()).abs().mean() < 4  # 0-255 frames
+    args = throughput.Args(model=model, env="NeuralBreakout-v0", batch_sizes=[2], steps=[1],
+                           seconds=0.2, warmup=1, real_workers=0, bf16_weights=True,
+                           decoder="fast")
+    report = throughput.main(args)
+    assert report["complete"] is True
+    assert all(p["frames_per_s"] > 0 for p in report["variants"][0]["points"])
