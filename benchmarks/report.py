@@ -672,6 +672,14 @@ def ppo_verdict(meta: dict[str, Any], evals: dict[str, dict[str, Any]]) -> list[
         lines.append(f"- Dream / real return: {num(d, 2)} / {num(r, 2)} = **{frac:.2f}** "
                      f"({frac:.0%}); the issue's target of at least {PPO_TARGET:.0%}: "
                      f"**{met}**.")
+    if r > z:  # the share of the real agent's gain over random (returns may be negative)
+        norm = (d - z) / (r - z)
+        met = "met" if norm >= PPO_TARGET else "not met"
+        lines.append(f"- Random-normalised: (dream - random) / (real - random) = "
+                     f"({num(d, 2)} - {num(z, 2)}) / ({num(r, 2)} - {num(z, 2)}) = "
+                     f"**{norm:.2f}**: the dream agent has {norm:.0%} of the real agent's gain "
+                     f"over the random policy (the same target, {PPO_TARGET:.0%}, read on "
+                     f"this scale, which also holds where returns are negative: **{met}**).")
     if r_lo <= z_hi and z_lo <= r_hi:
         lines.append(f"- **The real-trained agent is not distinguishable from the random "
                      f"policy**: their 95% CIs [{num(r_lo, 2)}, {num(r_hi, 2)}] and "

@@ -328,6 +328,21 @@ def test_ppo_real_agent_no_better_than_random(report, results: Path):
             "-20.20 is not above 0 and not above the random policy's -20.10") in pong
     assert "**met**" not in pong and "**not met**" not in pong
     assert "not distinguishable from the random policy" in pong
+    assert "Random-normalised" not in pong  # the real agent is below random
+    # below 0 but above random with CIs apart (Pong at 633k steps): the normalised share
+    ppo_folder(results, "pong-above-random", real=(-19.0, 0.3), dream=(-20.4, 0.2),
+               rand=(-20.0, 0.3))
+    text, _ = run(report, results)
+    above = ppo_part(text, "pong-above-random")
+    assert "no ratio given" in above and "not distinguishable" not in above
+    assert ("- Random-normalised: (dream - random) / (real - random) = (-20.40 - -20.00) / "
+            "(-19.00 - -20.00) = **-0.40**: the dream agent has -40% of the real agent's gain "
+            "over the random policy") in above
+    assert "read on this scale, which also holds where returns are negative: **not met**)." \
+        in above
+    assert ("(1.80 - 1.00) / (2.00 - 1.00) = **0.80**: the dream agent has 80% of the real "
+            "agent's gain") in ppo_part(text, "overlap")
+    assert "negative: **met**)." in ppo_part(text, "overlap")
 
 
 def test_ppo_folder_missing_a_file_is_skipped(report, results: Path):
