@@ -75,6 +75,9 @@ class Args:
         "help": "what decodes every world-model predictor's frames: the decoder its folder "
                 "chooses (auto, what its env uses), the VAE's (vae), or the folder's fast one "
                 "(fast)", "choices": ["auto", "vae", "fast"]})
+    bf16_weights: bool = field(default=False, metadata={
+        "help": "hold every world-model predictor's denoiser backbone and fast decoder in bf16 "
+                "(WorldModel.hold_in_bf16), to measure what that costs in fidelity"})
 
 
 class BenchmarkError(Exception):
@@ -100,13 +103,16 @@ def check_args(args: Args) -> None:
 # -- predictors -------------------------------------------------------------------------------
 
 
-def load_predictors(names: list[str], env_id: str, device: str, decoder: str = "auto"
-                    ) -> dict[str, Predictor]:
-    """Load each predictor (copy-last first, always); report and skip those without a model."""
+def load_predictors(names: list[str], env_id: str, device: str, decoder: str = "auto",
+                    bf16_weights: bool = False) -> dict[str, Predictor]:
+    """Load each predictor (copy-last first, always); report and skip those without a model.
+    `bf16_weights`: world models hold their backbone and fast decoder in bf16."""
     predictors: dict[str, Predictor] = {}
     for name in dict.fromkeys([BASELINE, *names]):  # ordered, without duplicates
         try:
             predictors[name] = load_predictor(name, env_id, device=device, decoder=decoder)
+            if bf16_weights and isinstance(predictors[name], WorldModel):
+                predictors[name].hold_in_bf16()
         except NoModelError as e:
             print(f"\n*** predictor {name!r} skipped: {e}\n", file=sys.stderr, flush=True)
         except ModelFolderError as e:  # a folder that is not a usable model (or lacks --decoder)
@@ -292,7 +298,8 @@ def main(args: Args) -> dict[str, Any]:
         raise BenchmarkError(f"{args.data} holds {dataset.env_id} episodes, not {args.env}: "
                              f"pass --env {dataset.env_id} or a dataset recorded from {args.env}")
 
-    predictors = load_predictors(args.predictor, args.env, args.device, args.decoder)
+    predictors = load_predictors(args.predictor, args.env, args.device, args.decoder,
+                                 args.bf16_weights)
     if args.denoising_steps is not None:
         for p in predictors.values():
             if isinstance(p, WorldModel):
@@ -344,7 +351,8 @@ def main(args: Args) -> dict[str, Any]:
                **({} if name == BASELINE else {
                    "folder": getattr(predictors[name], "folder", None),
                    "denoising_steps": getattr(predictors[name], "steps", None),
-                   "decoder": getattr(predictors[name], "decoder_kind", None)}),
+                   "decoder": getattr(predictors[name], "decoder_kind", None),
+                   "bf16_weights": getattr(predictors[name], "bf16_weights", False)}),
                "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
                                               args.per_start)
                             for h in horizons}}

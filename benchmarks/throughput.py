@@ -306,28 +306,6 @@ def choose_variants(args: Args, cuda: bool) -> tuple[list[Variant], list[str]]:
     return variants, notes
 
 
-def in_bf16(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with its floating-point tensor arguments cast to bf16 and autocast off inside,
-    so that ops autocast keeps in float32 (group norms) run in bf16 as well."""
-    def cast(x: Any) -> Any:
-        return x.to(torch.bfloat16) if torch.is_tensor(x) and x.is_floating_point() else x
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with torch.autocast("cuda", enabled=False), torch.autocast("cpu", enabled=False):
-            return fn(*map(cast, args), **{k: cast(v) for k, v in kwargs.items()})
-    return call
-
-
-def hold_in_bf16(wm: WorldModel) -> None:
-    """The denoiser's backbone (and the fast decoder, where frames come from one) in bf16
-    weights, called through `in_bf16`; the sampler, g_phi and the VAE stay as they are."""
-    backbone = wm.denoiser.backbone.to(torch.bfloat16)
-    backbone.forward = in_bf16(backbone.forward)  # type: ignore[method-assign]
-    if wm.decoder is not wm.vae:
-        wm.decoder.to(torch.bfloat16)
-        wm.decoder._decode_raw = in_bf16(wm.decoder._decode_raw)  # type: ignore[method-assign]
-
-
 def load_model(args: Args, variant: Variant) -> WorldModel:
     """A fresh WorldModel on the device with the variant's options applied."""
     wm = WorldModel.from_pretrained(args.model, device=args.device, decoder=args.decoder)
@@ -339,7 +317,7 @@ def load_model(args: Args, variant: Variant) -> WorldModel:
         if wm.decoder is not wm.vae:
             wm.decoder.to(memory_format=layout)
     if args.bf16_weights:  # before graph capture and compilation
-        hold_in_bf16(wm)
+        wm.hold_in_bf16()
     if variant.cuda_graphs:
         wm.enable_cuda_graphs()
     if variant.compile_mode is not None:

@@ -18,6 +18,7 @@ knows nothing of Gymnasium. It implements the paired benchmark's `Predictor` (`r
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,17 @@ class DreamState:
         acts = torch.cat([self.actions, actions], 1)
         acts = acts[:, max(0, acts.shape[1] - (keep - 1)):]
         return DreamState(lat, meta, acts)
+
+
+def _in_bf16(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its floating-point tensor arguments cast to bf16 and autocast off inside."""
+    def cast(x: Any) -> Any:
+        return x.to(torch.bfloat16) if torch.is_tensor(x) and x.is_floating_point() else x
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with torch.autocast("cuda", enabled=False), torch.autocast("cpu", enabled=False):
+            return fn(*map(cast, args), **{k: cast(v) for k, v in kwargs.items()})
+    return call
 
 
 class WorldModel:
@@ -87,6 +99,7 @@ class WorldModel:
         self.steps = steps
         self.name = name
         self.folder: str | None = None  # the world-model folder it was loaded from, if any
+        self.bf16_weights = False  # `hold_in_bf16` was called
         cfg = denoiser.config
         if cfg.metadata_dim and self.g is None:
             raise ModelFolderError("the denoiser is conditioned on metadata but the folder has "
@@ -115,6 +128,20 @@ class WorldModel:
         backbone.forward = CudaGraphed(backbone.forward)  # type: ignore[method-assign]
         self.decoder._decode_raw = CudaGraphed(  # type: ignore[method-assign]
             self.decoder._decode_raw)
+
+    def hold_in_bf16(self) -> None:
+        """Hold the denoiser's backbone (and the fast decoder, where frames come from one) in
+        bf16 and run them without autocast, so that the ops autocast keeps in float32 (group
+        norms) run in bf16 too: faster on CUDA (benchmarks/results/throughput/
+        breakout-h100-session6-bf16-weights.meta.json). The sampler, g_phi and the VAE stay as
+        they are. Call it before `enable_cuda_graphs` or compiling."""
+        backbone = self.denoiser.backbone.to(torch.bfloat16)
+        backbone.forward = _in_bf16(backbone.forward)  # type: ignore[method-assign]
+        if self.decoder is not self.vae:
+            self.decoder.to(torch.bfloat16)
+            self.decoder._decode_raw = _in_bf16(  # type: ignore[method-assign]
+                self.decoder._decode_raw)
+        self.bf16_weights = True
 
     @property
     def decoder_kind(self) -> str:

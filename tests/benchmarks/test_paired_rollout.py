@@ -95,14 +95,16 @@ def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: 
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
 
 
-@pytest.mark.parametrize("decoder,used", [("auto", "vae"), ("fast", "fast")])
-def test_default_predictor_is_the_shipped_model(decoder: str, used: str,
+@pytest.mark.parametrize("decoder,used,bf16", [("auto", "vae", False), ("fast", "fast", False),
+                                               ("fast", "fast", True)])
+def test_default_predictor_is_the_shipped_model(decoder: str, used: str, bf16: bool,
                                                 breakout_dataset: Dataset, tmp_path: Path,
                                                 run_script):
     proc = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--data", breakout_dataset.root,
                       "--split", "all", "--predictor", "default", "--episodes", "1",
                       "--starts-per-episode", "1", "--horizons", "1", "2", "--json",
-                      tmp_path / "r.json", "--denoising-steps", "1", "--decoder", decoder)
+                      tmp_path / "r.json", "--denoising-steps", "1", "--decoder", decoder,
+                      *(["--bf16-weights"] if bf16 else []))
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["skipped_predictors"] == []
@@ -110,6 +112,7 @@ def test_default_predictor_is_the_shipped_model(decoder: str, used: str,
     assert report["predictors"]["default"]["folder"].endswith("neuralgym/shipped/breakout")
     assert report["predictors"]["default"]["denoising_steps"] == 1
     assert report["predictors"]["default"]["decoder"] == used  # shipped: both, VAE default
+    assert report["predictors"]["default"]["bf16_weights"] is bf16
     mse = report["predictors"]["default"]["horizons"]["1"]["mse"]["mean"]
     assert 0 <= mse < 1000
 

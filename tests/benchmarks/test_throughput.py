@@ -210,8 +210,8 @@ def test_run_variant_skips_batches_past_a_failure(throughput, monkeypatch):
 
 
 def test_bf16_weights(world_model_builder, tmp_path: Path, throughput):
-    """--bf16-weights: the backbone and the fast decoder hold bf16 weights, their outputs stay
-    float32 and near the float32 model's, and a run with it completes."""
+    """--bf16-weights (`WorldModel.hold_in_bf16`): the backbone and the fast decoder hold bf16
+    weights, their outputs stay float32 and near the float32 model's, and a run completes."""
     from neuralgym.model_folder import ModelFolder
     from neuralgym.models.decoder import FrameDecoder, decoder_config
     from neuralgym.models.vae import FrameVAE
@@ -222,7 +222,8 @@ def test_bf16_weights(world_model_builder, tmp_path: Path, throughput):
     ModelFolder(model).save_component("decoder", FrameDecoder(config), config)
     ref = WorldModel.from_pretrained(model, decoder="fast")
     wm = WorldModel.from_pretrained(model, decoder="fast")
-    throughput.hold_in_bf16(wm)
+    wm.hold_in_bf16()
+    assert wm.bf16_weights and not ref.bf16_weights
     assert next(wm.denoiser.backbone.parameters()).dtype == torch.bfloat16
     assert next(wm.decoder.parameters()).dtype == torch.bfloat16
     assert next(wm.vae.parameters()).dtype == torch.float32  # the encoder is left alone
