@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     wrapped.train()
     bar = tqdm(total=args.steps, initial=start, disable=not runtime.is_main, dynamic_ncols=True)
     t0 = t5 = time.time()
+    done = start  # the steps the component has had
+
     def windows(step: int) -> Windows:  # CPU work, made ahead in a thread (prefetch)
         return cache.sample(train_starts, args.batch_size, K, T, runtime.rng(args.seed, step),
                             np.float16)
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         result.update(component=component, stage=config.stage, backbone=config.backbone,
                       context=K, metadata=bool(M), action_encoding=config.action_encoding,
                       action_context=config.action_context, lora_rank=lora_rank,
-                      steps=args.steps, parameters=count_parameters(model),
+                      steps=done, parameters=count_parameters(model),
                       cache=str(cache.root))
         atomic_write_json(Path(args.out) / f"{component}_eval.json", result)
         mses = ", ".join(f"{s} steps {v:.4f}" for s, v in result["mse"].items())

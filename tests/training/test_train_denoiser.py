@@ -107,3 +107,15 @@ def test_killed_and_resumed_run_is_bit_identical(breakout_cache: Path, base_unet
         assert all(torch.equal(a[k], b[k]) for k in a), rel
     cfg = ModelFolder(tmp_path / "a").component_config("denoiser_lora", DenoiserConfig)
     assert cfg.token_dim == 12 and cfg.base_kwargs["cross_attention_dim"] == 12
+
+
+def test_stopped_by_max_seconds_evaluates_the_steps_it_had(breakout_cache: Path, tmp_path: Path,
+                                                           run_script) -> None:
+    """A run cut by --max-seconds writes its eval with the steps reached, not --steps (so a
+    resumable caller, e.g. training/ablations.sh, does not take it for finished)."""
+    out = tmp_path / "wm"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--stage", "cond",
+                   "--steps", "1000", "--max-seconds", "0.001", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "stopping at step 1 of 1000" in r.stdout
+    assert json.loads((out / "denoiser_eval.json").read_text())["steps"] == 1
