@@ -360,7 +360,9 @@ class Denoiser(nn.Module):
             m = (m - self.metadata_mean) / self.metadata_std
             tokens.append(self.metadata_encoder(m.to(dtype)))  # (B, T, D)
         tokens_t = torch.cat(tokens, 1) + self.token_pos  # (B, N, D)
-        return Condition(context.to(dtype), level, tokens_t)
+        # contiguous: the dream hands a view of its growing history, whose strides would make
+        # torch.compile recompile at every new history length
+        return Condition(context.to(dtype).contiguous(), level, tokens_t)
 
     def velocity(self, noisy: Tensor, timestep: Tensor, cond: Condition) -> Tensor:
         """The network: predicted v of the T targets (B, T, C, h, w), float32."""

@@ -62,6 +62,20 @@ def test_conditioning_changes_output(tiny_denoiser):
         assert not torch.allclose(out, ref), key
 
 
+def test_condition_hands_the_backbone_a_contiguous_context(tiny_denoiser):
+    """The dream passes a view of its growing latent history; the backbone gets the same
+    values in a contiguous tensor (a view's strides made torch.compile recompile each step)."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config())
+    a = tiny_denoiser.batch(model.config, seed=0)
+    K = a["context"].shape[1]
+    history = torch.cat([torch.randn_like(a["context"][:, :3]), a["context"]], 1)
+    view = history[:, -K:]  # (B, K, C, h, w), batch stride of K + 3 frames
+    assert not view.is_contiguous()
+    cond = model.condition(view, a["actions"], a["metadata"], torch.zeros(2))
+    assert cond.context.is_contiguous() and torch.equal(cond.context, a["context"])
+
+
 def test_overfits_a_fixed_batch(tiny_denoiser):
     """150 steps: the v-loss falls at least 5x (about 100x on the development machine)."""
     first, last = tiny_denoiser.overfit(tiny_denoiser.config(), 150)
