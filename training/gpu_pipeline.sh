@@ -71,7 +71,7 @@ record() {
   local agent=$1 steps=$2; shift 2
   python3 agents/record.py --env "$ENV_ID" --agent "$agent" --steps "$steps" --seed "$SEED" \
     --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
-    2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -5
+    2>&1 | tr "\r" "\n" | grep -v "step/s\|Powered by Stella\|A.L.E: Arcade" | tail -40
 }
 # the first stage that reads the model folder copies the committed model into it (fine-tuning)
 init_model() {
