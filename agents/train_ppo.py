@@ -82,6 +82,9 @@ class Args:
                 "game's time limit)"})
     cuda_graphs: bool | None = field(default=None, metadata={
         "help": "--dream: replay the world model from CUDA graphs (default: on with CUDA)"})
+    bf16_weights: bool = field(default=False, metadata={
+        "help": "--dream: hold the denoiser's backbone and fast decoder in bf16 "
+                "(faster on CUDA, about 1-2% more MSE at short horizons)"})
     max_seconds: float = field(default=0.0, metadata={
         "help": "stop after this many seconds of training, at the end of a rollout, and "
                 "write the model as it is then (0: train for --steps)"})
@@ -131,7 +134,8 @@ def make_dream_venv(args: Args, device: str):
         kwargs["max_episode_steps"] = args.max_episode_steps
     graphs = device.startswith("cuda") if args.cuda_graphs is None else args.cuda_graphs
     venv = gym.make_vec(args.env, num_envs=args.n_envs, model=args.dream, device=device,
-                        denoising_steps=args.denoising_steps, cuda_graphs=graphs, **kwargs)
+                        denoising_steps=args.denoising_steps, cuda_graphs=graphs,
+                        bf16_weights=args.bf16_weights, **kwargs)
     if venv.unwrapped.start_contexts is None:  # reset() would fail later, inside PPO
         from neuralgym.start_contexts import StartContextsError, start_contexts_path
 
@@ -194,9 +198,9 @@ def train(args: Args) -> None:
         raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds}")
     if args.dream is None and (args.denoising_steps is not None
                                or args.max_episode_steps is not None
-                               or args.cuda_graphs is not None):
-        raise ValueError("--denoising-steps, --max-episode-steps and --cuda-graphs are for "
-                         "the dream; pass --dream DIR")
+                               or args.cuda_graphs is not None or args.bf16_weights):
+        raise ValueError("--denoising-steps, --max-episode-steps, --cuda-graphs and "
+                         "--bf16-weights are for the dream; pass --dream DIR")
     device = resolve_device(args.device)
     if args.dream == "default":
         from neuralgym.predictors import shipped_model

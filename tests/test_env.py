@@ -102,6 +102,25 @@ def test_same_seed_same_frames(dream_model_dir: Path, breakout_dataset: Dataset)
     assert (env.step(0)[0] != f1).any()
 
 
+def test_bf16_weights(dream_model_dir: Path):
+    """bf16_weights=True holds the backbone in bf16 (single and vector env); the dream still
+    serves uint8 frames of the game's shape, close to the float32 model's."""
+    ref = gym.make(ID, model=str(dream_model_dir), denoising_steps=1)
+    env = gym.make(ID, model=str(dream_model_dir), denoising_steps=1, bf16_weights=True)
+    model = env.unwrapped.model
+    assert model.bf16_weights and not ref.unwrapped.model.bf16_weights
+    assert next(model.denoiser.backbone.parameters()).dtype == torch.bfloat16
+    a, b = rollout(ref, 3, [1, 2, 3]), rollout(env, 3, [1, 2, 3])
+    assert b.dtype == np.uint8 and b.shape == a.shape
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() < 8
+    venv = gym.make_vec(ID, num_envs=2, model=str(dream_model_dir), denoising_steps=1,
+                        bf16_weights=True)
+    assert venv.unwrapped.model.bf16_weights
+    venv.reset(seed=0)
+    obs, *_ = venv.step(np.array([1, 2]))
+    assert obs.shape == (2, *get_spec(ID).obs_shape) and obs.dtype == np.uint8
+
+
 def test_reset_options(dream_model_dir: Path, breakout_dataset: Dataset):
     env = gym.make(ID, model=str(dream_model_dir)).unwrapped
     ep = breakout_dataset.load(breakout_dataset.episodes[0])

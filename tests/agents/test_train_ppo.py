@@ -69,6 +69,8 @@ def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: 
         (("--env", "NeuralBreakout-v0", "--out", "model.pt"), "must end in .zip"),
         (("--env", "NeuralBreakout-v0", "--cuda-graphs", "--out", "m.zip"),
          "are for the dream; pass --dream DIR"),
+        (("--env", "NeuralBreakout-v0", "--bf16-weights", "--out", "m.zip"),
+         "are for the dream; pass --dream DIR"),
     ],
 )
 def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:
