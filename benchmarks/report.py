@@ -778,6 +778,16 @@ def subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
+def mse_mean(predictor: dict[str, Any], h: int) -> float | None:
+    """A predictor's mean MSE at horizon h in a paired_rollout.py JSON; None where the JSON
+    has none (or not in that shape)."""
+    try:
+        value = predictor["horizons"][str(h)]["mse"]["mean"]
+    except (KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def ablation_section(folder: Path, out: Path) -> list[str]:
     """A summary of one bundle: per group, each variant's MSE as a fraction of copy-last's at
     a few horizons; the paired CIs and every other number stay in its ABLATIONS.md."""
@@ -798,19 +808,18 @@ def ablation_section(folder: Path, out: Path) -> list[str]:
         if not path.is_file():
             continue
         data = read_json(path)
-        preds = data.get("predictors", {})
-        base = preds.get(BASELINE, {}).get("horizons", {})
+        preds = data.get("predictors") if isinstance(data, dict) else None
+        if not isinstance(preds, dict) or not all(isinstance(v, dict) for v in preds.values()) \
+                or BASELINE not in preds:
+            raise ReportError(f"{path} is not a paired_rollout.py result with {BASELINE}")
         lines += [f"{what}: model MSE / copy-last MSE on {data.get('n_starts', '?')} paired "
                   f"starts ({group}.json):", "",
                   f"| variant | {hs} |", "| --- |" + " ---: |" * len(ABLATION_HORIZONS)]
         for name, pred in preds.items():
             if name == BASELINE:
                 continue
-            cells = []
-            for h in ABLATION_HORIZONS:
-                m = pred.get("horizons", {}).get(str(h), {}).get("mse", {}).get("mean")
-                c = base.get(str(h), {}).get("mse", {}).get("mean")
-                cells.append(ratio(m, c))
+            cells = [ratio(mse_mean(pred, h), mse_mean(preds[BASELINE], h))
+                     for h in ABLATION_HORIZONS]
             lines.append(f"| {Path(name).name} | " + " | ".join(cells) + " |")
         lines.append("")
     facts = [("Data", meta.get("data")), ("Machine", meta["machine"]),

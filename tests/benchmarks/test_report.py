@@ -407,6 +407,28 @@ def test_ablations_section(report, results: Path):
     assert "c-bad-meta/meta.json lacks machine, commit, command." in text
 
 
+@pytest.mark.parametrize("broken", ["not a dict", "no copy-last", "odd horizons"])
+def test_malformed_ablation_group_is_skipped(report, results: Path, broken: str):
+    meta = {"title": "t", "machine": "m", "commit": "c", "command": "x"}
+    folder = ablation_bundle(results, "a-bad", meta)
+    group = folder / "results" / "metadata.json"
+    data = json.loads(group.read_text())
+    if broken == "not a dict":
+        data = [1, 2]
+    elif broken == "no copy-last":
+        del data["predictors"]["copy-last"]
+    else:  # a variant's horizons are a list: its cells read "-", the bundle is still shown
+        data["predictors"]["/w/meta-T1-future-embedding"]["horizons"] = [1, 2]
+    group.write_text(json.dumps(data))
+    text, _ = run(report, results)
+    if broken == "odd horizons":
+        assert "| meta-T1-future-embedding | — | — | — | — |" in text
+        assert "| nometa-T1-future-embedding | 4.00 | 4.00 | 4.00 | 4.00 |" in text
+    else:
+        assert "Skipped `" in text and "a-bad`: " in text
+        assert "is not a paired_rollout.py result with copy-last." in text
+
+
 def test_no_ablations_folder_no_ablations_section(report, results: Path):
     text, _ = run(report, results)
     assert "## Ablations" not in text and "- Ablations:" not in text
