@@ -12,7 +12,8 @@
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
 # ppo-eval (both agents and the random policy scored in the real game, learning curves
-# plotted). Data, checkpoints and results stay in
+# plotted), ppo-probe (PPO_STEPS=auto: the steps PPO makes in the dream in PPO_PROBE_BUDGET
+# seconds, from PPO_PROBE_SECONDS of dream PPO, so that both agents get those equal steps). Data, checkpoints and results stay in
 # $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
 # (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/; START=DIR names another
@@ -40,6 +41,11 @@ PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
 PPO_DREAM_MODEL=${PPO_DREAM_MODEL:-}  # the dream ppo-dream trains in (default: $WORK's model)
 PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
+# ppo-probe: PPO_PROBE_SECONDS of dream PPO (episodes cut at PPO_PROBE_EPISODE steps, so that
+# they end and the curve has rows) measure its steps/s; capped at PPO_PROBE_CAP (what PPO on
+# the real game makes), x PPO_PROBE_BUDGET seconds, it is the PPO_STEPS=auto of both runs
+PPO_PROBE_SECONDS=${PPO_PROBE_SECONDS:-60}; PPO_PROBE_BUDGET=${PPO_PROBE_BUDGET:-800}
+PPO_PROBE_CAP=${PPO_PROBE_CAP:-1700}; PPO_PROBE_EPISODE=${PPO_PROBE_EPISODE:-200}
 EVAL_ARGS=${EVAL_ARGS:-}  # extra evaluate_policy.py flags
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
@@ -80,6 +86,12 @@ init_model() {
     log "starting from the committed model $start"
   fi
 }
+# PPO_STEPS, or with PPO_STEPS=auto the count the ppo-probe stage wrote
+ppo_steps() {
+  if [ "$PPO_STEPS" != auto ]; then echo "$PPO_STEPS"; return; fi
+  [ -s "$PPO/steps" ] || { echo "PPO_STEPS=auto: run the ppo-probe stage first" >&2; return 1; }
+  cat "$PPO/steps"
+}
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
@@ -96,16 +108,38 @@ for stage in "$@"; do
       [ "$RANDOM_STEPS" -eq 0 ] || record random "$RANDOM_STEPS"
       ;;
     ppo-real)
-      python3 agents/train_ppo.py --env "$ENV_ID" --steps "$PPO_STEPS" --n-envs "$PPO_ENVS" \
+      steps=$(ppo_steps)
+      python3 agents/train_ppo.py --env "$ENV_ID" --steps "$steps" --n-envs "$PPO_ENVS" \
         --seed "$SEED" --device "$DEVICE" --max-seconds "$PPO_SECONDS" --out "$PPO/real.zip" \
         $PPO_ARGS 2>&1 | tail -8
       ;;
     record-ppo)
       record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
       ;;
-    ppo-dream)
+    ppo-probe)
+      mkdir -p "$PPO"
+      # shellcheck disable=SC2086  # word splitting of the flags is wanted
       python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
-        --steps "$PPO_STEPS" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
+        --steps 1000000000 --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
+        --max-seconds "$PPO_PROBE_SECONDS" --out "$PPO/probe.zip" $PPO_DREAM_ARGS \
+        --max-episode-steps "$PPO_PROBE_EPISODE" 2>&1 | tail -3
+      python3 - "$PPO/probe.curve.csv" "$PPO_PROBE_CAP" "$PPO_PROBE_BUDGET" > "$PPO/steps" <<'PY'
+import sys
+rows = [r.split(",") for r in open(sys.argv[1]).read().split()[1:]]  # step,return,n,seconds
+if len(rows) < 2:
+    sys.exit("ppo-probe: fewer than 2 rollouts ended an episode; raise PPO_PROBE_SECONDS")
+(s0, t0), (s1, t1) = [(float(r[0]), float(r[3])) for r in (rows[0], rows[-1])]
+rate = (s1 - s0) / max(t1 - t0, 1e-9)  # after the first rollout: warm-up and graph capture
+print(f"ppo-probe: {rate:.0f} dream PPO steps/s over {len(rows)} rollouts", file=sys.stderr)
+print(max(1, int(min(rate, float(sys.argv[2])) * float(sys.argv[3]))))
+PY
+      rm -f "$PPO/probe.zip"  # only its curve is kept (probe.curve.csv)
+      log "PPO_STEPS=auto is $(cat "$PPO/steps") for both PPO runs"
+      ;;
+    ppo-dream)
+      steps=$(ppo_steps)
+      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
+        --steps "$steps" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
         --max-seconds "$PPO_SECONDS" --out "$PPO/dream.zip" $PPO_DREAM_ARGS 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random

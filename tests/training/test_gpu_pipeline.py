@@ -160,3 +160,22 @@ def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path,
     assert (out / "ablations.tgz").exists() and (out / "ABLATIONS.md").exists()
     for kind in ("gru", "lstm", "transformer"):
         assert (work / ENV_ID / "ablations" / "gphi" / f"metadata_{kind}_eval.json").exists()
+
+
+def test_ppo_probe_sets_equal_steps(run: tuple[Path, Path, str], tmp_path: Path,
+                                    run_script) -> None:
+    """ppo-probe measures dream PPO's steps/s and writes PPO_STEPS=auto's count; without it,
+    PPO_STEPS=auto is a clear error."""
+    root, _, _ = run
+    env = {**TINY, "WORK": str(root.parent), "OUT": str(tmp_path / "out"), "PPO_STEPS": "auto",
+           "PPO_PROBE_SECONDS": "4", "PPO_PROBE_BUDGET": "2", "PPO_PROBE_EPISODE": "5"}
+    fresh = {**env, "WORK": str(tmp_path / "fresh")}
+    r = run_script(SCRIPT, ENV_ID, "ppo-real", env=fresh)
+    assert r.returncode != 0 and "PPO_STEPS=auto: run the ppo-probe stage first" in r.stderr
+    r = run_script(SCRIPT, ENV_ID, "ppo-probe", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    steps = int((root / "ppo" / "steps").read_text())
+    assert steps > 0 and f"PPO_STEPS=auto is {steps} for both PPO runs" in r.stdout
+    assert "dream PPO steps/s" in r.stderr and not (root / "ppo" / "probe.zip").exists()
+    rows = (root / "ppo" / "probe.curve.csv").read_text().split()[1:]
+    assert len(rows) >= 2
