@@ -1,4 +1,5 @@
-r"""Score a policy in the REAL game: mean episode return with a bootstrap 95% CI.
+r"""Score a policy in the REAL game (or, with --dream, in a world model's dream): mean episode
+return with a bootstrap 95% CI.
 
     python agents/evaluate_policy.py --env NeuralBreakout-v0 --policy runs/ppo-dream.zip \
         --episodes 30 --seed 0 --json runs/ppo-dream-real.json
@@ -23,6 +24,13 @@ Learning curves (the .curve.csv files agents/train_ppo.py writes beside its mode
 
 draws return against training steps, one line per CSV, and each --reference JSON (a result of
 this script) as a horizontal line with its CI band.
+
+In the dream instead (--dream DIR, or 'default' for the shipped model; --device): the same
+episodes, seeds and statistics with `gym.make(--env, model=DIR)` in place of the real game, to
+see how the dream's rewards and episode ends compare with the game's under the same policy:
+
+    python agents/evaluate_policy.py --env NeuralPong-v0 --policy random --dream default \
+        --episodes 30 --max-steps-per-episode 1000 --json runs/random-dream.json
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from neuralgym import make_real
@@ -45,6 +54,8 @@ from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
 from neuralgym.games import get_spec
 from neuralgym.metrics import bootstrap_ci
+from neuralgym.model_folder import ModelFolderError
+from neuralgym.start_contexts import StartContextsError
 
 
 @dataclass
@@ -69,6 +80,10 @@ class Args:
     reference: tuple[str, ...] = field(default=(), metadata={
         "help": "plot mode: result JSONs of this script, drawn as horizontal lines with CIs"})
     plot: str | None = field(default=None, metadata={"help": "plot mode: the image to write"})
+    dream: str | None = field(default=None, metadata={
+        "help": "play in the dream of this world-model folder ('default': the shipped model) "
+                "instead of the real game"})
+    device: str = field(default="cpu", metadata={"help": "--dream: the world model's device"})
 
 
 class EvaluateError(Exception):
@@ -94,15 +109,23 @@ def make_policy(policy: str, n_actions: int, deterministic: bool = False):
     return PPOPolicy(policy, n_actions=n_actions, deterministic=deterministic)
 
 
+def make_env(env_id: str, dream: str | None = None, device: str = "cpu") -> gym.Env:
+    """The real game, or with `dream` the dream of that folder ('default': the shipped one)."""
+    if dream is None:
+        return make_real(env_id)
+    return gym.make(env_id, model=None if dream == "default" else dream, device=device)
+
+
 def play_episodes(env_id: str, policy: str, seeds: list[int], max_steps: int | None,
-                  deterministic: bool = False) -> list[dict[str, Any]]:
-    """Play one real episode per seed; returns {seed, return, length, terminated,
-    truncated} for each."""
-    if policy != RANDOM:
+                  deterministic: bool = False, dream: str | None = None,
+                  device: str = "cpu") -> list[dict[str, Any]]:
+    """Play one episode per seed (in the real game, or in the dream of `dream`); returns
+    {seed, return, length, terminated, truncated} for each."""
+    if policy != RANDOM or dream is not None:
         import torch
 
         torch.set_num_threads(1)  # one core per worker
-    env = make_real(env_id)
+    env = make_env(env_id, dream, device)
     try:
         agent = make_policy(policy, int(env.action_space.n), deterministic)
         results = []
@@ -124,20 +147,22 @@ def play_episodes(env_id: str, policy: str, seeds: list[int], max_steps: int | N
 
 
 def evaluate(env_id: str, policy: str, episodes: int, seed: int = 0,
-             max_steps: int | None = None, deterministic: bool = False, workers: int = 1
-             ) -> dict[str, Any]:
-    """Play `episodes` real episodes with `policy` (a .zip path or "random"); the summary
-    (mean return, bootstrap 95% CI, ...) and every episode, JSON-serialisable."""
+             max_steps: int | None = None, deterministic: bool = False, workers: int = 1,
+             dream: str | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Play `episodes` episodes with `policy` (a .zip path or "random") in the real game, or in
+    the dream of `dream`; the summary (mean return, bootstrap 95% CI, ...) and every episode,
+    JSON-serialisable."""
     seeds = [episode_seed(seed, k) for k in range(episodes)]
     t0 = time.time()
     workers = max(1, min(workers, episodes))
     if workers == 1:
-        results = play_episodes(env_id, policy, seeds, max_steps, deterministic)
+        results = play_episodes(env_id, policy, seeds, max_steps, deterministic, dream, device)
     else:
         chunks = [seeds[w::workers] for w in range(workers)]
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             parts = list(pool.map(play_episodes, [env_id] * workers, [policy] * workers,
-                                  chunks, [max_steps] * workers, [deterministic] * workers))
+                                  chunks, [max_steps] * workers, [deterministic] * workers,
+                                  [dream] * workers, [device] * workers))
         by_seed = {r["seed"]: r for part in parts for r in part}
         results = [by_seed[s] for s in seeds]
     returns = np.array([r["return"] for r in results])
@@ -145,7 +170,8 @@ def evaluate(env_id: str, policy: str, episodes: int, seed: int = 0,
     return {
         "env": env_id,
         "policy": policy,
-        "real_game": True,
+        "real_game": dream is None,
+        "dream": dream,
         "episodes": episodes,
         "seed": seed,
         "max_steps_per_episode": max_steps,
@@ -250,15 +276,19 @@ def run(args: Args) -> None:
         if not Path(args.policy).is_file():
             raise EvaluateError(f"policy {args.policy} does not exist: pass a .zip written by "
                                 "agents/train_ppo.py, or 'random'")
-        env = make_real(args.env)  # check the model fits the game before starting workers
+        env = make_env(args.env, args.dream, args.device)  # the model fits the game?
         try:
             make_policy(args.policy, int(env.action_space.n))
         finally:
             env.close()
+    if args.dream is not None and args.policy == RANDOM:
+        make_env(args.env, args.dream, args.device).close()  # a clear error before the workers
     result = evaluate(args.env, args.policy, args.episodes, args.seed,
-                      args.max_steps_per_episode, args.deterministic, args.workers)
+                      args.max_steps_per_episode, args.deterministic, args.workers,
+                      args.dream, args.device)
     lo, hi = result["ci95"]
-    print(f"{args.env} (real game), policy {args.policy}: mean return "
+    where = "real game" if args.dream is None else f"dream of {args.dream}"
+    print(f"{args.env} ({where}), policy {args.policy}: mean return "
           f"{result['mean_return']:.2f} (95% CI {lo:.2f} .. {hi:.2f}) over {args.episodes} "
           f"episodes, mean length {result['mean_length']:.0f}, {result['truncated']} truncated",
           flush=True)
@@ -274,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (EvaluateError, KeyError, FileNotFoundError, ValueError, OSError) as e:
+    except (EvaluateError, KeyError, FileNotFoundError, ValueError, OSError, ModelFolderError,
+            StartContextsError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"evaluate_policy.py: error: {msg}", file=sys.stderr)
         return 1

@@ -98,3 +98,27 @@ def test_plot_learning_curves(random_result: Path, tmp_path: Path, run_script):
     assert [p.name for p in out.parent.iterdir()] == ["curves.png"]
     r = run_script(SCRIPT, "--curves", str(a), str(b), "--labels", "one", "--plot", str(out))
     assert r.returncode == 1 and "1 labels for 2 curves" in r.stderr
+
+
+def test_in_the_dream(models: dict[str, Path], dream_model_dir: Path, tmp_path: Path,
+                      run_script):
+    """--dream: the same episodes and statistics inside a world model's dream (a PPO model and
+    the random policy), the same numbers with any workers; a folder without a model is a clear
+    error."""
+    results = []
+    for workers, policy in (("1", str(models["breakout"])), ("2", str(models["breakout"])),
+                            ("1", "random")):
+        out = tmp_path / f"d{workers}-{Path(policy).stem}.json"
+        r = run_script(SCRIPT, "--env", ID, "--policy", policy, "--dream", str(dream_model_dir),
+                       "--episodes", "2", "--max-steps-per-episode", "4", "--workers", workers,
+                       "--json", str(out), check=True)
+        assert f"(dream of {dream_model_dir})" in r.stdout
+        results.append(json.loads(out.read_text()))
+    for result in results:
+        assert not result["real_game"] and result["dream"] == str(dream_model_dir)
+        assert all(e["length"] <= 4 for e in result["per_episode"])
+    assert results[0]["per_episode"] == results[1]["per_episode"]
+    r = run_script(SCRIPT, "--env", ID, "--policy", "random", "--dream", str(tmp_path / "nope"),
+                   "--json", str(tmp_path / "bad.json"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "bad.json").exists()
