@@ -272,17 +272,16 @@ def run(args: Args) -> None:
         raise EvaluateError("--episodes and --workers must be >= 1")
     if args.max_steps_per_episode is not None and args.max_steps_per_episode < 1:
         raise EvaluateError("--max-steps-per-episode must be >= 1")
-    if args.policy != RANDOM:
-        if not Path(args.policy).is_file():
-            raise EvaluateError(f"policy {args.policy} does not exist: pass a .zip written by "
-                                "agents/train_ppo.py, or 'random'")
-        env = make_env(args.env, args.dream, args.device)  # the model fits the game?
+    if args.policy != RANDOM and not Path(args.policy).is_file():
+        raise EvaluateError(f"policy {args.policy} does not exist: pass a .zip written by "
+                            "agents/train_ppo.py, or 'random'")
+    if args.policy != RANDOM or args.dream is not None:  # clear errors before the workers:
+        env = make_env(args.env, args.dream, args.device)  # the dream's model loads,
         try:
-            make_policy(args.policy, int(env.action_space.n))
+            if args.policy != RANDOM:
+                make_policy(args.policy, int(env.action_space.n))  # the policy fits the game
         finally:
             env.close()
-    if args.dream is not None and args.policy == RANDOM:
-        make_env(args.env, args.dream, args.device).close()  # a clear error before the workers
     result = evaluate(args.env, args.policy, args.episodes, args.seed,
                       args.max_steps_per_episode, args.deterministic, args.workers,
                       args.dream, args.device)

@@ -103,16 +103,13 @@ def check_args(args: Args) -> None:
 # -- predictors -------------------------------------------------------------------------------
 
 
-def load_predictors(names: list[str], env_id: str, device: str, decoder: str = "auto",
-                    bf16_weights: bool = False) -> dict[str, Predictor]:
-    """Load each predictor (copy-last first, always); report and skip those without a model.
-    `bf16_weights`: world models hold their backbone and fast decoder in bf16."""
+def load_predictors(names: list[str], env_id: str, device: str, decoder: str = "auto"
+                    ) -> dict[str, Predictor]:
+    """Load each predictor (copy-last first, always); report and skip those without a model."""
     predictors: dict[str, Predictor] = {}
     for name in dict.fromkeys([BASELINE, *names]):  # ordered, without duplicates
         try:
             predictors[name] = load_predictor(name, env_id, device=device, decoder=decoder)
-            if bf16_weights and isinstance(predictors[name], WorldModel):
-                predictors[name].hold_in_bf16()
         except NoModelError as e:
             print(f"\n*** predictor {name!r} skipped: {e}\n", file=sys.stderr, flush=True)
         except ModelFolderError as e:  # a folder that is not a usable model (or lacks --decoder)
@@ -298,12 +295,12 @@ def main(args: Args) -> dict[str, Any]:
         raise BenchmarkError(f"{args.data} holds {dataset.env_id} episodes, not {args.env}: "
                              f"pass --env {dataset.env_id} or a dataset recorded from {args.env}")
 
-    predictors = load_predictors(args.predictor, args.env, args.device, args.decoder,
-                                 args.bf16_weights)
-    if args.denoising_steps is not None:
-        for p in predictors.values():
-            if isinstance(p, WorldModel):
-                p.steps = args.denoising_steps
+    predictors = load_predictors(args.predictor, args.env, args.device, args.decoder)
+    for p in predictors.values():  # the options for world models
+        if isinstance(p, WorldModel):
+            p.steps = args.denoising_steps or p.steps
+            if args.bf16_weights:
+                p.hold_in_bf16()
     context = max(p.context for p in predictors.values())
     length = max(args.horizons)
     horizons = sorted(set(args.horizons))

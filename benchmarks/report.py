@@ -63,6 +63,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,12 +140,26 @@ def read_json(path: Path) -> Any:
         raise ReportError(f"{path} is not valid JSON: {e}") from None
 
 
-def load_result(path: Path) -> Result:
+def read_paired(path: Path) -> dict[str, Any]:
+    """A paired_rollout.py JSON, checked: its keys, a dict per predictor, copy-last among
+    them."""
     data = read_json(path)
-    missing = [k for k in ("env_id", "predictors", "n_starts") if k not in data]
-    if not isinstance(data, dict) or missing:
+    missing = [k for k in ("env_id", "predictors", "n_starts")
+               if not isinstance(data, dict) or k not in data]
+    if missing:
         raise ReportError(f"{path} is not a paired_rollout.py result (missing {missing}); "
                           "move other JSON files out of the results folder")
+    preds = data["predictors"]
+    if not isinstance(preds, dict) or not all(isinstance(v, dict) for v in preds.values()):
+        raise ReportError(f"{path} is not a paired_rollout.py result (its predictors are not "
+                          "one object each)")
+    if BASELINE not in preds:
+        raise ReportError(f"{path} has no {BASELINE} predictor to compare with")
+    return data
+
+
+def load_result(path: Path) -> Result:
+    data = read_paired(path)
     meta_path = path.with_name(f"{path.stem}.meta.json")
     if not meta_path.is_file():
         raise ReportError(
@@ -154,8 +169,6 @@ def load_result(path: Path) -> Result:
     lacking = [k for k in SIDECAR_REQUIRED if k not in meta]
     if lacking:
         raise ReportError(f"{meta_path} lacks {lacking} (layout in benchmarks/report.py)")
-    if BASELINE not in data["predictors"]:
-        raise ReportError(f"{path} has no {BASELINE} predictor to compare with")
     names = [n for n in data["predictors"] if n != BASELINE]
     if not names:
         raise ReportError(f"{path} holds only {BASELINE}: no model to report")
@@ -235,8 +248,17 @@ class Notes:
 
 
 def mean(result: Result, predictor: str, h: int, key: str = "mse") -> float | None:
-    per_h = result.data["predictors"][predictor]["horizons"].get(str(h))
-    return None if per_h is None else per_h[key].get("mean")
+    return predictor_mean(result.data["predictors"][predictor], h, key)
+
+
+def predictor_mean(predictor: dict[str, Any], h: int, key: str = "mse") -> float | None:
+    """A predictor's mean `key` at horizon h in a paired_rollout.py JSON; None where the JSON
+    has none (or not in that shape)."""
+    try:
+        value = predictor["horizons"][str(h)][key]["mean"]
+    except (KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def glance(results: list[Result]) -> list[str]:
@@ -318,14 +340,23 @@ def table2_section(game: str) -> list[str]:
 
 
 def glance_table(result: Result, model: str, display: str) -> list[str]:
-    lines = [f"| h | {display} MSE [95% CI] | copy-last MSE [95% CI] | model / copy-last |",
-             "| ---: | --- | --- | ---: |"]
+    """MSE per horizon, model beside copy-last; with each start's values in the JSON
+    (paired_rollout.py --per-start), their medians too."""
+    hs = horizons(result, model)
+    pick = [result.data["predictors"][p]["horizons"] for p in (model, BASELINE)]
+    per_start = all(isinstance(p[str(h)]["mse"].get("per_start"), list) for h in hs for p in pick)
+    extra = " median per start: model / copy-last |" if per_start else ""
+    lines = [f"| h | {display} MSE [95% CI] | copy-last MSE [95% CI] | model / copy-last |"
+             + extra, "| ---: | --- | --- | ---: |" + (" ---: |" if per_start else "")]
     notes = Notes()  # MSE always has numbers
-    for h in horizons(result, model):
-        s_m = result.data["predictors"][model]["horizons"][str(h)]["mse"]
-        s_c = result.data["predictors"][BASELINE]["horizons"][str(h)]["mse"]
-        lines.append(f"| {h} | {stat(s_m, 2, notes)} | {stat(s_c, 2, notes)} | "
-                     f"{ratio(s_m['mean'], s_c['mean'])} |")
+    for h in hs:
+        s_m, s_c = (p[str(h)]["mse"] for p in pick)
+        cells = f"| {h} | {stat(s_m, 2, notes)} | {stat(s_c, 2, notes)} | " \
+                f"{ratio(s_m['mean'], s_c['mean'])} |"
+        if per_start:
+            cells += (f" {num(statistics.median(s_m['per_start']), 2)} / "
+                      f"{num(statistics.median(s_c['per_start']), 2)} |")
+        lines.append(cells)
     return [*lines, ""]
 
 
@@ -497,7 +528,8 @@ def result_section(result: Result, results_dir: Path, out: Path) -> list[str]:
                   f"![MSE against horizon: {display} and copy-last]({link(png, out)})", "",
                   f"MSE (0-255 scale) against horizon, log-log, 95% CI bands; "
                   f"[{png.name}]({link(png, out)}).", "",
-                  "MSE at each horizon (mean over starts, bootstrap 95% CI; ratio of the means):",
+                  "MSE at each horizon (mean over starts, bootstrap 95% CI; ratio of the means; "
+                  "the median over starts where the JSON keeps each start's values):",
                   "", *glance_table(result, model, display),
                   f"Targets at h = 1 / 2 / 4: MSE below {TABLE2_SOURCE} and at most "
                   f"{COPY_LAST_FRACTION:g} x copy-last's (means):", ""]
@@ -778,16 +810,6 @@ def subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def mse_mean(predictor: dict[str, Any], h: int) -> float | None:
-    """A predictor's mean MSE at horizon h in a paired_rollout.py JSON; None where the JSON
-    has none (or not in that shape)."""
-    try:
-        value = predictor["horizons"][str(h)]["mse"]["mean"]
-    except (KeyError, TypeError):
-        return None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def ablation_section(folder: Path, out: Path) -> list[str]:
     """A summary of one bundle: per group, each variant's MSE as a fraction of copy-last's at
     a few horizons; the paired CIs and every other number stay in its ABLATIONS.md."""
@@ -807,18 +829,15 @@ def ablation_section(folder: Path, out: Path) -> list[str]:
         path = folder / "results" / f"{group}.json"
         if not path.is_file():
             continue
-        data = read_json(path)
-        preds = data.get("predictors") if isinstance(data, dict) else None
-        if not isinstance(preds, dict) or not all(isinstance(v, dict) for v in preds.values()) \
-                or BASELINE not in preds:
-            raise ReportError(f"{path} is not a paired_rollout.py result with {BASELINE}")
+        data = read_paired(path)
+        preds = data["predictors"]
         lines += [f"{what}: model MSE / copy-last MSE on {data.get('n_starts', '?')} paired "
                   f"starts ({group}.json):", "",
                   f"| variant | {hs} |", "| --- |" + " ---: |" * len(ABLATION_HORIZONS)]
         for name, pred in preds.items():
             if name == BASELINE:
                 continue
-            cells = [ratio(mse_mean(pred, h), mse_mean(preds[BASELINE], h))
+            cells = [ratio(predictor_mean(pred, h), predictor_mean(preds[BASELINE], h))
                      for h in ABLATION_HORIZONS]
             lines.append(f"| {Path(name).name} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -312,10 +312,8 @@ def load_model(args: Args, variant: Variant) -> WorldModel:
     if not args.bf16:  # the library autocasts to bf16 on CUDA; this instance does not
         wm._autocast = contextlib.nullcontext  # type: ignore[method-assign]
     if args.channels_last is not None:  # before graph capture and compilation
-        layout = torch.channels_last if args.channels_last else torch.contiguous_format
-        wm.denoiser.to(memory_format=layout)
-        if wm.decoder is not wm.vae:
-            wm.decoder.to(memory_format=layout)
+        wm.set_memory_format(torch.channels_last if args.channels_last
+                             else torch.contiguous_format)
     if args.bf16_weights:  # before graph capture and compilation
         wm.hold_in_bf16()
     if variant.cuda_graphs:

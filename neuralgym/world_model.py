@@ -93,9 +93,7 @@ class WorldModel:
             # throughput/breakout-cpu-2core-session4-fast.meta.json); the VAE's own decoder,
             # whose group norms run slower so, keeps its layout. On CUDA the default layout
             # is the faster one (throughput/breakout-h100-session5-channels-last.meta.json).
-            self.denoiser.to(memory_format=torch.channels_last)
-            if self.decoder is not self.vae:
-                self.decoder.to(memory_format=torch.channels_last)
+            self.set_memory_format(torch.channels_last)
         self.steps = steps
         self.name = name
         self.folder: str | None = None  # the world-model folder it was loaded from, if any
@@ -129,12 +127,20 @@ class WorldModel:
         self.decoder._decode_raw = CudaGraphed(  # type: ignore[method-assign]
             self.decoder._decode_raw)
 
+    def set_memory_format(self, memory_format: torch.memory_format) -> None:
+        """The weight layout of the denoiser and of the fast decoder (the VAE keeps its own)."""
+        self.denoiser.to(memory_format=memory_format)
+        if self.decoder is not self.vae:
+            self.decoder.to(memory_format=memory_format)
+
     def hold_in_bf16(self) -> None:
         """Hold the denoiser's backbone (and the fast decoder, where frames come from one) in
         bf16 and run them without autocast, so that the ops autocast keeps in float32 (group
         norms) run in bf16 too: faster on CUDA (benchmarks/results/throughput/
         breakout-h100-session6-bf16-weights.meta.json). The sampler, g_phi and the VAE stay as
-        they are. Call it before `enable_cuda_graphs` or compiling."""
+        they are. Call it before `enable_cuda_graphs` or compiling; a second call does nothing."""
+        if self.bf16_weights:
+            return
         backbone = self.denoiser.backbone.to(torch.bfloat16)
         backbone.forward = _in_bf16(backbone.forward)  # type: ignore[method-assign]
         if self.decoder is not self.vae:

@@ -92,6 +92,14 @@ ppo_steps() {
   [ -s "$PPO/steps" ] || { echo "PPO_STEPS=auto: run the ppo-probe stage first" >&2; return 1; }
   cat "$PPO/steps"
 }
+# PPO in the dream (of PPO_DREAM_MODEL, else $WORK's model): STEPS SECONDS OUT [flags...]
+dream_ppo() {
+  local steps=$1 seconds=$2 out=$3; shift 3
+  # shellcheck disable=SC2086  # word splitting of the flags is wanted
+  python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
+    --steps "$steps" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
+    --max-seconds "$seconds" --out "$out" $PPO_DREAM_ARGS "$@"
+}
 # run a training command for at most N seconds; a timeout is not a failure (it resumes)
 budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ]; }
 
@@ -118,10 +126,7 @@ for stage in "$@"; do
       ;;
     ppo-probe)
       mkdir -p "$PPO"
-      # shellcheck disable=SC2086  # word splitting of the flags is wanted
-      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
-        --steps 1000000000 --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
-        --max-seconds "$PPO_PROBE_SECONDS" --out "$PPO/probe.zip" $PPO_DREAM_ARGS \
+      dream_ppo 1000000000 "$PPO_PROBE_SECONDS" "$PPO/probe.zip" \
         --max-episode-steps "$PPO_PROBE_EPISODE" 2>&1 | tail -3
       python3 - "$PPO/probe.curve.csv" "$PPO_PROBE_CAP" "$PPO_PROBE_BUDGET" > "$PPO/steps" <<'PY'
 import sys
@@ -138,9 +143,7 @@ PY
       ;;
     ppo-dream)
       steps=$(ppo_steps)
-      python3 agents/train_ppo.py --env "$ENV_ID" --dream "${PPO_DREAM_MODEL:-$MODEL}" \
-        --steps "$steps" --n-envs "$PPO_DREAM_ENVS" --seed "$SEED" --device "$DEVICE" \
-        --max-seconds "$PPO_SECONDS" --out "$PPO/dream.zip" $PPO_DREAM_ARGS 2>&1 | tail -8
+      dream_ppo "$steps" "$PPO_SECONDS" "$PPO/dream.zip" 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
       for policy in real dream random; do

@@ -363,6 +363,21 @@ def test_ppo_folder_missing_a_file_is_skipped(report, results: Path):
     assert "### Breakout PPO b-broken" not in text
 
 
+def test_medians_where_the_json_keeps_each_starts_values(report, results: Path):
+    """With paired_rollout.py --per-start values, the MSE table adds their medians (which one
+    outlier start does not move, unlike the mean); without them it has no such column."""
+    text, _ = run(report, results)
+    assert "median per start" not in text
+    data = json.loads((results / "run1.json").read_text())
+    for name, values in (("copy-last", [10.0, 11.0, 12.0, 400.0]), (MODEL, [1.0, 2.0, 3.0, 90.0])):
+        for per_h in data["predictors"][name]["horizons"].values():
+            per_h["mse"]["per_start"] = values
+    (results / "run1.json").write_text(json.dumps(data))
+    text, _ = run(report, results)
+    assert "| model / copy-last | median per start: model / copy-last |" in text
+    assert "| 1 | 2.00 [1.50, 2.50] | 10.00 [9.50, 10.50] | 0.20 | 2.50 / 11.50 |" in text
+
+
 def test_no_ppo_folder_no_ppo_section(report, results: Path):
     text, _ = run(report, results)
     assert "## PPO" not in text and "- PPO:" not in text
@@ -426,7 +441,9 @@ def test_malformed_ablation_group_is_skipped(report, results: Path, broken: str)
         assert "| nometa-T1-future-embedding | 4.00 | 4.00 | 4.00 | 4.00 |" in text
     else:
         assert "Skipped `" in text and "a-bad`: " in text
-        assert "is not a paired_rollout.py result with copy-last." in text
+        assert ("metadata.json is not a paired_rollout.py result (missing ['env_id', "
+                "'predictors', 'n_starts'])" if broken == "not a dict" else
+                "metadata.json has no copy-last predictor to compare with.") in text
 
 
 def test_no_ablations_folder_no_ablations_section(report, results: Path):

@@ -224,6 +224,9 @@ def test_bf16_weights(world_model_builder, tmp_path: Path, throughput):
     wm = WorldModel.from_pretrained(model, decoder="fast")
     wm.hold_in_bf16()
     assert wm.bf16_weights and not ref.bf16_weights
+    forward = wm.denoiser.backbone.forward
+    wm.hold_in_bf16()  # a second call does nothing (no second cast wrapper)
+    assert wm.denoiser.backbone.forward is forward
     assert next(wm.denoiser.backbone.parameters()).dtype == torch.bfloat16
     assert next(wm.decoder.parameters()).dtype == torch.bfloat16
     assert next(wm.vae.parameters()).dtype == torch.float32  # the encoder is left alone
