@@ -11,6 +11,11 @@ At the end it measures one-step-ahead errors on every test window (raw scale: MA
 variable, exact-match accuracy of categorical ones) beside the copy-previous baseline
 m_t = m_{t-1}, prints a table and writes MODEL_DIR/<component>_eval.json. `--component`
 keeps several variants (gru / lstm / transformer, classes or regression) in one folder.
+
+`--rollout R` also trains g_phi in closed loop, as the dream runs it: each window is followed
+by R-1 more calls that read the model's own earlier predictions as their newest metadata, and
+with `--dream-steps S` the newest latents come from the folder's denoiser (S sampler steps)
+instead of the recording, so that g_phi learns the recorded metadata from dreamt frames.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from neuralgym.data import atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
+from neuralgym.models.denoiser import Denoiser
 from neuralgym.models.metadata import (
     KINDS,
     MetadataConfig,
@@ -39,6 +45,7 @@ from neuralgym.models.metadata import (
     metadata_stats,
     to_tensors,
 )
+from neuralgym.sampler import sample
 from neuralgym.trainer import (
     load_checkpoint,
     prefetch,
@@ -74,6 +81,12 @@ class Args:
     eval_windows: int = field(
         default=50_000, metadata={"help": "most test windows to evaluate (evenly spaced)"})
     eval_batch: int = field(default=1024, metadata={"help": "windows per evaluation batch"})
+    rollout: int = field(default=1, metadata={
+        "help": "R: calls per window, each after the last fed its own prediction back (closed "
+                "loop, as in the dream); 1 = one teacher-forced window"})
+    dream_steps: int = field(default=0, metadata={
+        "help": "with --rollout > 1: the latents of the unrolled steps come from the folder's "
+                "denoiser with this many sampler steps (0: the recorded latents)"})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -98,6 +111,38 @@ def metadata_kinds(info: dict, names: list[str]) -> tuple[str, ...]:
         return tuple(v.kind for v in spec.metadata)
     print(f"note: no metadata kinds for {info.get('env_id')!r}; every variable is continuous")
     return ("continuous",) * len(names)
+
+
+class DenoiserDream:
+    """The next latent from the folder's denoiser, as `WorldModel.step` makes it (g_phi's
+    `Dream`): context = the last K latents, the K actions after them, [m_{t-1}, m_t]."""
+
+    def __init__(self, denoiser: Denoiser, steps: int, device: torch.device):
+        self.denoiser, self.steps = denoiser, steps
+        self.generator = torch.Generator(device)
+
+    def __call__(self, latents: torch.Tensor, actions: torch.Tensor,
+                 metadata: torch.Tensor) -> torch.Tensor:
+        cfg = self.denoiser.config
+        k = cfg.context
+        if latents.shape[1] < k:
+            raise ValueError(f"the denoiser reads {k} context latents; use --window >= {k}")
+        meta = metadata if cfg.metadata_dim else None
+        z = sample(self.denoiser, latents[:, -k:].float(), actions[:, -k:], meta, self.steps,
+                   self.generator)  # (B, 1, C, h, w)
+        return z[:, 0].float()
+
+
+def make_dream(folder: ModelFolder, device: torch.device, steps: int) -> DenoiserDream:
+    """The folder's trained denoiser, frozen, as the dream of `--dream-steps`."""
+    if not folder.has("denoiser"):
+        sys.exit(f"error: --dream-steps needs a trained denoiser in {folder.root}; train one "
+                 "with training/train_denoiser.py first, or leave --dream-steps at 0")
+    denoiser = Denoiser.from_folder(folder, "denoiser").to(device).eval().requires_grad_(False)
+    if denoiser.config.frames_per_call != 1:
+        sys.exit("error: --dream-steps needs a denoiser of one frame per call, this one makes "
+                 f"{denoiser.config.frames_per_call}")
+    return DenoiserDream(denoiser, steps, device)
 
 
 def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
@@ -178,8 +223,14 @@ def main(argv: list[str] | None = None) -> None:
         if runtime.is_main:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
+    if args.rollout < 1 or args.dream_steps < 0:
+        sys.exit("error: --rollout must be at least 1 and --dream-steps at least 0")
+    if args.dream_steps and args.rollout == 1:
+        sys.exit("error: --dream-steps needs --rollout > 1 (the first call reads recorded "
+                 "latents only)")
+    dream = make_dream(folder, runtime.device, args.dream_steps) if args.dream_steps else None
     try:
-        train_last = cache.window_starts("train", args.window + 1, 1)
+        train_last = cache.window_starts("train", args.window + 1, args.rollout)
         cache.window_starts("test", args.window + 1, 1)  # fail now, not after training
     except ValueError as e:
         sys.exit(f"error: {e} (or lower --window)")
@@ -249,12 +300,14 @@ def main(argv: list[str] | None = None) -> None:
     def windows(step: int) -> dict[str, np.ndarray]:  # CPU work, made ahead (prefetch)
         rng = runtime.rng(args.seed, step)
         last = train_last[rng.integers(0, len(train_last), args.batch_size)]
-        return cache_batch(cache, last, config.window)
+        return cache_batch(cache, last, config.window, args.rollout)
 
     for step, made in prefetch(windows, range(start, args.steps)):
         batch = to_tensors(made, runtime.device)
+        if dream is not None:  # the same noise when a resumed run repeats this step
+            dream.generator.manual_seed(args.seed * 1_000_003 + step)
         with runtime.autocast():
-            loss, logs = wrapped(batch)
+            loss, logs = wrapped(batch, args.rollout, dream)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.grad_clip)

@@ -38,6 +38,7 @@ training saw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,8 @@ from torch import Tensor, nn
 from neuralgym.latents import LatentCache
 
 KINDS = ("gru", "lstm", "transformer")
+# latents (B, n, C, h, w), actions (B, n), metadata (B, 2, M) -> the next latent (B, C, h, w)
+Dream = Callable[[Tensor, Tensor, Tensor], Tensor]
 MAX_CLASSES = 256
 
 
@@ -169,9 +172,19 @@ class MetadataPredictor(nn.Module):
     def normalise(self, metadata: Tensor) -> Tensor:
         return (metadata.float() - self.mean) / self.std
 
-    def _sequence(self, metadata: Tensor, latents: Tensor,
-                  actions: Tensor) -> tuple[Tensor, Tensor]:
-        """Run the backbone. metadata (B, L+1, M) raw, latents (B, L, C, h, w), actions (B, L).
+    def encode_latents(self, latents: Tensor) -> Tensor:
+        """Latents (B, L, C, h, w) -> per-step features (B, L, D)."""
+        c = self.config
+        if tuple(latents.shape[2:]) != (c.latent_channels, *c.latent_hw):
+            raise ValueError(f"g_phi was built for latents {(c.latent_channels, *c.latent_hw)}, "
+                             f"got {tuple(latents.shape[2:])}")
+        z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
+        return z.reshape(*latents.shape[:2], -1)  # (B, L, D)
+
+    def _sequence(self, metadata: Tensor, latents: Tensor, actions: Tensor,
+                  features: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run the backbone. metadata (B, L+1, M) raw, latents (B, L, C, h, w), actions (B, L);
+        `features` (B, L, D): `encode_latents(latents)` when already computed (latents unused).
 
         Returns the hidden states (B, L, H) and the normalised m_{tau-1} of each step (B, L, M).
         """
@@ -179,18 +192,14 @@ class MetadataPredictor(nn.Module):
         b, length = actions.shape
         if length < 1 or length > c.window:
             raise ValueError(f"g_phi takes 1 to {c.window} steps, got {length}")
-        if metadata.shape[1] != length + 1 or latents.shape[1] != length:
+        z = self.encode_latents(latents) if features is None else features  # (B, L, D)
+        if metadata.shape[1] != length + 1 or z.shape[1] != length:
             raise ValueError(
                 f"g_phi: {length} actions need {length + 1} metadata frames and {length} latents"
-                f", got {metadata.shape[1]} and {latents.shape[1]}"
+                f", got {metadata.shape[1]} and {z.shape[1]}"
             )
-        if tuple(latents.shape[2:]) != (c.latent_channels, *c.latent_hw):
-            raise ValueError(f"g_phi was built for latents {(c.latent_channels, *c.latent_hw)}, "
-                             f"got {tuple(latents.shape[2:])}")
         norm = self.normalise(metadata)  # (B, L+1, M)
         prev1, prev2 = norm[:, 1:], norm[:, :-1]  # (B, L, M) m_{tau-1}, m_{tau-2}
-        z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
-        z = z.reshape(b, length, -1)  # (B, L, D)
         a = self.action_embedding(actions.long())  # (B, L, A)
         x = self.input_proj(torch.cat([prev1, prev2, z.to(prev1.dtype), a], dim=-1))  # (B, L, H)
         if c.kind == "transformer":
@@ -232,17 +241,59 @@ class MetadataPredictor(nn.Module):
 
     # -- training --------------------------------------------------------------------------
 
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None
+                ) -> tuple[Tensor, dict[str, float]]:
         """Loss over every step of a window and logs (per-variable errors at the last step).
 
-        batch: "metadata" (B, L+2, M) raw m_{t-L-1} .. m_t; "latents" (B, L, C, h, w)
-        Z_{t-L} .. Z_{t-1}; "actions" (B, L) a_{t-L} .. a_{t-1}. See the module docstring.
+        batch: "metadata" (B, L+1+R, M) raw m_{t-L-1} .. m_{t+R-1}; "latents" (B, L+R-1, C, h,
+        w) Z_{t-L} .. Z_{t+R-2}; "actions" (B, L+R-1) a_{t-L} .. a_{t+R-2}, with R = `rollout`
+        (R = 1 is one window: m_t is the last target). See the module docstring.
+
+        With R > 1 the model is also trained in closed loop, as the dream runs it: call r
+        (r = 0 .. R-1) predicts m_{t+r} from the window that ends at t+r-1, whose newest r
+        metadata are the model's own earlier predictions (decoded as at inference: argmax
+        classes, rounded whole numbers; no gradient through them), against the recorded
+        values. With `dream`, the newest latents are dreamt too: Z_{t+r-1} (r >= 1) is
+        `dream(latents, actions, metadata)` from the latents so far (B, n, C, h, w), the
+        actions after each of them (B, n) and [m_{t+r-2}, m_{t+r-1}] (B, 2, M) (the denoiser,
+        as `WorldModel.step` runs it), instead of the recorded Z_{t+r-1}. The loss is the mean
+        over the R calls; logs describe the last one.
         """
-        metadata = batch["metadata"].float()  # (B, L+2, M)
-        target = metadata[:, 2:]  # (B, L, M) m_{t-L+1} .. m_t
-        h, prev = self._sequence(metadata[:, :-1], batch["latents"], batch["actions"])
-        reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
-        names = self.config.metadata_names
+        metadata = batch["metadata"].float()  # (B, L+1+R, M)
+        latents, actions = batch["latents"], batch["actions"]
+        length = actions.shape[1] - rollout + 1
+        if length < 1 or metadata.shape[1] != actions.shape[1] + 2:
+            raise ValueError(f"a rollout of {rollout} calls needs at least {rollout} actions and "
+                             f"2 metadata frames more than actions, got {actions.shape[1]} "
+                             f"actions and {metadata.shape[1]} metadata")
+        if dream is not None:  # only the window's recorded latents are read
+            latents = latents[:, :length]
+        features = self.encode_latents(latents)  # (B, L or L+R-1, D)
+        inputs = metadata[:, : length + 1]  # (B, L+1, M): the first call's, all recorded
+        losses = []
+        for r in range(rollout):
+            if dream is not None and r > 0:  # Z_{t+r-1} from the dream
+                with torch.no_grad():
+                    z = dream(latents, actions[:, : latents.shape[1]], inputs[:, -2:])
+                latents = torch.cat([latents, z[:, None].to(latents.dtype)], 1)
+                features = torch.cat([features, self.encode_latents(z[:, None])], 1)
+            target = metadata[:, r + 2 : r + 2 + length]  # (B, L, M) m_{t-L+1+r} .. m_{t+r}
+            h, prev = self._sequence(inputs[:, -(length + 1):], latents, actions[:, r:r + length],
+                                     features[:, r:r + length])
+            reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
+            loss, per_var = self._loss(reg, logits, target)
+            losses.append(loss)
+            with torch.no_grad():  # m_{t+r} as the dream would feed it back
+                pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
+                inputs = torch.cat([inputs, pred[:, None]], 1)
+        loss = torch.stack(losses).mean()
+        return loss, self._logs(loss, per_var, pred, target[:, -1])
+
+    def _loss(self, reg: Tensor, logits: list[Tensor], target: Tensor
+              ) -> tuple[Tensor, dict[int, Tensor]]:
+        """Mean per-variable loss (MSE of normalised regressions, cross-entropy of classes)
+        over every step, and each variable's. reg (B, L, R), logits [(B, L, n_k)], target
+        (B, L, M) raw."""
         per_var: dict[int, Tensor] = {}
         target_norm = self.normalise(target)[..., self.regressed]  # (B, L, R)
         mse = (reg - target_norm).pow(2).mean(dim=(0, 1))  # (R,)
@@ -252,18 +303,21 @@ class MetadataPredictor(nn.Module):
             classes = self.class_targets(target)  # (B, L, K)
             for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
                 per_var[i] = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten())
-        loss = torch.stack([per_var[i] for i in range(len(names))]).mean()
+        loss = torch.stack([per_var[i] for i in range(len(self.config.metadata_names))]).mean()
+        return loss, per_var
 
-        with torch.no_grad():
-            pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
-            err = (pred - target[:, -1]).abs()  # (B, M) raw scale
-            logs = {"loss": float(loss.item())}
-            for i, name in enumerate(names):
-                logs[f"loss/{name}"] = float(per_var[i].item())
-                logs[f"mae/{name}"] = float(err[:, i].mean().item())
-                if self.config.kinds[i] == "categorical":
-                    logs[f"acc/{name}"] = float((err[:, i] < 0.5).float().mean().item())
-        return loss, logs
+    @torch.no_grad()
+    def _logs(self, loss: Tensor, per_var: dict[int, Tensor], pred: Tensor, target: Tensor
+              ) -> dict[str, float]:
+        """Loss, per-variable losses and raw-scale errors of pred (B, M) against target (B, M)."""
+        err = (pred - target).abs()  # (B, M) raw scale
+        logs = {"loss": float(loss.item())}
+        for i, name in enumerate(self.config.metadata_names):
+            logs[f"loss/{name}"] = float(per_var[i].item())
+            logs[f"mae/{name}"] = float(err[:, i].mean().item())
+            if self.config.kinds[i] == "categorical":
+                logs[f"acc/{name}"] = float((err[:, i] < 0.5).float().mean().item())
+        return logs
 
     # -- inference -------------------------------------------------------------------------
 
@@ -287,24 +341,27 @@ class MetadataPredictor(nn.Module):
 # -- data --------------------------------------------------------------------------------
 
 
-def cache_batch(cache: LatentCache, last: np.ndarray, window: int) -> dict[str, np.ndarray]:
+def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int = 1
+                ) -> dict[str, np.ndarray]:
     """The training batch of windows whose last input frame is `last` (B,) in a LatentCache.
 
-    Frame i = last: metadata m_{i-W} .. m_{i+1} (B, W+2, M) float32 (m_{i+1} is the target
-    m_t), latents Z_{i-W+1} .. Z_i (B, W, C, h, w) float16, actions a_{i-W+1} .. a_i (B, W).
-    Valid `last` values: `cache.window_starts(split, window + 1, 1)`, which keeps every frame
-    inside one episode. Only the frames the model reads are gathered (the latents stay fp16).
+    Frame i = last: metadata m_{i-W} .. m_{i+R} (B, W+1+R, M) float32 (m_{i+1} is the first
+    target m_t), latents Z_{i-W+1} .. Z_{i+R-1} (B, W+R-1, C, h, w) float16, actions
+    a_{i-W+1} .. a_{i+R-1} (B, W+R-1), for R = `rollout` calls (`MetadataPredictor.forward`).
+    Valid `last` values: `cache.window_starts(split, window + 1, rollout)`, which keeps every
+    frame inside one episode. Only the frames the model reads are gathered (the latents stay
+    fp16).
     """
     last = np.asarray(last, np.int64)
-    b = len(last)
-    steps = last[:, None] + np.arange(-window + 1, 1)[None]  # (B, W)
-    meta_idx = last[:, None] + np.arange(-window, 2)[None]  # (B, W+2)
-    lat = np.asarray(cache.latents[steps.reshape(-1)]).reshape(b, window, *cache.latent_shape)
+    b, n = len(last), window + rollout - 1
+    steps = last[:, None] + np.arange(-window + 1, rollout)[None]  # (B, W+R-1)
+    meta_idx = last[:, None] + np.arange(-window, rollout + 1)[None]  # (B, W+1+R)
+    lat = np.asarray(cache.latents[steps.reshape(-1)]).reshape(b, n, *cache.latent_shape)
     return {
         "metadata": np.asarray(cache.metadata[meta_idx.reshape(-1)], np.float32).reshape(
-            b, window + 2, -1),
+            b, window + 1 + rollout, -1),
         "latents": lat,
-        "actions": np.asarray(cache.actions[steps.reshape(-1)], np.int64).reshape(b, window),
+        "actions": np.asarray(cache.actions[steps.reshape(-1)], np.int64).reshape(b, n),
     }
 
 

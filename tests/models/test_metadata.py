@@ -294,3 +294,93 @@ def test_cache_batch_indices(tmp_path: Path) -> None:
     # the rule holds between the inputs and the target: x_t = x_{t-1} + 3 (a_{t-1} - 1)
     m, a = b["metadata"], b["actions"]
     np.testing.assert_array_equal(m[:, 2:, 0], m[:, 1:-1, 0] + 3 * (a - 1))
+
+
+def rollout_batch(b: int = 5, rollout: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
+    """A batch for `forward(batch, rollout)`: W + R - 1 latents and actions, W + 1 + R metadata."""
+    return random_batch(b, WINDOW + rollout - 1, seed)  # (B, W+R+1, M) metadata
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rollout_one_is_the_teacher_forced_window(kind: str) -> None:
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config(kind))
+    for p in model.head[-1].parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    batch = random_batch()
+    loss, logs = model(batch)
+    again, logs1 = model(batch, rollout=1)
+    torch.testing.assert_close(loss, again)
+    assert logs == logs1
+    with pytest.raises(ValueError, match="rollout of 5 calls"):
+        model(batch, rollout=WINDOW + 1)  # fewer actions than calls
+
+
+def test_rollout_feeds_its_own_predictions_back() -> None:
+    """Call r of a rollout reads the model's earlier predictions as its newest metadata: its
+    loss equals a teacher-forced window whose inputs hold those predictions."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config("gru"))
+    for p in model.head[-1].parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    R = 3
+    batch = rollout_batch(rollout=R)
+    m, z, a = batch["metadata"], batch["latents"], batch["actions"]
+    loss, _ = model(batch, rollout=R)
+    # by hand: predict m_t, feed it back, predict m_{t+1}, ...
+    inputs, losses = m[:, :WINDOW + 1], []
+    for r in range(R):
+        window = {"metadata": torch.cat([inputs[:, -(WINDOW + 1):],
+                                         m[:, r + WINDOW + 1:r + WINDOW + 2]], 1),
+                  "latents": z[:, r:r + WINDOW], "actions": a[:, r:r + WINDOW]}
+        # the targets of the earlier steps are the recorded ones, not the fed-back inputs
+        h, prev = model._sequence(window["metadata"][:, :-1], window["latents"],
+                                  window["actions"])
+        reg, logits = model._heads(h, prev)
+        losses.append(model._loss(reg, logits, m[:, r + 2:r + 2 + WINDOW])[0])
+        pred = model.predict(inputs[:, -(WINDOW + 1):], z[:, r:r + WINDOW], a[:, r:r + WINDOW])
+        inputs = torch.cat([inputs, pred[:, None]], 1)
+    torch.testing.assert_close(loss, torch.stack(losses).mean())
+    assert not torch.allclose(losses[0], losses[-1])  # later calls see other inputs
+    loss.backward()  # gradients reach the model through every call
+    assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_rollout_with_a_dream_reads_the_dreamt_latents() -> None:
+    """With `dream`, the unrolled steps read the latents it returns: a dream that returns the
+    recorded latents changes nothing, one that returns others changes the loss, and it is
+    called with the history so far, the actions after it and [m_{t+r-2}, m_{t+r-1}]."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config("lstm"))
+    for p in model.head[-1].parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    R = 3
+    batch = rollout_batch(rollout=R)
+    z, a = batch["latents"], batch["actions"]
+    calls = []
+
+    def recorded(latents, actions, metadata):
+        n = latents.shape[1]
+        calls.append((n, actions.shape, metadata.shape))
+        torch.testing.assert_close(latents, z[:, :n])
+        torch.testing.assert_close(actions, a[:, :n])
+        return z[:, n]
+
+    torch.testing.assert_close(model(batch, R, dream=recorded)[0], model(batch, R)[0])
+    assert calls == [(WINDOW, (5, WINDOW), (5, 2, 3)), (WINDOW + 1, (5, WINDOW + 1), (5, 2, 3))]
+    other = model(batch, R, dream=lambda lat, act, meta: torch.zeros_like(lat[:, 0]))[0]
+    assert not torch.allclose(other, model(batch, R)[0])
+
+
+def test_cache_batch_rollout(tmp_path: Path) -> None:
+    """cache_batch(rollout=R) extends the window by R - 1 latents/actions and metadata."""
+    cache = synthetic_cache(tmp_path / "cache")
+    last = cache.window_starts("train", WINDOW + 1, 3)[:2]
+    b = cache_batch(cache, last, WINDOW, rollout=3)
+    assert b["metadata"].shape == (2, WINDOW + 4, 2)
+    assert b["latents"].shape == (2, WINDOW + 2, C, H, W_LAT)
+    i = int(last[0])
+    np.testing.assert_array_equal(b["metadata"][0], cache.metadata[i - WINDOW:i + 4])
+    np.testing.assert_array_equal(b["actions"][0], cache.actions[i - WINDOW + 1:i + 3])
+    one = cache_batch(cache, last, WINDOW)
+    np.testing.assert_array_equal(b["metadata"][:, :WINDOW + 2], one["metadata"])

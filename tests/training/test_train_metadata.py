@@ -92,3 +92,25 @@ def test_killed_and_resumed_matches_uninterrupted(breakout_cache: Path, tmp_path
     ea = json.loads((whole / "metadata_eval.json").read_text())
     eb = json.loads((split / "metadata_eval.json").read_text())
     assert ea["variables"] == eb["variables"]
+
+
+def test_closed_loop_rollout_with_the_folders_denoiser(breakout_cache: Path, tmp_path: Path,
+                                                      run_script) -> None:
+    """--rollout R --dream-steps S trains g_phi on its own predictions and the denoiser's
+    latents; it needs a denoiser in the folder, and --dream-steps needs --rollout > 1."""
+    out = tmp_path / "wm"
+    common = ["--cache", str(breakout_cache), "--out", str(out), "--eval-windows", "16", *TINY]
+    r = run_script(SCRIPT, *common, "--steps", "2", "--rollout", "3", "--dream-steps", "1")
+    assert r.returncode != 0 and "needs a trained denoiser" in r.stderr
+    r = run_script(SCRIPT, *common, "--steps", "2", "--dream-steps", "1")
+    assert r.returncode != 0 and "--dream-steps needs --rollout > 1" in r.stderr
+    den = ROOT / "training" / "train_denoiser.py"
+    run_script(den, "--cache", breakout_cache, "--out", out, "--stage", "cond", "--steps", "2",
+               "--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--heads", "2",
+               "--token-dim", "16", "--batch-size", "4", "--eval-windows", "2", "--eval-steps",
+               "1", "--device", "cpu", check=True)
+    r = run_script(SCRIPT, *common, "--steps", "3", "--rollout", "3", "--dream-steps", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((out / "train" / "metadata" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3 and state["extra"]["args"]["rollout"] == 3
+    assert json.loads((out / "metadata_eval.json").read_text())["test_windows"] > 0
