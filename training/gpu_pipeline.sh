@@ -55,6 +55,8 @@ DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps a
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
 BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
+BENCH_ALSO=${BENCH_ALSO:-}  # more bench predictors beside the model and copy-last (folders)
+BENCH_ARGS=${BENCH_ARGS:-}  # extra paired_rollout.py flags (--per-start, --denoising-steps N)
 ABL_GROUPS=${ABL_GROUPS:-all}  # the ablations stage's groups (its ABL_* settings pass through)
 TP_ARGS=${TP_ARGS:-}; TP_NAME=${TP_NAME:-throughput}  # throughput.py flags; its JSON's name
 NOTE=${NOTE:-}  # a line on this run, kept in the exported config.json under "training"
@@ -189,10 +191,10 @@ PY
       ;;
     bench)
       python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$DATA" --split test \
-        --predictor "$MODEL" copy-last --episodes "$BENCH_EPISODES" \
+        --predictor "$MODEL" copy-last $BENCH_ALSO --episodes "$BENCH_EPISODES" \
         --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
         --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
-        2>&1 | grep -v "start/s"
+        $BENCH_ARGS 2>&1 | grep -v "start/s"
       ;;
     ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache
       rc=0
