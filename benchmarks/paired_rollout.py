@@ -7,12 +7,24 @@ and the same future actions, and predicts o_{t+1} .. o_{t+L}. Frames are compare
 h with the metrics of `neuralgym.metrics` (MSE, PSNR, SSIM, LPIPS; bootstrap 95% CIs over
 starts). The copy-last-frame baseline is always reported.
 
+The predictors' metadata are compared in closed loop too: each predictor also returns the
+game variables it predicts, m_{t+1} .. m_{t+L} (`rollout_with_metadata`; a world model's come
+from its own predictions, step after step), and the real env's `info["metadata"]` after each
+step are the truth. Per horizon h: the MAE of each variable on the raw scale; the reward summed
+over steps 1..h by the game's own rule (`GameSpec.rewards(prev, cur)`, prev of step 1 being
+the last context metadata m_t) on the predicted and on the real metadata, and the mean
+|predicted sum - real sum|; and the share of starts where "the episode ended at or before h"
+(`GameSpec.terminations`) differs between prediction and reality. Copy-last keeps m_t, so its
+rewards are 0 and its reward error is the mean |real reward sum|: the baseline for reward
+error.
+
     python benchmarks/paired_rollout.py --env NeuralBreakout-v0 --data DATA \\
         --predictor copy-last default runs/wm --horizons 1 2 4 8 16 32 64 \\
         --json out/paired.json --video out/paired.mp4
 
-Output: a JSON file (layout in `build_report`) and a markdown table on stdout; optionally a
-side-by-side video (real | predictor | amplified |difference| per predictor, h = 1..L).
+Output: a JSON file (layout in `build_report`) and two markdown tables on stdout (frames;
+metadata and rewards); optionally a side-by-side video (real | predictor | amplified
+|difference| per predictor, h = 1..L).
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +45,9 @@ from tqdm import tqdm
 from neuralgym import make_real
 from neuralgym.cli import parse_args
 from neuralgym.data import Dataset, Episode, atomic_write_json
-from neuralgym.games import UnknownEnvError, get_spec
+from neuralgym.games import GameSpec, UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
+from neuralgym.metrics import summarize as summarize_values
 from neuralgym.model_folder import ModelFolderError
 from neuralgym.predictors import NoModelError, Predictor, load_predictor
 from neuralgym.world_model import WorldModel
@@ -163,11 +177,13 @@ def pick_starts(dataset: Dataset, args: Args, context: int) -> list[tuple[str, E
 # -- real rollouts ----------------------------------------------------------------------------
 
 
-def replay(env: Any, episode: Episode, t: int, length: int) -> np.ndarray:
-    """Restore the real env at step t, play the recorded actions; (L, H, W, 3) real frames."""
+def replay(env: Any, episode: Episode, t: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Restore the real env at step t, play the recorded actions; the real frames
+    (L, H, W, 3) uint8 and metadata (L, M) float32 after each step (`info["metadata"]`)."""
     env.set_state(episode.states[t])
-    frames = [env.step(int(a))[0] for a in episode.actions[t : t + length]]
-    return np.stack(frames).astype(np.uint8)
+    steps = [env.step(int(a)) for a in episode.actions[t : t + length]]
+    return (np.stack([s[0] for s in steps]).astype(np.uint8),
+            np.stack([s[4]["metadata"] for s in steps]).astype(np.float32))
 
 
 def context_batch(batch: list[tuple[str, Episode, int]], context: int, length: int
@@ -182,16 +198,90 @@ def context_batch(batch: list[tuple[str, Episode, int]], context: int, length: i
 
 
 def predict(predictor: Predictor, frames: np.ndarray, metadata: np.ndarray, past: np.ndarray,
-            future: np.ndarray, seed: int) -> np.ndarray:
-    """The predictor's rollout from its own last k <= K context frames; (B, L, H, W, 3)."""
+            future: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The predictor's rollout from its own last k <= K context frames: frames
+    (B, L, H, W, 3) uint8 and metadata (B, L, M) float32."""
     k = predictor.context
-    out = predictor.rollout(frames[:, -k:], metadata[:, -k:], past[:, past.shape[1] - (k - 1):],
-                            future, seed)
+    out, meta = predictor.rollout_with_metadata(
+        frames[:, -k:], metadata[:, -k:], past[:, past.shape[1] - (k - 1):], future, seed)
     want = (*future.shape, *frames.shape[2:])
     if out.shape != want or out.dtype != np.uint8:
         raise RuntimeError(f"predictor {predictor.name!r} returned {out.shape} {out.dtype}, "
                            f"expected {want} uint8")
-    return out
+    want = (*future.shape, metadata.shape[2])
+    if meta.shape != want:
+        raise RuntimeError(f"predictor {predictor.name!r} returned metadata {meta.shape}, "
+                           f"expected {want}")
+    return out, np.asarray(meta, np.float32)
+
+
+# -- metadata and rewards, closed loop --------------------------------------------------------
+
+
+class _Watched(Mapping[str, np.ndarray]):
+    """A `Fields` view that notes the names a rule reads."""
+
+    def __init__(self, fields: Mapping[str, np.ndarray], read: set[str]) -> None:
+        self.fields, self.read = fields, read
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        self.read.add(name)
+        return self.fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+def rule_variables(spec: GameSpec) -> list[str]:
+    """The metadata variables the game's reward and episode-end rules read (Breakout: score,
+    lives; Pong: both scores; Sonic: x, lives, zone, act): those whose errors become reward
+    and episode-end errors."""
+    read: set[str] = set()
+    fields = spec.fields(np.zeros(len(spec.metadata), np.float32))
+    for rule in (spec.reward, spec.terminated):
+        rule(_Watched(fields, read), _Watched(fields, read))
+    return [name for name in spec.metadata_names if name in read]
+
+
+def closed_loop(spec: GameSpec, last: np.ndarray, metadata: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """By the game's rules on m_t = `last` (N, M) followed by m_{t+1} .. m_{t+L} = `metadata`
+    (N, L, M): the reward summed over steps 1..h (N, L) float64 and whether the episode ended
+    at or before h (N, L) bool, for h = 1..L."""
+    prev = np.concatenate([last[:, None], metadata[:, :-1]], 1)  # (N, L, M) m_t .. m_{t+L-1}
+    rewards = np.cumsum(spec.rewards(prev, metadata), axis=1, dtype=np.float64)
+    ended = np.logical_or.accumulate(spec.terminations(prev, metadata), axis=1)
+    return rewards, ended
+
+
+def metadata_metrics(spec: GameSpec, last: np.ndarray, real: np.ndarray, pred: np.ndarray,
+                     horizons: list[int], per_start: bool) -> dict[str, Any]:
+    """A predictor's `metadata` block of the JSON (layout in `build_report`) from the last
+    context metadata (N, M), the real (N, L, M) and the predicted metadata (N, L, M) of N
+    starts; with `per_start`, each start's |reward-sum error| too (in start order)."""
+    real_sum, real_end = closed_loop(spec, last, real)
+    pred_sum, pred_end = closed_loop(spec, last, pred)
+    error = np.abs(pred.astype(np.float64) - real)  # (N, L, M)
+    out: dict[str, Any] = {}
+    for h in horizons:
+        i = h - 1
+        reward_error = np.abs(pred_sum[:, i] - real_sum[:, i])
+        out[str(h)] = {
+            "mae": {name: summarize_values(error[:, i, j])
+                    for j, name in enumerate(spec.metadata_names)},
+            "reward_sum": {"real": summarize_values(real_sum[:, i]),
+                           "predicted": summarize_values(pred_sum[:, i]),
+                           "abs_error": summarize_values(reward_error)},
+            "episode_end": {"mismatch": summarize_values(pred_end[:, i] != real_end[:, i]),
+                            "real": float(real_end[:, i].mean()),
+                            "predicted": float(pred_end[:, i].mean())},
+        }
+        if per_start:
+            out[str(h)]["reward_sum"]["abs_error"]["per_start"] = reward_error.tolist()
+    return {"rule_variables": rule_variables(spec), "horizons": out}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -234,6 +324,30 @@ def markdown_table(predictors: dict[str, Any]) -> str:
             rows.append(f"| {name} | {h} | {fmt(s['mse'], 2, ci=True)} | "
                         f"{fmt(s['psnr_of_mean_mse'], 2)} | {fmt(s['psnr_mean_per_frame'], 2)} | "
                         f"{fmt(s['ssim'], 4)} | {fmt(s['lpips'], 4)} |")
+    return "\n".join(rows)
+
+
+TABLE_VARIABLES = 8  # the metadata table shows every variable of games with at most this many
+
+
+def metadata_table(predictors: dict[str, Any]) -> str:
+    """Rewards summed over steps 1..h (real, predicted, |error|), the share of starts whose
+    episode end differs, and per-variable MAE: of every variable where the game has at most
+    TABLE_VARIABLES, else of those the game's rules read."""
+    first = next(iter(predictors.values()))["metadata"]
+    names = list(first["horizons"][next(iter(first["horizons"]))]["mae"])
+    if len(names) > TABLE_VARIABLES:
+        names = first["rule_variables"]
+    rows = ["| predictor | h | reward sum: real | predicted [95% CI] | abs error [95% CI] "
+            "| episode end differs | " + " | ".join(f"{n} MAE" for n in names) + " |",
+            "| --- | ---: | ---: | --- | --- | ---: |" + " ---: |" * len(names)]
+    for name, result in predictors.items():
+        for h, s in result["metadata"]["horizons"].items():
+            r = s["reward_sum"]
+            rows.append(f"| {name} | {h} | {fmt(r['real'], 2)} | {fmt(r['predicted'], 2, ci=True)}"
+                        f" | {fmt(r['abs_error'], 2, ci=True)} | "
+                        f"{fmt(s['episode_end']['mismatch'], 2)} | "
+                        + " | ".join(fmt(s["mae"][n], 2) for n in names) + " |")
     return "\n".join(rows)
 
 
@@ -285,6 +399,79 @@ def summarize(per_frame: dict[str, Any], lpips_note: str | None, per_start: bool
     return summary
 
 
+def build_report(args: Args, predictors: dict[str, Predictor],
+                 starts: list[tuple[str, Episode, int]], mismatches: list[dict[str, Any]],
+                 per_frame: dict[str, dict[int, list[dict[str, Any]]]], lpips_note: str | None,
+                 last: np.ndarray, real_meta: np.ndarray, pred_meta: dict[str, np.ndarray]
+                 ) -> dict[str, Any]:
+    """The JSON that main writes, from the frame metrics of each batch (`per_frame`), the last
+    context metadata (N, M), the real metadata (N, L, M) and each predictor's (N, L, M).
+
+    Layout:
+
+        {"env_id", "data", "split", "n_episodes", "n_starts",
+         "starts": {episode: [t, ...]},          # the order of every per_start list
+         "horizons": [h, ...], "context": K, "replay_mismatches": n,
+         "replay_mismatch_starts": [{"episode", "t"}, ...], "seed", "machine", "torch",
+         "commit", "skipped_predictors": [name, ...],
+         "predictors": {name: {
+             "name", "context",
+             "folder", "denoising_steps", "decoder", "bf16_weights",   # world models only
+             "horizons": {"h": {"mse", "psnr_mean_per_frame", "psnr_of_mean_mse", "ssim",
+                                "lpips"}},   # summarize_frame_metrics; with --per-start, mse,
+                                             # psnr_mean_per_frame, ssim, lpips hold per_start
+             "metadata": {                   # closed loop (module docstring)
+                 "rule_variables": [name, ...],   # those the reward/episode-end rules read
+                 "horizons": {"h": {
+                     "mae": {variable: S},        # |m^_{t+h} - m_{t+h}|, raw scale
+                     "reward_sum": {"real": S, "predicted": S,   # summed over steps 1..h
+                                    "abs_error": S},   # |R^_h - R_h|; per_start with --per-start
+                     "episode_end": {"mismatch": S,   # share of starts where "ended at or
+                                                      # before h" differs
+                                     "real": share, "predicted": share}}}}}}}
+
+    S is `neuralgym.metrics.summarize`'s {"mean", "ci95", "n"} over the starts.
+    """
+    spec = get_spec(args.env)
+    horizons = sorted(set(args.horizons))
+    results = {
+        name: {"name": predictors[name].name, "context": predictors[name].context,
+               **({} if name == BASELINE else {
+                   "folder": getattr(predictors[name], "folder", None),
+                   "denoising_steps": getattr(predictors[name], "steps", None),
+                   "decoder": getattr(predictors[name], "decoder_kind", None),
+                   "bf16_weights": getattr(predictors[name], "bf16_weights", False)}),
+               "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips_note,
+                                              args.per_start)
+                            for h in horizons},
+               "metadata": metadata_metrics(spec, last, real_meta, pred_meta[name], horizons,
+                                            args.per_start)}
+        for name in predictors
+    }
+    skipped = [n for n in dict.fromkeys(args.predictor) if n not in predictors]
+    starts_by_episode: dict[str, list[int]] = {}
+    for name, _, t in starts:
+        starts_by_episode.setdefault(name, []).append(t)
+    return {
+        "env_id": args.env,
+        "data": str(args.data.resolve()),
+        "split": args.split,
+        "n_episodes": len({s[0] for s in starts}),
+        "n_starts": len(starts),
+        "starts": starts_by_episode,
+        "horizons": horizons,
+        "context": max(p.context for p in predictors.values()),
+        "replay_mismatches": len(mismatches),
+        "replay_mismatch_starts": mismatches,
+        "seed": args.seed,
+        "machine": machine(args.device),
+        "torch": torch.__version__,
+        "commit": git_commit(),
+        "skipped_predictors": skipped,
+        "predictors": results,
+    }
+
+
 def main(args: Args) -> dict[str, Any]:
     check_args(args)
     try:
@@ -314,23 +501,31 @@ def main(args: Args) -> dict[str, Any]:
     env = make_real(args.env).unwrapped
     per_frame: dict[str, dict[int, list[dict[str, Any]]]] = {
         name: {h: [] for h in horizons} for name in predictors}
+    last: list[np.ndarray] = []  # per batch: m_t (B, M)
+    real_meta: list[np.ndarray] = []  # per batch: real m_{t+1} .. m_{t+L} (B, L, M)
+    pred_meta: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
     mismatches: list[dict[str, Any]] = []
     video: list[np.ndarray] = []
     progress = tqdm(total=len(starts), desc="paired rollouts", unit="start", file=sys.stderr)
     for b in range(0, len(starts), args.batch_size):
         batch = starts[b : b + args.batch_size]
-        real = np.stack([replay(env, ep, t, length) for _, ep, t in batch])  # (B, L, H, W, 3)
+        replays = [replay(env, ep, t, length) for _, ep, t in batch]
+        real = np.stack([r[0] for r in replays])  # (B, L, H, W, 3)
+        real_meta.append(np.stack([r[1] for r in replays]))  # (B, L, M)
         for i, (name, ep, t) in enumerate(batch):
             if not np.array_equal(real[i], ep.frames[t + 1 : t + length + 1]):
                 mismatches.append({"episode": name, "t": t})
         frames, metadata, past, future = context_batch(batch, context, length)
+        last.append(metadata[:, -1])
         preds = {name: predict(p, frames, metadata, past, future, seed=args.seed + b)
                  for name, p in predictors.items()}
-        for name, pred in preds.items():
+        for name, (pred, meta) in preds.items():
+            pred_meta[name].append(meta)
             for h in horizons:
                 per_frame[name][h].append(frame_metrics(pred[:, h - 1], real[:, h - 1], lpips))
         for i in range(min(len(batch), args.video_starts - b) if args.video else 0):
-            video += [video_frame(real[i, j], [p[i, j] for p in preds.values()], args.diff_gain)
+            video += [video_frame(real[i, j], [p[i, j] for p, _ in preds.values()],
+                                  args.diff_gain)
                       for j in range(length)]
         progress.update(len(batch))
     progress.close()
@@ -343,47 +538,18 @@ def main(args: Args) -> dict[str, Any]:
               "bit-exact here or the recording is not what the emulator produced; the metrics "
               "compare against the replayed frames.\n",
               file=sys.stderr, flush=True)
-    results = {
-        name: {"name": predictors[name].name, "context": predictors[name].context,
-               **({} if name == BASELINE else {
-                   "folder": getattr(predictors[name], "folder", None),
-                   "denoising_steps": getattr(predictors[name], "steps", None),
-                   "decoder": getattr(predictors[name], "decoder_kind", None),
-                   "bf16_weights": getattr(predictors[name], "bf16_weights", False)}),
-               "horizons": {str(h): summarize(concat(per_frame[name][h]), lpips.reason,
-                                              args.per_start)
-                            for h in horizons}}
-        for name in predictors
-    }
-    skipped = [n for n in dict.fromkeys(args.predictor) if n not in predictors]
-    starts_by_episode: dict[str, list[int]] = {}
-    for name, _, t in starts:
-        starts_by_episode.setdefault(name, []).append(t)
-    report = {
-        "env_id": args.env,
-        "data": str(args.data.resolve()),
-        "split": args.split,
-        "n_episodes": len({s[0] for s in starts}),
-        "n_starts": len(starts),
-        "starts": starts_by_episode,
-        "horizons": horizons,
-        "context": context,
-        "replay_mismatches": len(mismatches),
-        "replay_mismatch_starts": mismatches,
-        "seed": args.seed,
-        "machine": machine(args.device),
-        "torch": torch.__version__,
-        "commit": git_commit(),
-        "skipped_predictors": skipped,
-        "predictors": results,
-    }
+    report = build_report(args, predictors, starts, mismatches, per_frame, lpips.reason,
+                          np.concatenate(last), np.concatenate(real_meta),
+                          {name: np.concatenate(m) for name, m in pred_meta.items()})
     atomic_write_json(args.json, report)
     if args.video is not None and video:
         write_video(args.video, video, args.video_fps)
         layout = ["real"] + [f"{n} | {args.diff_gain:g}x|{n} - real|" for n in predictors]
         print(f"video: {args.video} ({len(video)} frames; left to right: "
               f"{' | '.join(layout)})", file=sys.stderr)
-    print(markdown_table(results))
+    print(markdown_table(report["predictors"]))
+    print()
+    print(metadata_table(report["predictors"]))
     print(f"\nresults: {args.json}", file=sys.stderr)
     return report
 

@@ -44,6 +44,13 @@ real agent's against the issue's target (at least 80%), and whether the real age
 distinguishable from random at all; a folder lacking meta.json or one of the three JSONs is
 skipped with a note.
 
+Results whose JSON has paired_rollout.py's closed-loop `metadata` block (older ones do not)
+are also shown, per game, in a "Closed-loop metadata and rewards" section after the games: per
+horizon, the real reward sum over steps 1..h, the model's predicted sum and |error| beside
+copy-last's |error|, the share of starts whose episode end differs, and the MAE of the
+variables the game's reward and episode-end rules read (its score and lives), model beside
+copy-last.
+
 Dream-throughput results (`benchmarks/throughput.py --json`) live in `<results>/throughput/`,
 each `<name>.json` with a `<name>.meta.json` sidecar (keys "model", "machine", "commit",
 optional "date", "command", "notes"); they are shown after the games with throughput.py's own
@@ -562,6 +569,9 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     lines += ["Contents:", ""]
     for env_id, rs in games.items():
         lines.append(f"- {env_id}: " + ", ".join(r.name for r in rs))
+    closed_loop = [r.name for r in results if has_closed_loop(r)]
+    if closed_loop:
+        lines.append(f"- {CLOSED_LOOP_TITLE}: " + ", ".join(closed_loop))
     ppo = subfolders(results_dir / "ppo")
     if ppo:
         lines.append(f"- {PPO_TITLE}: " + ", ".join(p.name for p in ppo))
@@ -573,6 +583,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
         for r in rs:
             lines += result_section(r, results_dir, out)
+    lines += closed_loop_sections(results)
     lines += ppo_sections(ppo, out)
     lines += ablation_sections(ablations, out)
     lines += throughput_sections(results_dir / "throughput")
@@ -622,6 +633,74 @@ def throughput_sections(folder: Path) -> list[str]:
         if "notes" in meta:
             lines.append(f"- Notes: {meta['notes']}")
         lines += ["", rest.lstrip("\n"), ""]
+    return lines
+
+
+# -- closed-loop metadata and rewards ----------------------------------------------------------
+
+CLOSED_LOOP_TITLE = "Closed-loop metadata and rewards"
+
+
+def has_closed_loop(result: Result) -> bool:
+    """Whether the JSON holds paired_rollout.py's closed-loop "metadata" block for a model
+    (older results do not)."""
+    preds = result.data["predictors"]
+    return any(isinstance(preds[m].get("metadata"), dict) for m in result.models)
+
+
+def closed_loop_table(result: Result, model: str, display: str) -> list[str]:
+    """Per horizon: the real reward sum over steps 1..h, the model's predicted sum and
+    |error| with CIs beside copy-last's |error|, the share of starts whose episode end
+    differs, and the MAE of the variables the game's rules read, model / copy-last."""
+    block = result.data["predictors"][model]["metadata"]
+    base = (result.data["predictors"][BASELINE].get("metadata") or {}).get("horizons", {})
+    names = block.get("rule_variables", [])
+    notes = Notes()
+    lines = [f"| h | real reward sum | {display} predicted sum [95% CI] | {display} \\|error\\| "
+             "[95% CI] | copy-last \\|error\\| [95% CI] | episode end differs: model / "
+             "copy-last | " + " | ".join(f"{n} MAE: model / copy-last" for n in names) + " |",
+             "| ---: | ---: | --- | --- | --- | ---: |" + " ---: |" * len(names)]
+    for h in sorted(block["horizons"], key=int):
+        m, c = block["horizons"][h], base.get(h)
+        r = m["reward_sum"]
+        copy_error = stat(c["reward_sum"]["abs_error"], 2, notes) if c else "—"
+        ends = [num(x["episode_end"]["mismatch"]["mean"], 2) if x else "—" for x in (m, c)]
+        maes = [" / ".join(num(x["mae"][n]["mean"], 2) if x and n in x["mae"] else "—"
+                           for x in (m, c)) for n in names]
+        lines.append(f"| {h} | {num(r['real']['mean'], 2)} | {stat(r['predicted'], 2, notes)} | "
+                     f"{stat(r['abs_error'], 2, notes)} | {copy_error} | {' / '.join(ends)} | "
+                     + " | ".join(maes) + " |")
+    lines.append("")
+    if notes.texts:
+        lines += ["Notes:", "", *notes.markdown(), ""]
+    return lines
+
+
+def closed_loop_sections(results: list[Result]) -> list[str]:
+    """The closed-loop section: per game, one table per model of every result whose JSON has
+    the "metadata" block (none without such results)."""
+    shown = [r for r in results if has_closed_loop(r)]
+    if not shown:
+        return []
+    lines = [f"## {CLOSED_LOOP_TITLE}", "",
+             "From the `metadata` block of `benchmarks/paired_rollout.py`'s JSON: from the same "
+             "real context and under the same actions as the frames above, each predictor's own "
+             "game variables m_{t+1} .. m_{t+h} (a world model's from its own predictions, step "
+             "after step) against the real emulator's. The reward is summed over steps 1..h by "
+             "the game's own rule on (previous, current) metadata, the first previous being the "
+             "last real context metadata m_t, on the predicted and on the real metadata; "
+             "|error| is the mean over starts of |predicted sum - real sum| (bootstrap 95% CIs). "
+             "Copy-last keeps m_t, so it predicts no reward and its |error| is the mean |real "
+             "sum|. \"Episode end differs\": the share of starts where \"the episode ended at or "
+             "before h\" is true for one and false for the other. MAE on the raw scale of the "
+             "variables the game's reward and episode-end rules read.", ""]
+    for env_id in dict.fromkeys(r.env_id for r in shown):
+        lines += [f"### {game_name(env_id)}", ""]
+        for r in (r for r in shown if r.env_id == env_id):
+            for model, display in r.models.items():
+                if isinstance(r.data["predictors"][model].get("metadata"), dict):
+                    lines += [f"{r.name}: `{display}` vs copy-last on {r.data['n_starts']} "
+                              "starts:", "", *closed_loop_table(r, model, display)]
     return lines
 
 

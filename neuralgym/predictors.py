@@ -1,8 +1,11 @@
 """Frame predictors that the paired benchmark compares against the real game.
 
 A predictor is given the same K real context frames, their metadata and the actions between
-them, plus the *future* actions the real env will receive, and returns the frames it predicts.
-The benchmark knows the whole action sequence, so a multi-frame model can use all of it.
+them, plus the *future* actions the real env will receive, and returns the frames it predicts
+(`rollout`), or those frames and the metadata it predicts beside them
+(`rollout_with_metadata`: the game variables that the game's rules turn into rewards and
+episode ends). The benchmark knows the whole action sequence, so a multi-frame model can use
+all of it.
 """
 
 from __future__ import annotations
@@ -27,16 +30,35 @@ class Predictor(Protocol):
     ) -> np.ndarray:  # (B, L, H, W, 3) uint8, predicted o_{t+1} .. o_{t+L}
         ...
 
+    def rollout_with_metadata(
+        self,
+        frames: np.ndarray,  # (B, K, H, W, 3) uint8, o_{t-K+1} .. o_t
+        metadata: np.ndarray,  # (B, K, M) float32, m_{t-K+1} .. m_t
+        past_actions: np.ndarray,  # (B, K-1) int64
+        future_actions: np.ndarray,  # (B, L) int64, a_t .. a_{t+L-1}
+        seed: int,
+    ) -> tuple[np.ndarray, np.ndarray]:  # frames as `rollout`; (B, L, M) float32 m_{t+1} .. m_{t+L}
+        ...
+
 
 class CopyLast:
-    """The copy-last-frame baseline: o_{t+h} = o_t for every h. Always reported beside a model."""
+    """The copy-last-frame baseline: o_{t+h} = o_t and m_{t+h} = m_t for every h (so the
+    rewards it predicts are 0). Always reported beside a model."""
 
     name = "copy-last"
     context = 1
 
-    def rollout(self, frames, metadata, past_actions, future_actions, seed):  # noqa: D102
-        last = frames[:, -1:]  # (B, 1, H, W, 3)
-        return np.repeat(last, future_actions.shape[1], axis=1)
+    def rollout(self, frames: np.ndarray, metadata: np.ndarray, past_actions: np.ndarray,
+                future_actions: np.ndarray, seed: int) -> np.ndarray:
+        return self.rollout_with_metadata(frames, metadata, past_actions, future_actions,
+                                          seed)[0]
+
+    def rollout_with_metadata(self, frames: np.ndarray, metadata: np.ndarray,
+                              past_actions: np.ndarray, future_actions: np.ndarray, seed: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        L = future_actions.shape[1]
+        last = np.asarray(metadata, np.float32)[:, -1:]  # (B, 1, M)
+        return np.repeat(frames[:, -1:], L, axis=1), np.repeat(last, L, axis=1)
 
 
 class NoModelError(FileNotFoundError):

@@ -12,7 +12,8 @@ the T future actions; g_phi first rolls the metadata T steps ahead, reusing the 
 latent for the steps whose latent is still being generated.
 
 `WorldModel.from_pretrained(dir)` rebuilds everything from a world-model folder; the class
-knows nothing of Gymnasium. It implements the paired benchmark's `Predictor` (`rollout`).
+knows nothing of Gymnasium. It implements the paired benchmark's `Predictor` (`rollout`,
+`rollout_with_metadata`).
 """
 
 from __future__ import annotations
@@ -282,7 +283,17 @@ class WorldModel:
     def rollout(self, frames: np.ndarray, metadata: np.ndarray, past_actions: np.ndarray,
                 future_actions: np.ndarray, seed: int) -> np.ndarray:
         """Predict o_{t+1} .. o_{t+L} (B, L, H, W, 3) uint8 from the real context and the
-        L future actions, T frames per model call."""
+        L future actions, T frames per model call (`rollout_with_metadata`'s frames)."""
+        return self.rollout_with_metadata(frames, metadata, past_actions, future_actions,
+                                          seed)[0]
+
+    @torch.no_grad()
+    def rollout_with_metadata(self, frames: np.ndarray, metadata: np.ndarray,
+                              past_actions: np.ndarray, future_actions: np.ndarray, seed: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """Predict o_{t+1} .. o_{t+L} (B, L, H, W, 3) uint8 and m_{t+1} .. m_{t+L} (B, L, M)
+        float32 (raw scale) from the real context and the L future actions, T frames per
+        model call, each step on the model's own predictions (closed loop)."""
         state = self.start(frames, metadata, past_actions)
         generator = torch.Generator(self.device).manual_seed(seed)
         acts = torch.as_tensor(np.asarray(future_actions), dtype=torch.int64)
@@ -290,8 +301,9 @@ class WorldModel:
         T = self.frames_per_call
         if L % T:  # the last call plans beyond the horizon: hold the last action
             acts = torch.cat([acts, acts[:, -1:].expand(B, T - L % T)], 1)
-        out = []
+        out, meta = [], []
         for i in range(0, acts.shape[1], T):
-            chunk, _, state = self.step(state, acts[:, i : i + T], generator)
+            chunk, m, state = self.step(state, acts[:, i : i + T], generator)
             out.append(chunk.cpu())  # type: ignore[union-attr]
-        return torch.cat(out, 1)[:, :L].numpy()
+            meta.append(m.float().cpu())  # (B, T, M)
+        return torch.cat(out, 1)[:, :L].numpy(), torch.cat(meta, 1)[:, :L].numpy()

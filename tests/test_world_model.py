@@ -79,6 +79,44 @@ def test_multi_frame_model_serves_any_horizon(tmp_path: Path, breakout_dataset: 
     assert out.shape == (2, 5, 210, 160, 3)
 
 
+@pytest.mark.parametrize("frames_per_call", [1, 2])
+def test_rollout_with_metadata_is_what_step_dreams(frames_per_call: int, tiny_world_model: Path,
+                                                   tmp_path: Path, breakout_dataset: Dataset,
+                                                   world_model_builder):
+    """The metadata are step()'s, call after call, cut to the horizon like the frames; and
+    rollout's frames are the same dream's frames."""
+    path = tiny_world_model if frames_per_call == 1 else world_model_builder(
+        tmp_path / "m", frames_per_call=frames_per_call)
+    model = WorldModel.from_pretrained(path)
+    torch.manual_seed(0)  # an untrained g_phi copies m_t: give it weights that move them
+    for p in model.g.parameters():
+        p.data.normal_(0, 0.1)
+    frames, meta, past, future = context_of(breakout_dataset, model.context)  # L = 5
+    got_frames, got_meta = model.rollout_with_metadata(frames, meta, past, future, seed=3)
+    assert got_frames.shape == (2, 5, 210, 160, 3) and got_frames.dtype == np.uint8
+    assert got_meta.shape == (2, 5, 6) and got_meta.dtype == np.float32
+    state = model.start(frames, meta, past)  # the same dream, call by call
+    gen = torch.Generator().manual_seed(3)
+    acts = torch.as_tensor(np.concatenate([future, future[:, -1:]], 1))  # 6: whole calls
+    want_frames, want_meta = [], []
+    for i in range(0, 6, frames_per_call):
+        f, m, state = model.step(state, acts[:, i : i + frames_per_call], gen)
+        want_frames.append(f.numpy())
+        want_meta.append(m.numpy())
+    np.testing.assert_array_equal(got_frames, np.concatenate(want_frames, 1)[:, :5])
+    np.testing.assert_array_equal(got_meta, np.concatenate(want_meta, 1)[:, :5])
+    assert not np.allclose(got_meta, meta[:, -1:])  # g_phi's, not m_t held
+    np.testing.assert_array_equal(model.rollout(frames, meta, past, future, seed=3), got_frames)
+
+
+def test_copy_last_holds_the_last_frame_and_metadata(breakout_dataset: Dataset):
+    frames, meta, past, future = context_of(breakout_dataset, 3)
+    out, m = CopyLast().rollout_with_metadata(frames, meta, past, future, seed=0)
+    assert out.shape == (2, 5, 210, 160, 3) and m.shape == (2, 5, 6) and m.dtype == np.float32
+    assert (out == frames[:, -1:]).all() and (m == meta[:, -1:]).all()
+    np.testing.assert_array_equal(CopyLast().rollout(frames, meta, past, future, seed=0), out)
+
+
 def test_load_predictor_and_folder_errors(tiny_world_model: Path, tmp_path: Path):
     assert isinstance(load_predictor("copy-last", "NeuralBreakout-v0"), CopyLast)
     assert isinstance(load_predictor(str(tiny_world_model), "NeuralBreakout-v0"), WorldModel)
@@ -118,3 +156,7 @@ def test_world_model_runs_through_the_paired_benchmark(tiny_world_model: Path,
     assert set(report["predictors"]) == {"copy-last", str(tiny_world_model)}
     for name in report["predictors"]:
         assert report["predictors"][name]["horizons"]["1"]["mse"]["mean"] >= 0
+        block = report["predictors"][name]["metadata"]
+        assert list(block["horizons"]) == ["1", "2"]
+        assert block["horizons"]["2"]["reward_sum"]["abs_error"]["n"] == 2
+    assert "| predictor | h | reward sum: real |" in proc.stdout

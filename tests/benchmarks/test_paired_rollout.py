@@ -1,4 +1,5 @@
-"""Subprocess runs of benchmarks/paired_rollout.py on small recorded Breakout datasets."""
+"""Subprocess runs of benchmarks/paired_rollout.py on small recorded Breakout and Pong datasets,
+and its closed-loop metadata metrics in-process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from neuralgym.data import Dataset
+from neuralgym.games import BREAKOUT, DEMON_ATTACK, PONG
 from neuralgym.metrics import alexnet_weights_path
 
 SCRIPT = "benchmarks/paired_rollout.py"
@@ -51,6 +53,25 @@ def test_json_layout(main_run):
         assert lo <= per_h[h]["mse"]["mean"] <= hi
 
 
+def test_json_metadata_layout(main_run):
+    _, report, _ = main_run
+    block = report["predictors"]["copy-last"]["metadata"]
+    assert block["rule_variables"] == ["score", "lives"]
+    assert list(block["horizons"]) == HORIZONS
+    for h in HORIZONS:
+        per_h = block["horizons"][h]
+        assert list(per_h["mae"]) == list(BREAKOUT.metadata_names)
+        summaries = [*per_h["mae"].values(), *per_h["reward_sum"].values(),
+                     per_h["episode_end"]["mismatch"]]
+        assert sorted(per_h["reward_sum"]) == ["abs_error", "predicted", "real"]
+        for s in summaries:
+            assert s["n"] == report["n_starts"] and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
+        assert "per_start" not in per_h["reward_sum"]["abs_error"]  # only with --per-start
+        assert sorted(per_h["episode_end"]) == ["mismatch", "predicted", "real"]
+    # copy-last holds m_t: a variable that moves (the paddle, the ball) has an error
+    assert block["horizons"]["8"]["mae"]["player_x"]["mean"] > 0
+
+
 def test_replay_is_bit_exact(main_run):
     assert main_run[1]["replay_mismatches"] == 0
 
@@ -72,7 +93,14 @@ def test_lpips_not_measured_without_weights(main_run):
 def test_markdown_table(main_run):
     stdout = main_run[0].stdout
     assert "| predictor | h | MSE [95% CI]" in stdout
-    assert sum(line.startswith("| copy-last |") for line in stdout.splitlines()) == 4
+    header = ("| predictor | h | reward sum: real | predicted [95% CI] | abs error [95% CI] | "
+              "episode end differs | ball_x MAE | ball_y MAE | player_x MAE | "
+              "blocks_hit_count MAE | score MAE | lives MAE |")
+    assert stdout.index("| predictor | h | MSE [95% CI]") < stdout.index(header)
+    frames, meta = stdout.split(header)
+    for table in (frames, meta):
+        assert sum(line.startswith("| copy-last |") for line in table.splitlines()) == 4
+    assert "| copy-last | 1 | " in meta and "| 0.00 [0.00, 0.00] |" in meta  # predicted: 0
 
 
 def test_video(main_run):
@@ -93,6 +121,88 @@ def test_default_predictor_without_model_is_skipped(dataset_recorder, tmp_path: 
     assert list(report["predictors"]) == ["copy-last"]
     assert report["skipped_predictors"] == ["default"]
     assert iio.imread(tmp_path / "r.gif").shape[1:3] == (210, 484)
+
+
+PONG_HORIZONS = ["1", "8", "32"]
+
+
+@pytest.fixture(scope="module")
+def pong_run(dataset_recorder, tmp_path_factory: pytest.TempPathFactory, run_script):
+    """Copy-last on 2 Pong episodes of 200 random steps (the opponent scores every ~80 steps),
+    each start's values kept."""
+    out = tmp_path_factory.mktemp("pong")
+    dataset = dataset_recorder(out / "data", "NeuralPong-v0", 2, 200)
+    proc = run_script(SCRIPT, "--env", "NeuralPong-v0", "--data", dataset.root, "--split", "all",
+                      "--horizons", *PONG_HORIZONS, "--per-start", "--json", out / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    return dataset, json.loads((out / "r.json").read_text())
+
+
+def test_copy_last_reward_error_is_the_mean_real_reward(pong_run):
+    """Copy-last keeps m_t, so it predicts no reward: its |error| is |real sum| start by start,
+    and the real sums are the rewards the recording got from the game."""
+    dataset, report = pong_run
+    assert report["replay_mismatches"] == 0
+    episodes = {ref.name: dataset.load(ref) for ref in dataset.episodes}
+    block = report["predictors"]["copy-last"]["metadata"]
+    assert block["rule_variables"] == ["enemy_score", "player_score"]
+    assert list(block["horizons"]) == PONG_HORIZONS
+    for h in PONG_HORIZONS:
+        recorded = np.array([episodes[name].rewards[t : t + int(h)].sum()
+                             for name, ts in report["starts"].items() for t in ts])
+        r = block["horizons"][h]["reward_sum"]
+        assert r["predicted"]["mean"] == 0 and r["predicted"]["ci95"] == [0, 0]
+        np.testing.assert_allclose(r["abs_error"]["per_start"], np.abs(recorded))
+        assert r["abs_error"]["mean"] == pytest.approx(np.abs(recorded).mean())
+        assert r["real"]["mean"] == pytest.approx(recorded.mean())
+        # no game reaches 21 points here: neither copy-last nor the game ends an episode
+        assert block["horizons"][h]["episode_end"] == {
+            "mismatch": {"mean": 0.0, "ci95": [0.0, 0.0], "n": report["n_starts"]},
+            "real": 0.0, "predicted": 0.0}
+    assert block["horizons"]["32"]["reward_sum"]["abs_error"]["mean"] > 0  # points were scored
+    assert block["horizons"]["32"]["mae"]["enemy_score"]["mean"] > 0
+
+
+@pytest.fixture(scope="module")
+def paired(load_script):
+    return load_script(SCRIPT, "paired_rollout")
+
+
+def test_rule_variables(paired):
+    assert paired.rule_variables(BREAKOUT) == ["score", "lives"]
+    assert paired.rule_variables(PONG) == ["enemy_score", "player_score"]
+    assert paired.rule_variables(DEMON_ATTACK) == ["num_lives", "display_flag", "score"]
+
+
+def test_metadata_metrics_by_the_games_rules(paired):
+    """Pong, two starts, L = 3: the real opponent scores at step 2 of start 0; the dream has it
+    score at steps 1 and 3 of start 0 (its 21st point at step 3: the episode ends) and the
+    player score at step 1 of start 1."""
+    names = PONG.metadata_names
+    enemy, player, ball = (names.index(n) for n in ("enemy_score", "player_score", "ball_x"))
+    last = np.zeros((2, len(names)), np.float32)
+    last[:, enemy] = 19
+    real = np.repeat(last[:, None], 3, 1)  # (2, 3, M)
+    real[0, 1:, enemy] = 20
+    pred = real.copy()
+    pred[0, :, enemy] = [20, 20, 21]
+    pred[1, :, player] = 1
+    pred[1, :, ball] = [2, 4, 6]
+    out = paired.metadata_metrics(PONG, last, real, pred, [1, 2, 3], per_start=True)
+    assert out["rule_variables"] == ["enemy_score", "player_score"]
+    h1, h2, h3 = (out["horizons"][h] for h in ("1", "2", "3"))
+    assert [h["reward_sum"]["real"]["mean"] for h in (h1, h2, h3)] == [0, -0.5, -0.5]
+    assert [h["reward_sum"]["predicted"]["mean"] for h in (h1, h2, h3)] == [0, 0, -0.5]
+    # start 0: -1 vs 0, -1 vs -1, -2 vs -1; start 1: +1 vs 0 throughout
+    assert [h["reward_sum"]["abs_error"]["per_start"] for h in (h1, h2, h3)] == [
+        [1, 1], [0, 1], [1, 1]]
+    assert h2["reward_sum"]["abs_error"]["mean"] == 0.5
+    assert [h["episode_end"]["mismatch"]["mean"] for h in (h1, h2, h3)] == [0, 0, 0.5]
+    assert h3["episode_end"]["predicted"] == 0.5 and h3["episode_end"]["real"] == 0
+    assert h1["mae"]["enemy_score"]["mean"] == 0.5 and h2["mae"]["enemy_score"]["mean"] == 0
+    assert [h["mae"]["ball_x"]["mean"] for h in (h1, h2, h3)] == [1, 2, 3]
+    assert "per_start" not in paired.metadata_metrics(
+        PONG, last, real, pred, [1], per_start=False)["horizons"]["1"]["reward_sum"]["abs_error"]
 
 
 @pytest.mark.parametrize("decoder,used,bf16", [("auto", "vae", False), ("fast", "fast", False),

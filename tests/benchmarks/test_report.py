@@ -449,3 +449,40 @@ def test_malformed_ablation_group_is_skipped(report, results: Path, broken: str)
 def test_no_ablations_folder_no_ablations_section(report, results: Path):
     text, _ = run(report, results)
     assert "## Ablations" not in text and "- Ablations:" not in text
+
+
+def closed_loop_block(real: float, predicted: float, error: float, ends: float,
+                      score_mae: float) -> dict:
+    """A predictor's "metadata" block as paired_rollout.py writes it, the same at h = 1, 8."""
+    per_h = {"mae": {"ball_x": summary(5.0, 1.0), "score": summary(score_mae, 0.25),
+                     "lives": summary(score_mae / 2, 0.125)},
+             "reward_sum": {"real": summary(real, 0.5), "predicted": summary(predicted, 0.5),
+                            "abs_error": summary(error, 0.25)},
+             "episode_end": {"mismatch": summary(ends, 0.0), "real": 0.0, "predicted": ends}}
+    return {"rule_variables": ["score", "lives"], "horizons": {"1": per_h, "8": per_h}}
+
+
+def test_closed_loop_section(report, results: Path):
+    """Only a JSON with the "metadata" block gets the section, and it adds nothing else."""
+    without, _ = run(report, results)
+    assert "Closed-loop" not in without
+    data = json.loads((results / "run1.json").read_text())
+    data["predictors"][MODEL]["metadata"] = closed_loop_block(1.5, 3.0, 1.75, 0.25, 2.0)
+    data["predictors"]["copy-last"]["metadata"] = closed_loop_block(1.5, 0.0, 1.5, 0.0, 1.0)
+    (results / "run1.json").write_text(json.dumps(data))
+    text, _ = run(report, results)
+    assert "- Closed-loop metadata and rewards: run1\n" in text
+    section = text[text.index("## Closed-loop metadata and rewards"):]
+    assert text.index("## NeuralBreakout-v0") < text.index("## Closed-loop metadata")
+    assert "### Breakout\n\nrun1: `tiny-wm` vs copy-last on 12 starts:" in section
+    assert ("| h | real reward sum | tiny-wm predicted sum [95% CI] | tiny-wm \\|error\\| [95% CI] "
+            "| copy-last \\|error\\| [95% CI] | episode end differs: model / copy-last "
+            "| score MAE: model / copy-last | lives MAE: model / copy-last |") in section
+    for h in (1, 8):
+        assert (f"| {h} | 1.50 | 3.00 [2.50, 3.50] | 1.75 [1.50, 2.00] | 1.50 [1.25, 1.75] "
+                "| 0.25 / 0.00 | 2.00 / 1.00 | 1.00 / 0.50 |") in section
+    assert "ball_x MAE" not in section  # only the variables the game's rules read
+    # everything else is as without the block
+    rest = text.replace("- Closed-loop metadata and rewards: run1\n", "")
+    start = rest.index("## Closed-loop metadata and rewards")
+    assert rest[:start].rstrip("\n") + "\n" == without
