@@ -7,6 +7,7 @@
 # others, in the index only, and track them again afterwards:
 #
 #   bash training/device_tree.sh keep breakout pong   # every other shipped model leaves the tree
+#   bash training/device_tree.sh keep checkpoints/pong  # only that folder of the game stays
 #   bash training/device_tree.sh size .whl            # MiB that would travel, with these carries
 #   bash training/device_tree.sh restore              # all of them tracked again
 #
@@ -31,8 +32,13 @@ case ${1:-} in
     shift
     [ $# -gt 0 ] || { echo "device_tree.sh keep: name the games to keep, e.g. breakout" >&2; exit 2; }
     for g in "$@"; do
-      [ -d "neuralgym/shipped/$g" ] || [ -d "checkpoints/$g" ] \
-        || { echo "device_tree.sh: no neuralgym/shipped/$g or checkpoints/$g" >&2; exit 2; }
+      case $g in
+        shipped/*|checkpoints/*)  # one folder of the game, not both
+          [ -d "neuralgym/$g" ] || [ -d "$g" ] \
+            || { echo "device_tree.sh: no folder $g (neuralgym/shipped/GAME or checkpoints/GAME)" >&2; exit 2; } ;;
+        *) [ -d "neuralgym/shipped/$g" ] || [ -d "checkpoints/$g" ] \
+             || { echo "device_tree.sh: no neuralgym/shipped/$g or checkpoints/$g" >&2; exit 2; } ;;
+      esac
     done
     if ! git diff --cached --quiet -- . ':!neuralgym/shipped' ':!checkpoints'; then
       echo "device_tree.sh: other changes are staged; commit or unstage them first" >&2; exit 2
@@ -44,7 +50,8 @@ case ${1:-} in
     for dir in neuralgym/shipped/*/ checkpoints/*/; do
       [ -d "$dir" ] || continue
       dir=${dir%/}; g=$(basename "$dir")
-      if [[ " $* " == *" $g "* ]] || [ -z "$(git ls-files -- "$dir")" ]; then continue; fi
+      if [[ " $* " == *" $g "* || " $* " == *" ${dir#neuralgym/} "* ]] \
+        || [ -z "$(git ls-files -- "$dir")" ]; then continue; fi
       git rm -r -q --cached "$dir"
       echo "/$dir/" >> "$exclude"
       echo "left out of the tree: $dir"

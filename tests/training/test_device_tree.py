@@ -60,11 +60,27 @@ def test_keep_size_restore(repo: Path) -> None:
     assert "checkpoints/demonattack/w.safetensors" in tracked and "left out of the tree: " \
         "neuralgym/shipped/pong" in r.stdout
     assert tool(repo, "restore").returncode == 0 and git(repo, "status", "--porcelain") == ""
+    # one folder of a game with both: shipped/GAME or checkpoints/GAME keeps that one only
+    (repo / "checkpoints" / "pong").mkdir()
+    (repo / "checkpoints" / "pong" / "w.safetensors").write_bytes(b"y" * 3000)
+    git(repo, "add", "checkpoints/pong")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "pong checkpoint")
+    r = tool(repo, "keep", "checkpoints/pong")
+    assert r.returncode == 0, r.stderr
+    tracked = git(repo, "ls-files").split()
+    assert [p for p in tracked if p.endswith(".safetensors")] == ["checkpoints/pong/w.safetensors"]
+    r = tool(repo, "keep", "pong")  # by game name: both folders stay
+    tracked = git(repo, "ls-files").split()
+    assert {"checkpoints/pong/w.safetensors", "neuralgym/shipped/pong/w.safetensors"} <= set(
+        tracked)
+    assert tool(repo, "restore").returncode == 0 and git(repo, "status", "--porcelain") == ""
 
 
 def test_bad_input(repo: Path) -> None:
     r = tool(repo, "keep", "sonic")
     assert r.returncode == 2 and "no neuralgym/shipped/sonic or checkpoints/sonic" in r.stderr
+    r = tool(repo, "keep", "checkpoints/pong")
+    assert r.returncode == 2 and "no folder checkpoints/pong" in r.stderr
     (repo / "training" / "new.txt").write_text("x")
     git(repo, "add", "training/new.txt")
     r = tool(repo, "keep", "breakout")
