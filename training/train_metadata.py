@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     def windows(step: int) -> dict[str, np.ndarray]:  # CPU work, made ahead (prefetch)
         rng = runtime.rng(args.seed, step)
         last = train_last[rng.integers(0, len(train_last), args.batch_size)]
-        return cache_batch(cache, last, config.window, args.rollout)
+        return cache_batch(cache, last, config.window, args.rollout, dreamt=dream is not None)
 
     for step, made in prefetch(windows, range(start, args.steps)):
         batch = to_tensors(made, runtime.device)

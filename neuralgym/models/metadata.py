@@ -341,8 +341,8 @@ class MetadataPredictor(nn.Module):
 # -- data --------------------------------------------------------------------------------
 
 
-def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int = 1
-                ) -> dict[str, np.ndarray]:
+def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int = 1,
+                dreamt: bool = False) -> dict[str, np.ndarray]:
     """The training batch of windows whose last input frame is `last` (B,) in a LatentCache.
 
     Frame i = last: metadata m_{i-W} .. m_{i+R} (B, W+1+R, M) float32 (m_{i+1} is the first
@@ -350,13 +350,15 @@ def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int 
     a_{i-W+1} .. a_{i+R-1} (B, W+R-1), for R = `rollout` calls (`MetadataPredictor.forward`).
     Valid `last` values: `cache.window_starts(split, window + 1, rollout)`, which keeps every
     frame inside one episode. Only the frames the model reads are gathered (the latents stay
-    fp16).
+    fp16): with `dreamt` (the unrolled steps' latents come from a dream), the window's W.
     """
     last = np.asarray(last, np.int64)
     b, n = len(last), window + rollout - 1
     steps = last[:, None] + np.arange(-window + 1, rollout)[None]  # (B, W+R-1)
     meta_idx = last[:, None] + np.arange(-window, rollout + 1)[None]  # (B, W+1+R)
-    lat = np.asarray(cache.latents[steps.reshape(-1)]).reshape(b, n, *cache.latent_shape)
+    read = steps[:, :window] if dreamt else steps  # (B, W) or (B, W+R-1)
+    lat = np.asarray(cache.latents[read.reshape(-1)]).reshape(b, read.shape[1],
+                                                               *cache.latent_shape)
     return {
         "metadata": np.asarray(cache.metadata[meta_idx.reshape(-1)], np.float32).reshape(
             b, window + 1 + rollout, -1),

@@ -384,3 +384,6 @@ def test_cache_batch_rollout(tmp_path: Path) -> None:
     np.testing.assert_array_equal(b["actions"][0], cache.actions[i - WINDOW + 1:i + 3])
     one = cache_batch(cache, last, WINDOW)
     np.testing.assert_array_equal(b["metadata"][:, :WINDOW + 2], one["metadata"])
+    dreamt = cache_batch(cache, last, WINDOW, rollout=3, dreamt=True)  # the window's only
+    np.testing.assert_array_equal(dreamt["latents"], b["latents"][:, :WINDOW])
+    np.testing.assert_array_equal(dreamt["actions"], b["actions"])
