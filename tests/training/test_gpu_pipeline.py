@@ -5,6 +5,7 @@ in the real game, and the export archives; the exported folder loads as a world 
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -146,7 +147,6 @@ def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path,
                                                                  run_script) -> None:
     """The ablations stage hands the game's $WORK to training/ablations.sh (not $WORK/ENV_ID
     twice) and its bundle lands in the pipeline's $OUT."""
-    import shutil
 
     root, _, _ = run
     work = tmp_path / "work"
@@ -179,3 +179,24 @@ def test_ppo_probe_sets_equal_steps(run: tuple[Path, Path, str], tmp_path: Path,
     assert "dream PPO steps/s" in r.stderr and not (root / "ppo" / "probe.zip").exists()
     rows = (root / "ppo" / "probe.curve.csv").read_text().split()[1:]
     assert len(rows) >= 2
+
+
+def test_bench_compares_more_predictors(run: tuple[Path, Path, str], tmp_path: Path,
+                                        run_script) -> None:
+    """BENCH_ALSO adds predictors beside the model and copy-last; BENCH_ARGS reaches
+    paired_rollout.py (--per-start keeps each start's values)."""
+    import json
+
+    root, _, _ = run
+    work = tmp_path / "work"
+    shutil.copytree(root, work / ENV_ID, symlinks=True,
+                    ignore=shutil.ignore_patterns("ppo", "results", "export", "ablations"))
+    other = tmp_path / "other-model"
+    shutil.copytree(root / "model", other, ignore=shutil.ignore_patterns("train"))
+    r = run_script(SCRIPT, ENV_ID, "bench", timeout=600, env={
+        **TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "BENCH_ALSO": str(other),
+        "BENCH_ARGS": "--per-start"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    result = json.loads((work / ENV_ID / "results" / "paired.json").read_text())
+    assert set(result["predictors"]) == {str(work / ENV_ID / "model"), "copy-last", str(other)}
+    assert "per_start" in result["predictors"][str(other)]["horizons"]["1"]["mse"]
