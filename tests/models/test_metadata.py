@@ -296,6 +296,15 @@ def test_cache_batch_indices(tmp_path: Path) -> None:
     np.testing.assert_array_equal(m[:, 2:, 0], m[:, 1:-1, 0] + 3 * (a - 1))
 
 
+def perturbed_model(kind: str, std: float) -> MetadataPredictor:
+    """A tiny g_phi whose output layer is random (an untrained one copies m_{t-1})."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config(kind))
+    for p in model.head[-1].parameters():
+        torch.nn.init.normal_(p, std=std)
+    return model
+
+
 def rollout_batch(b: int = 5, rollout: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
     """A batch for `forward(batch, rollout)`: W + R - 1 latents and actions, W + 1 + R metadata."""
     return random_batch(b, WINDOW + rollout - 1, seed)  # (B, W+R+1, M) metadata
@@ -303,10 +312,7 @@ def rollout_batch(b: int = 5, rollout: int = 3, seed: int = 1) -> dict[str, torc
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_rollout_one_is_the_teacher_forced_window(kind: str) -> None:
-    torch.manual_seed(0)
-    model = MetadataPredictor(tiny_config(kind))
-    for p in model.head[-1].parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    model = perturbed_model(kind, std=0.1)
     batch = random_batch()
     loss, logs = model(batch)
     again, logs1 = model(batch, rollout=1)
@@ -319,10 +325,7 @@ def test_rollout_one_is_the_teacher_forced_window(kind: str) -> None:
 def test_rollout_feeds_its_own_predictions_back() -> None:
     """Call r of a rollout reads the model's earlier predictions as its newest metadata: its
     loss equals a teacher-forced window whose inputs hold those predictions."""
-    torch.manual_seed(0)
-    model = MetadataPredictor(tiny_config("gru"))
-    for p in model.head[-1].parameters():
-        torch.nn.init.normal_(p, std=0.3)
+    model = perturbed_model("gru", std=0.3)
     R = 3
     batch = rollout_batch(rollout=R)
     m, z, a = batch["metadata"], batch["latents"], batch["actions"]
@@ -350,10 +353,7 @@ def test_rollout_with_a_dream_reads_the_dreamt_latents() -> None:
     """With `dream`, the unrolled steps read the latents it returns: a dream that returns the
     recorded latents changes nothing, one that returns others changes the loss, and it is
     called with the history so far, the actions after it and [m_{t+r-2}, m_{t+r-1}]."""
-    torch.manual_seed(0)
-    model = MetadataPredictor(tiny_config("lstm"))
-    for p in model.head[-1].parameters():
-        torch.nn.init.normal_(p, std=0.3)
+    model = perturbed_model("lstm", std=0.3)
     R = 3
     batch = rollout_batch(rollout=R)
     z, a = batch["latents"], batch["actions"]
