@@ -181,10 +181,10 @@ class MetadataPredictor(nn.Module):
         z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
         return z.reshape(*latents.shape[:2], -1)  # (B, L, D)
 
-    def _sequence(self, metadata: Tensor, latents: Tensor, actions: Tensor,
-                  features: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Run the backbone. metadata (B, L+1, M) raw, latents (B, L, C, h, w), actions (B, L);
-        `features` (B, L, D): `encode_latents(latents)` when already computed (latents unused).
+    def _sequence(self, metadata: Tensor, features: Tensor, actions: Tensor
+                  ) -> tuple[Tensor, Tensor]:
+        """Run the backbone. metadata (B, L+1, M) raw, features (B, L, D) of the latents
+        (`encode_latents`), actions (B, L).
 
         Returns the hidden states (B, L, H) and the normalised m_{tau-1} of each step (B, L, M).
         """
@@ -192,7 +192,7 @@ class MetadataPredictor(nn.Module):
         b, length = actions.shape
         if length < 1 or length > c.window:
             raise ValueError(f"g_phi takes 1 to {c.window} steps, got {length}")
-        z = self.encode_latents(latents) if features is None else features  # (B, L, D)
+        z = features  # (B, L, D)
         if metadata.shape[1] != length + 1 or z.shape[1] != length:
             raise ValueError(
                 f"g_phi: {length} actions need {length + 1} metadata frames and {length} latents"
@@ -278,8 +278,8 @@ class MetadataPredictor(nn.Module):
                 latents = torch.cat([latents, z[:, None].to(latents.dtype)], 1)
                 features = torch.cat([features, self.encode_latents(z[:, None])], 1)
             target = metadata[:, r + 2 : r + 2 + length]  # (B, L, M) m_{t-L+1+r} .. m_{t+r}
-            h, prev = self._sequence(inputs[:, -(length + 1):], latents, actions[:, r:r + length],
-                                     features[:, r:r + length])
+            h, prev = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
+                                     actions[:, r:r + length])
             reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
             loss, per_var = self._loss(reg, logits, target)
             losses.append(loss)
@@ -333,7 +333,8 @@ class MetadataPredictor(nn.Module):
         regression when they are not classified), and so do those marked `integer`.
         """
         device = self.mean.device
-        h, prev = self._sequence(metadata.to(device), latents.to(device), actions.to(device))
+        h, prev = self._sequence(metadata.to(device), self.encode_latents(latents.to(device)),
+                                 actions.to(device))
         reg, logits = self._heads(h[:, -1], prev[:, -1])  # (B, R), [(B, n_k)]
         return self._decode(reg, logits)  # (B, M)
 

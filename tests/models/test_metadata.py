@@ -96,8 +96,8 @@ def test_causal(kind: str) -> None:
     m2[:, 3:] += 100
     z2[:, 2:] = -z2[:, 2:]
     a2[:, 2:] = (a2[:, 2:] + 1) % 3
-    h1, _ = model._sequence(m, z, a)
-    h2, _ = model._sequence(m2, z2, a2)
+    h1, _ = model._sequence(m, model.encode_latents(z), a)
+    h2, _ = model._sequence(m2, model.encode_latents(z2), a2)
     torch.testing.assert_close(h1[:, :2], h2[:, :2], rtol=0, atol=1e-6)
     assert not torch.allclose(h1[:, 2:], h2[:, 2:])
     torch.testing.assert_close(full, model.predict(m2[:, :3], z2[:, :2], a2[:, :2]))
@@ -337,7 +337,8 @@ def test_rollout_feeds_its_own_predictions_back() -> None:
                                          m[:, r + WINDOW + 1:r + WINDOW + 2]], 1),
                   "latents": z[:, r:r + WINDOW], "actions": a[:, r:r + WINDOW]}
         # the targets of the earlier steps are the recorded ones, not the fed-back inputs
-        h, prev = model._sequence(window["metadata"][:, :-1], window["latents"],
+        h, prev = model._sequence(window["metadata"][:, :-1],
+                                  model.encode_latents(window["latents"]),
                                   window["actions"])
         reg, logits = model._heads(h, prev)
         losses.append(model._loss(reg, logits, m[:, r + 2:r + 2 + WINDOW])[0])
