@@ -31,6 +31,14 @@ see `neuralgym.sb3_vec_env`); --max-episode-steps cuts long dreams, which drift 
 Hyperparameters are cleanrl's `ppo_atari.py` (Atari PPO of Schulman et al. 2017): 128 steps
 per env per rollout, minibatches of 256, 4 epochs, learning rate 2.5e-4 annealed linearly to
 0, clip 0.1, entropy 0.01, GAE lambda 0.95, gamma 0.99. The model is written atomically.
+
+Long runs: --save-every SECONDS also writes the model (atomically) during training, and
+--resume continues the model at --out (weights, optimizer state, step count) up to --steps in
+all, the learning rate annealed as in one uninterrupted run, so a run cut short (a time limit,
+a lost machine) goes on where its last checkpoint left it:
+
+    python agents/train_ppo.py --env NeuralPong-v0 --steps 2000000 --save-every 60 \
+        --resume --out runs/ppo-pong.zip   # the same command, again, after an interruption
 """
 
 from __future__ import annotations
@@ -38,8 +46,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -88,6 +98,14 @@ class Args:
     max_seconds: float = field(default=0.0, metadata={
         "help": "stop after this many seconds of training, at the end of a rollout, and "
                 "write the model as it is then (0: train for --steps)"})
+    save_every: float = field(default=0.0, metadata={
+        "help": "also write the model to --out (atomically) at the first rollout end after "
+                "every this many seconds, a checkpoint --resume continues from (0: only at "
+                "the end)"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue the PPO model at --out (weights, optimizer state, step count) up to "
+                "--steps in all, with this command's settings, appending to its learning "
+                "curve; without a model at --out, start afresh"})
 
 
 def make_game(env_id: str) -> gym.Env:
@@ -146,21 +164,54 @@ def make_dream_venv(args: Args, device: str):
     return ppo_vec_env(venv, clip_rewards=args.clip_rewards)
 
 
-def curve_logger(path: Path, max_seconds: float = 0.0):
+CURVE_HEADER = "step,mean_return,episodes,wall_s"
+
+
+def save_model(model: Any, out: Path) -> None:
+    """Write the SB3 model to `out` (.zip) atomically: a temp file beside it, then a rename."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def curve_seconds(path: Path) -> float | None:
+    """The wall_s of the last row of the learning curve `path` (0 with no rows), or None when
+    there is no curve with our header to continue."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if not lines or lines[0] != CURVE_HEADER:
+        return None
+    return float(lines[-1].rsplit(",", 1)[1]) if len(lines) > 1 else 0.0
+
+
+def curve_logger(path: Path, max_seconds: float = 0.0, save_every: float = 0.0,
+                 out: Path | None = None, resume: bool = False):
     """An SB3 callback that, after each rollout, appends (step, mean return, episodes,
     seconds) of the episodes that ended during it (their "episode" infos: the game's own
     returns) to the CSV `path`; a rollout in which no episode ended adds no row. With
-    `max_seconds` > 0, training stops at the first rollout's end after that many seconds."""
+    `max_seconds` > 0, training stops at the first rollout's end after that many seconds.
+    With `save_every` > 0, the model is written to `out` at the first rollout's end after
+    every that many seconds. With `resume`, an existing curve is continued (its seconds
+    carried on) instead of started afresh."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class CurveLogger(BaseCallback):
         def _on_training_start(self) -> None:
             self.returns: list[float] = []
             self.stop = False
-            self.t0 = time.time()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w") as f:
-                f.write("step,mean_return,episodes,wall_s\n")
+            self.t0 = self.saved = time.time()
+            done = curve_seconds(path) if resume else None
+            self.offset = done or 0.0
+            if done is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(CURVE_HEADER + "\n")
 
         def _on_step(self) -> bool:
             if self.stop:
@@ -173,8 +224,12 @@ def curve_logger(path: Path, max_seconds: float = 0.0):
             if self.returns:
                 with open(path, "a") as f:
                     f.write(f"{self.num_timesteps},{np.mean(self.returns):.6g},"
-                            f"{len(self.returns)},{time.time() - self.t0:.1f}\n")
+                            f"{len(self.returns)},"
+                            f"{self.offset + time.time() - self.t0:.1f}\n")
             self.returns = []
+            if save_every > 0 and out is not None and time.time() - self.saved >= save_every:
+                save_model(self.model, out)
+                self.saved = time.time()
             # checked at the next rollout's first step: a False from _on_step ends learn()
             # there, after this rollout's update
             self.stop = max_seconds > 0 and time.time() - self.t0 >= max_seconds
@@ -187,6 +242,19 @@ def curve_path(out: Path) -> Path:
     return out.with_suffix(".curve.csv")
 
 
+def load_checkpoint(ppo: Any, out: Path, venv: Any, device: str, settings: dict[str, Any]
+                    ) -> Any:
+    """The PPO model saved at `out`, on `venv`, with this run's `settings` (which replace
+    the saved ones); a file SB3 cannot read, or one of another game, is a ValueError saying
+    what to do."""
+    try:
+        model = ppo.load(out, env=venv, device=device, custom_objects=settings)
+    except (ValueError, KeyError, OSError, EOFError, RuntimeError, zipfile.BadZipFile) as e:
+        raise ValueError(f"--resume: cannot continue {out} ({type(e).__name__}: {e}); move "
+                         f"it away to start afresh") from e
+    return model
+
+
 def train(args: Args) -> None:
     get_spec(args.env)  # unknown id -> UnknownEnvError listing the known ones
     out = Path(args.out)
@@ -194,8 +262,9 @@ def train(args: Args) -> None:
         raise ValueError(f"--out must end in .zip, got {out}")
     if min(args.steps, args.n_envs, args.n_steps, args.batch_size, args.n_epochs) < 1:
         raise ValueError("--steps, --n-envs, --n-steps, --batch-size and --n-epochs must be >= 1")
-    if args.max_seconds < 0:
-        raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds}")
+    if args.max_seconds < 0 or args.save_every < 0:
+        raise ValueError(f"--max-seconds and --save-every must be >= 0, got "
+                         f"{args.max_seconds} and {args.save_every}")
     if args.dream is None and (args.denoising_steps is not None
                                or args.max_episode_steps is not None
                                or args.cuda_graphs is not None or args.bf16_weights):
@@ -216,36 +285,38 @@ def train(args: Args) -> None:
         venv = make_real_venv(args)
         where = "the real game"
     lr = args.learning_rate
-    model = PPO(
-        "CnnPolicy", venv,
+    settings = dict(
         n_steps=args.n_steps,
         batch_size=min(args.batch_size, args.n_steps * args.n_envs),
         n_epochs=args.n_epochs,
         learning_rate=lambda progress_remaining: lr * progress_remaining,
         clip_range=args.clip_range,
         ent_coef=args.ent_coef,
-        vf_coef=0.5,
-        max_grad_norm=0.5,
-        gamma=0.99,
-        gae_lambda=0.95,
-        seed=args.seed,
-        device=device,
-        verbose=1,
     )
+    resumed = args.resume and out.exists()
+    if resumed:
+        model = load_checkpoint(PPO, out, venv, device, settings)
+        if model.num_timesteps >= args.steps:
+            venv.close()
+            print(f"{out} has {model.num_timesteps} steps, --steps {args.steps} reached; "
+                  f"nothing to do")
+            return
+        print(f"resuming {out} at step {model.num_timesteps}", flush=True)
+    else:
+        model = PPO("CnnPolicy", venv, vf_coef=0.5, max_grad_norm=0.5, gamma=0.99,
+                    gae_lambda=0.95, seed=args.seed, device=device, verbose=1, **settings)
     print(f"training PPO on {args.env} in {where} for {args.steps} steps, {args.n_envs} envs, "
           f"device {model.device}", flush=True)
     curve = curve_path(out)
-    model.learn(total_timesteps=args.steps, log_interval=args.log_every,
-                callback=curve_logger(curve, args.max_seconds))
+    # resumed: learn() counts on from the model's steps, so the total (and the learning
+    # rate's annealing) stays --steps
+    model.learn(total_timesteps=args.steps - model.num_timesteps, log_interval=args.log_every,
+                reset_num_timesteps=not resumed,
+                callback=curve_logger(curve, args.max_seconds, args.save_every, out,
+                                      resume=resumed))
     venv.close()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_model(model, out)
     if model.num_timesteps < args.steps:
         print(f"stopped after {args.max_seconds:g} s (--max-seconds), at step "
               f"{model.num_timesteps} of {args.steps}")

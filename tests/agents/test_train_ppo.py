@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neuralgym.data import Dataset, load_episode
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +95,70 @@ def test_max_seconds_stops_at_a_rollout_end(tmp_path: Path, run_script) -> None:
     assert "stopped after 0.001 s (--max-seconds), at step 33 of 1000000" in r.stdout
     r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--max-seconds", "-1",
                    "--out", str(tmp_path / "bad.zip"))
-    assert r.returncode == 1 and "--max-seconds must be >= 0" in r.stderr
+    assert r.returncode == 1 and "--max-seconds and --save-every must be >= 0" in r.stderr
+
+
+SMALL = ("--env", "NeuralBreakout-v0", "--n-envs", "1", "--n-steps", "16", "--batch-size", "16",
+         "--n-epochs", "1")
+
+
+def saved_steps(path: Path) -> int:
+    from stable_baselines3 import PPO
+
+    return int(PPO.load(path, device="cpu").num_timesteps)
+
+
+def test_interrupted_training_resumes(tmp_path: Path, run_script) -> None:
+    """A run killed mid-way leaves its last --save-every checkpoint; --resume continues it to
+    --steps in all, appending to the learning curve, and a model already at --steps is left
+    alone."""
+    out = tmp_path / "ppo.zip"
+    command = [sys.executable, "agents/train_ppo.py", *SMALL, "--steps", "1000000",
+               "--save-every", "0.001", "--out", str(out)]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not out.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out.is_file(), "no checkpoint written before the kill"
+    done = saved_steps(out)  # the checkpoint is whole (written atomically)
+    assert 16 <= done < 1_000_000 and done % 16 == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+    curve = out.with_suffix(".curve.csv")
+    header = curve.read_text().splitlines()[0]
+
+    r = run_script("agents/train_ppo.py", *SMALL, "--steps", str(done + 32), "--resume",
+                   "--out", str(out), check=True)
+    assert f"resuming {out} at step {done}" in r.stdout
+    assert saved_steps(out) == done + 32
+    lines = curve.read_text().splitlines()
+    assert lines[0] == header and lines.count(header) == 1  # appended, not started afresh
+
+    before = out.read_bytes()
+    r = run_script("agents/train_ppo.py", *SMALL, "--steps", str(done + 32), "--resume",
+                   "--out", str(out), check=True)
+    assert "--steps" in r.stdout and "nothing to do" in r.stdout
+    assert out.read_bytes() == before
+
+
+def test_resume_without_a_model_starts_afresh(tmp_path: Path, run_script) -> None:
+    out = tmp_path / "new.zip"
+    r = run_script("agents/train_ppo.py", *SMALL, "--steps", "16", "--resume", "--out", str(out),
+                   check=True)
+    assert "resuming" not in r.stdout and saved_steps(out) == 16
+
+
+def test_resume_of_a_corrupt_model_is_refused(tmp_path: Path, run_script) -> None:
+    out = tmp_path / "broken.zip"
+    out.write_bytes(b"not a zip")
+    r = run_script("agents/train_ppo.py", *SMALL, "--steps", "16", "--resume", "--out", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"--resume: cannot continue {out}" in r.stderr and "move it away" in r.stderr
+    assert out.read_bytes() == b"not a zip"  # left as it was
 
 
 # -- inside the dream -----------------------------------------------------------------------
