@@ -32,6 +32,7 @@ refused.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,7 +48,12 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from neuralgym.policies import PPO_FRAME_SIZE, PPO_FRAME_STACK, preprocess_frame
+from neuralgym.policies import (
+    PPO_FRAME_SIZE,
+    PPO_FRAME_STACK,
+    preprocess_frame,
+    preprocess_frames,
+)
 
 
 def _autoreset_mode(venv: VectorEnv) -> AutoresetMode:
@@ -91,11 +97,15 @@ class GymnasiumVectorToSB3(VecEnv):
         frame_stack: stack the last this many (preprocessed) frames on a new first axis;
             None: no stacking (the observation is the frame).
         clip_rewards: return the sign of each reward (the "episode" returns stay the game's).
+        batch_preprocess: `preprocess` of a whole batch of observations (N, ...) at once, for
+            the observations of every step (e.g. `preprocess_frames` on the dream's GPU);
+            `preprocess` stays for the odd single one (SAME_STEP final observations).
     """
 
     def __init__(self, venv: VectorEnv, preprocess: Callable[[np.ndarray], np.ndarray]
                  | None = None, frame_space: gym.spaces.Box | None = None,
-                 frame_stack: int | None = None, clip_rewards: bool = False):
+                 frame_stack: int | None = None, clip_rewards: bool = False,
+                 batch_preprocess: Callable[[np.ndarray], np.ndarray] | None = None):
         if not isinstance(venv, VectorEnv):
             raise TypeError(f"expected a gymnasium.vector.VectorEnv, got {type(venv).__name__}")
         self.mode = _autoreset_mode(venv)
@@ -104,10 +114,13 @@ class GymnasiumVectorToSB3(VecEnv):
                              "autoreset (NextStep or SameStep)")
         if preprocess is not None and frame_space is None:
             raise ValueError("pass frame_space, the space of one preprocessed frame")
+        if batch_preprocess is not None and preprocess is None:
+            raise ValueError("batch_preprocess needs preprocess, its one-frame form")
         if frame_stack is not None and frame_stack < 1:
             raise ValueError(f"frame_stack must be >= 1 or None, got {frame_stack}")
         self.venv = venv
         self.preprocess = preprocess
+        self.batch_preprocess = batch_preprocess
         self.frame_stack = frame_stack
         self.clip_rewards = clip_rewards
         frame = frame_space if preprocess is not None else venv.single_observation_space
@@ -126,20 +139,26 @@ class GymnasiumVectorToSB3(VecEnv):
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         return obs if self.preprocess is None else self.preprocess(obs)
 
-    def _start(self, i: int, obs: np.ndarray) -> None:
-        """Sub-env i's first observation of an episode."""
+    def _frames(self, obs: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """Every sub-env's observation, preprocessed."""
+        if self.batch_preprocess is not None:
+            return self.batch_preprocess(obs)
+        return [self._frame(o) for o in obs]
+
+    def _start(self, i: int, frame: np.ndarray) -> None:
+        """Sub-env i's first (preprocessed) frame of an episode."""
         if self.frame_stack is None:
-            self._obs[i] = self._frame(obs)
+            self._obs[i] = frame
         else:
-            self._obs[i] = self._frame(obs)[None]  # the first frame fills the stack
+            self._obs[i] = frame[None]  # the first frame fills the stack
         self._returns[i], self._lengths[i] = 0.0, 0
 
-    def _push(self, i: int, obs: np.ndarray) -> None:
+    def _push(self, i: int, frame: np.ndarray) -> None:
         if self.frame_stack is None:
-            self._obs[i] = self._frame(obs)
+            self._obs[i] = frame
         else:
             self._obs[i, :-1] = self._obs[i, 1:]
-            self._obs[i, -1] = self._frame(obs)
+            self._obs[i, -1] = frame
 
     # -- VecEnv API ------------------------------------------------------------------------
 
@@ -150,8 +169,9 @@ class GymnasiumVectorToSB3(VecEnv):
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = split_infos(infos, self.num_envs)
+        frames = self._frames(obs)
         for i in range(self.num_envs):
-            self._start(i, obs[i])
+            self._start(i, frames[i])
         self._needs_reset[:] = False
         return self._obs.copy()
 
@@ -167,12 +187,13 @@ class GymnasiumVectorToSB3(VecEnv):
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
         dones = terminated | truncated
         per_env = split_infos(infos, self.num_envs)
+        frames = self._frames(obs)
         out_rewards = np.zeros(self.num_envs, np.float32)
         out_infos: list[dict[str, Any]] = []
         for i in range(self.num_envs):
             info = per_env[i]
             if self._needs_reset[i]:  # NEXT_STEP reset step: the action was ignored
-                self._start(i, obs[i])
+                self._start(i, frames[i])
                 self.reset_infos[i] = info
                 out_infos.append({**info, "TimeLimit.truncated": False})
                 dones[i] = False
@@ -182,9 +203,9 @@ class GymnasiumVectorToSB3(VecEnv):
             if dones[i] and self.mode == AutoresetMode.SAME_STEP:
                 self.reset_infos[i] = info
                 info = dict(final_info or {})
-                self._push(i, final_obs)
+                self._push(i, self._frame(final_obs))
             else:
-                self._push(i, obs[i])
+                self._push(i, frames[i])
             self._returns[i] += rewards[i]
             self._lengths[i] += 1
             out_rewards[i] = np.sign(rewards[i]) if self.clip_rewards else rewards[i]
@@ -195,7 +216,7 @@ class GymnasiumVectorToSB3(VecEnv):
                                    "l": int(self._lengths[i]),
                                    "t": round(time.time() - self._t0, 6)}
                 if self.mode == AutoresetMode.SAME_STEP:
-                    self._start(i, obs[i])
+                    self._start(i, frames[i])
             out_infos.append(info)
         self._needs_reset = dones & (self.mode == AutoresetMode.NEXT_STEP)
         return self._obs.copy(), out_rewards, dones, out_infos
@@ -257,6 +278,16 @@ PPO_FRAME_SPACE = gym.spaces.Box(0, 255, (PPO_FRAME_SIZE, PPO_FRAME_SIZE), np.ui
 def ppo_vec_env(venv: VectorEnv, clip_rewards: bool = False) -> GymnasiumVectorToSB3:
     """`venv` with the observation `agents/train_ppo.py` trains on and `PPOPolicy` plays with:
     `preprocess_frame` (grayscale 84x84) of each frame, the last 4 stacked, (4, 84, 84) uint8,
-    the space of `wrap_ppo_observation` on the real game."""
+    the space of `wrap_ppo_observation` on the real game. A dream on a GPU (a vector env with
+    a `model` on CUDA) preprocesses each step's batch there (`preprocess_frames`)."""
+    device = getattr(getattr(venv, "model", None), "device", None)
+    batch = None
+    if device is not None and torch_device_type(device) == "cuda":
+        batch = functools.partial(preprocess_frames, device=device)
     return GymnasiumVectorToSB3(venv, preprocess_frame, PPO_FRAME_SPACE, PPO_FRAME_STACK,
-                                clip_rewards=clip_rewards)
+                                clip_rewards=clip_rewards, batch_preprocess=batch)
+
+
+def torch_device_type(device: Any) -> str:
+    """"cuda" for a CUDA torch.device or device string, else its type ("cpu", ...)."""
+    return getattr(device, "type", None) or str(device).split(":")[0]

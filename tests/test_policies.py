@@ -16,6 +16,7 @@ from neuralgym.policies import (
     RandomPolicy,
     StickyRandomPolicy,
     preprocess_frame,
+    preprocess_frames,
     wrap_ppo_observation,
 )
 
@@ -63,6 +64,40 @@ def test_preprocess_frame() -> None:
     ball = np.zeros((210, 160, 3), np.uint8)
     ball[100:102, 80] = 255
     assert preprocess_frame(ball).max() > 0
+
+
+def test_preprocess_frames_is_preprocess_frame_batched() -> None:
+    """The torch batch form gives preprocess_frame's pixels, up to one grey level on pixels
+    within float rounding of a half, on game frames and on noise; it leaves the process's
+    matmul precision as it found it."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for env_id in ("NeuralBreakout-v0", "NeuralPong-v0"):
+        env = make_real(env_id)
+        obs, _ = env.reset(seed=0)
+        for _ in range(20):
+            obs, *_ = env.step(env.action_space.sample())
+            frames.append(obs)
+        env.close()
+    frames += list(rng.integers(0, 256, (8, 210, 160, 3), dtype=np.uint8))
+    batch = np.stack(frames)
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        out = preprocess_frames(batch)
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    ref = np.stack([preprocess_frame(f) for f in batch])
+    assert out.shape == ref.shape == (len(batch), PPO_FRAME_SIZE, PPO_FRAME_SIZE)
+    assert out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert (out[:40] == ref[:40]).mean() > 0.9999  # game frames: flat colours, exact
+    with pytest.raises(ValueError, match="expected frames"):
+        preprocess_frames(batch[0])
 
 
 @pytest.fixture(scope="module")

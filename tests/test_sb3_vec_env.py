@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -105,6 +106,51 @@ def test_next_step_adds_one_reset_step_per_episode():
     for _ in range(2):
         obs, rewards, dones, infos = env.step(np.array([1, 1]))
     assert dones[0] and infos[0]["episode"]["l"] == 3 and infos[0]["episode"]["r"] == -1.0
+
+
+def test_batch_preprocess_serves_every_step():
+    """With batch_preprocess the adapter preprocesses each step's observations in one call and
+    serves what the one-frame preprocess would."""
+    space = gym.spaces.Box(0, 255, (2, 2), np.uint8)
+
+    def plus_one(o):
+        return (np.asarray(o) + 1).astype(np.uint8)
+
+    calls = []
+
+    def batched(obs):
+        calls.append(len(obs))
+        return plus_one(obs)
+
+    one = GymnasiumVectorToSB3(SyncVectorEnv(counters()), plus_one, space, 2)
+    both = GymnasiumVectorToSB3(SyncVectorEnv(counters()), plus_one, space, 2,
+                                batch_preprocess=batched)
+    assert (one.reset() == both.reset()).all() and calls == [2]
+    for a in ACTIONS:
+        o1, r1, d1, i1 = one.step(a)
+        o2, r2, d2, i2 = both.step(a)
+        assert (o1 == o2).all() and (r1 == r2).all() and (d1 == d2).all()
+        assert [i.get("terminal_observation") is None for i in i1] == \
+            [i.get("terminal_observation") is None for i in i2]
+    assert calls == [2] * (1 + len(ACTIONS))
+    with pytest.raises(ValueError, match="needs preprocess"):
+        GymnasiumVectorToSB3(SyncVectorEnv(counters()), batch_preprocess=batched)
+
+
+@pytest.mark.parametrize("device,batched", [("cpu", False), ("cuda", True), ("cuda:1", True)])
+def test_ppo_vec_env_batches_on_a_gpu_dream(device: str, batched: bool):
+    """ppo_vec_env preprocesses the batch on the device of a vector env's model when that is
+    a GPU, and frame by frame otherwise."""
+    import torch
+
+    venv = SyncVectorEnv([lambda: gym.make(ID)])
+    venv.model = SimpleNamespace(device=torch.device(device))
+    env = ppo_vec_env(venv)
+    assert (env.batch_preprocess is not None) == batched
+    if batched:
+        assert env.batch_preprocess.keywords["device"] == torch.device(device)
+    assert ppo_vec_env(SyncVectorEnv([lambda: gym.make(ID)])).batch_preprocess is None
+    venv.close()
 
 
 def test_split_infos():
