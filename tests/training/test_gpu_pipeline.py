@@ -166,8 +166,11 @@ def test_ppo_probe_sets_equal_steps(run: tuple[Path, Path, str], tmp_path: Path,
                                     run_script) -> None:
     """ppo-probe measures dream PPO's steps/s and writes PPO_STEPS=auto's count; without it,
     PPO_STEPS=auto is a clear error."""
-    root, _, _ = run
-    env = {**TINY, "WORK": str(root.parent), "OUT": str(tmp_path / "out"), "PPO_STEPS": "auto",
+    work = tmp_path / "work"  # a copy: the module's pipeline run stays as the others see it
+    root = work / ENV_ID
+    shutil.copytree(run[0], root, symlinks=True,
+                    ignore=shutil.ignore_patterns("ppo", "results", "export", "ablations"))
+    env = {**TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "PPO_STEPS": "auto",
            "PPO_PROBE_SECONDS": "4", "PPO_PROBE_BUDGET": "2", "PPO_PROBE_EPISODE": "5"}
     fresh = {**env, "WORK": str(tmp_path / "fresh")}
     r = run_script(SCRIPT, ENV_ID, "ppo-real", env=fresh)
