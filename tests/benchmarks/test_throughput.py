@@ -240,3 +240,27 @@ def test_bf16_weights(world_model_builder, tmp_path: Path, throughput):
     report = throughput.main(args)
     assert report["complete"] is True
     assert all(p["frames_per_s"] > 0 for p in report["variants"][0]["points"])
+
+
+@pytest.mark.parametrize("gpu,applies,card", [
+    ("NVIDIA H100 80GB HBM3", True, "one H100"),
+    ("NVIDIA H200", True, "here an H200"),
+    ("NVIDIA A100-SXM4-80GB", False, "one H100"),
+])
+def test_h100_targets_are_judged_on_h100_class_cards(throughput, gpu: str, applies: bool,
+                                                     card: str):
+    """The H100 targets apply on an H100 and on an H200 (its chip), named as such, and not on
+    other cards; 'met' compares the best point at the judged step count with the goal."""
+    def point(batch: int, fps: float) -> dict:
+        return {"variant": "cuda-graphs", "batch_size": batch, "steps": 3, "decode": True,
+                "frames_per_s": fps}
+
+    data = {"machine": {"gpu": gpu, "cpus": 16, "device": "cuda"},
+            "variants": [{"name": "cuda-graphs", "points": [point(1, 121.5), point(1024, 5000.0)]}]}
+    targets = {t["target"]: t for t in throughput.targets(data, 3)}
+    batch1, batched = targets["batch 1, one H100"], targets["batched, one H100"]
+    assert batch1["applies_here"] is applies and batched["applies_here"] is applies
+    assert card in batch1["where"]
+    assert batch1["met"] is (True if applies else None)
+    assert batched["met"] is (False if applies else None)
+    assert targets["batch 1, 2-core CPU, shipped model"]["applies_here"] is False
