@@ -617,33 +617,34 @@ def targets(data: dict[str, Any], steps: int) -> list[dict[str, Any]]:
     # the H200 is the H100 SXM's chip with more, faster memory (same bf16 peak): the issue's
     # H100 targets are judged on it too, the card named beside them
     on_h100 = "H100" in gpu or "H200" in gpu
-    card = ("one H100" if "H100" in gpu or not on_h100 else
-            "here an H200: the H100 SXM's bf16 peak, 1.4x its memory bandwidth")
+    h200 = ("an H200: the H100 SXM's bf16 peak, 1.4x its memory bandwidth"
+            if "H200" in gpu else None)
     on_cpu = data["machine"]["device"] == "cpu"
 
-    def row(name: str, target: float, point: dict | None, applies: bool, where: str
-            ) -> dict[str, Any]:
+    def row(name: str, target: float, point: dict | None, applies: bool, where: str,
+            stand_in: str | None = None) -> dict[str, Any]:
         measured = point["frames_per_s"] if point else None
         return {"target": name, "goal_frames_per_s": target, "measured_frames_per_s": measured,
                 "at": None if point is None else
                 f"{point['variant']} B={point['batch_size']} S={point['steps']}",
-                "applies_here": applies, "where": where,
+                "applies_here": applies, "where": where, "stand_in": stand_in,
                 "met": None if (not applies or measured is None) else measured >= target}
 
     return [
-        row("batch 1, one H100", TARGETS["batch1_h100"], best1, on_h100, card),
-        row("batched, one H100", TARGETS["batched_h100"], best, on_h100, card),
+        row("batch 1, one H100", TARGETS["batch1_h100"], best1, on_h100, "one H100", h200),
+        row("batched, one H100", TARGETS["batched_h100"], best, on_h100, "one H100", h200),
         row("batch 1, 2-core CPU, shipped model", TARGETS["batch1_cpu2"], best1,
             on_cpu and cpus == 2, f"2-core CPU (this machine: {cpus} cores)"),
     ]
 
 
 def applies_cell(target: dict[str, Any]) -> str:
-    """The targets table's 'applies here' cell: yes; yes (here ...: a machine standing in for
-    the one the target names); or no (where it applies)."""
+    """The targets table's 'applies here' cell: yes; yes (here <the machine standing in for
+    the one the target names>); or no (where it applies)."""
     if not target["applies_here"]:
         return f"no ({target['where']})"
-    return f"yes ({target['where']})" if target["where"].startswith("here ") else "yes"
+    stand_in = target.get("stand_in")  # absent from the JSONs of older throughput.py runs
+    return f"yes (here {stand_in})" if stand_in else "yes"
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

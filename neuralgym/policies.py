@@ -6,7 +6,6 @@ episode (see `neuralgym.recording.Policy`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections import deque
@@ -99,12 +98,15 @@ def preprocess_frame(frame: np.ndarray, size: int = PPO_FRAME_SIZE) -> np.ndarra
 
 
 @functools.lru_cache(maxsize=8)
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """`_area_taps` as a dense (n_out, n_in) float32 matrix: output = matrix @ input."""
+def _area_matrix(n_in: int, n_out: int, device: str) -> Any:
+    """`_area_taps` as a dense (n_out, n_in) float64 torch matrix on `device`: output =
+    matrix @ input (made once per shape and device)."""
+    import torch
+
     index, weight = _area_taps(n_in, n_out)
-    matrix = np.zeros((n_out, n_in), np.float32)
+    matrix = np.zeros((n_out, n_in), np.float64)
     np.add.at(matrix, (np.arange(n_out)[:, None], index), weight)
-    return matrix
+    return torch.from_numpy(matrix).to(device)
 
 
 def preprocess_frames(frames: np.ndarray, device: Any = "cpu", size: int = PPO_FRAME_SIZE
@@ -112,36 +114,24 @@ def preprocess_frames(frames: np.ndarray, device: Any = "cpu", size: int = PPO_F
     """`preprocess_frame` of a batch, in torch on `device`: (N, H, W, 3) uint8 -> (N, size,
     size) uint8.
 
-    The same grayscale weights and area averaging as two matrix products, for the batched
-    dream on a GPU (one upload and a few kernels instead of N numpy passes on the CPU). The
-    float sums run in another order than numpy's, so a pixel within float32 rounding of a
-    half can land one grey level away from `preprocess_frame`'s; nothing else differs.
+    The same grayscale weights and area averaging as two matrix products (in float64, so no
+    TF32 setting can touch them), for the batched dream on a GPU: one upload and a few
+    kernels instead of N numpy passes on the CPU. The sums run in another order and precision
+    than numpy's float32, so a pixel within rounding of a half can land one grey level away
+    from `preprocess_frame`'s; nothing else differs.
     """
     import torch
 
     f = np.asarray(frames)
     if f.ndim != 4 or f.shape[-1] != 3:
         raise ValueError(f"expected frames (N, H, W, 3), got shape {f.shape}")
-    rows = torch.from_numpy(_area_matrix(f.shape[1], size)).to(device)  # (size, H)
-    cols = torch.from_numpy(_area_matrix(f.shape[2], size)).to(device)  # (size, W)
+    where = str(torch.device(device))
+    rows = _area_matrix(f.shape[1], size, where)  # (size, H)
+    cols = _area_matrix(f.shape[2], size, where)  # (size, W)
     x = torch.from_numpy(np.ascontiguousarray(f)).to(device).float()  # (N, H, W, 3)
     gray = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]  # (N, H, W)
-    with _exact_float32_matmul():
-        small = rows @ gray @ cols.T  # (N, size, size)
+    small = rows @ gray.double() @ cols.T  # (N, size, size)
     return small.round().clamp_(0, 255).to(torch.uint8).cpu().numpy()
-
-
-@contextlib.contextmanager
-def _exact_float32_matmul():
-    """float32 matmuls in full float32 (no TF32), whatever the process has set."""
-    import torch
-
-    before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before)
 
 
 def wrap_ppo_observation(env: gym.Env) -> gym.Env:

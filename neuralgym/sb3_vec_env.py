@@ -280,14 +280,11 @@ def ppo_vec_env(venv: VectorEnv, clip_rewards: bool = False) -> GymnasiumVectorT
     `preprocess_frame` (grayscale 84x84) of each frame, the last 4 stacked, (4, 84, 84) uint8,
     the space of `wrap_ppo_observation` on the real game. A dream on a GPU (a vector env with
     a `model` on CUDA) preprocesses each step's batch there (`preprocess_frames`)."""
+    import torch
+
     device = getattr(getattr(venv, "model", None), "device", None)
     batch = None
-    if device is not None and torch_device_type(device) == "cuda":
+    if device is not None and torch.device(device).type == "cuda":
         batch = functools.partial(preprocess_frames, device=device)
     return GymnasiumVectorToSB3(venv, preprocess_frame, PPO_FRAME_SPACE, PPO_FRAME_STACK,
                                 clip_rewards=clip_rewards, batch_preprocess=batch)
-
-
-def torch_device_type(device: Any) -> str:
-    """"cuda" for a CUDA torch.device or device string, else its type ("cpu", ...)."""
-    return getattr(device, "type", None) or str(device).split(":")[0]

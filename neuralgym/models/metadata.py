@@ -192,16 +192,16 @@ class MetadataPredictor(nn.Module):
         b, length = actions.shape
         if length < 1 or length > c.window:
             raise ValueError(f"g_phi takes 1 to {c.window} steps, got {length}")
-        z = features  # (B, L, D)
-        if metadata.shape[1] != length + 1 or z.shape[1] != length:
+        if metadata.shape[1] != length + 1 or features.shape[1] != length:
             raise ValueError(
                 f"g_phi: {length} actions need {length + 1} metadata frames and {length} latents"
-                f", got {metadata.shape[1]} and {z.shape[1]}"
+                f", got {metadata.shape[1]} and {features.shape[1]}"
             )
         norm = self.normalise(metadata)  # (B, L+1, M)
         prev1, prev2 = norm[:, 1:], norm[:, :-1]  # (B, L, M) m_{tau-1}, m_{tau-2}
         a = self.action_embedding(actions.long())  # (B, L, A)
-        x = self.input_proj(torch.cat([prev1, prev2, z.to(prev1.dtype), a], dim=-1))  # (B, L, H)
+        x = self.input_proj(torch.cat([prev1, prev2, features.to(prev1.dtype), a],
+                                      dim=-1))  # (B, L, H)
         if c.kind == "transformer":
             x = x + self.position[:length]
             mask = nn.Transformer.generate_square_subsequent_mask(length, device=x.device)
