@@ -42,7 +42,8 @@ def parse_args(cls: type[T], argv: Sequence[str] | None = None) -> T:
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         tp, is_list = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"help": f.metadata.get("help", " ")}
+        # argparse %-formats help text: a literal % must be doubled
+        kwargs: dict[str, Any] = {"help": f.metadata.get("help", " ").replace("%", "%%")}
         if f.default is not dataclasses.MISSING:
             kwargs["default"] = f.default
         elif f.default_factory is not dataclasses.MISSING:
