@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import stable_retro
 
-from neuralgym import GAMES
+from neuralgym import GAMES, make_real
 from neuralgym.games import AIRSTRIKER, BREAKOUT, DEMON_ATTACK, PONG, SONIC, GameSpec
 from neuralgym.games.genesis import SONIC_LEVEL_MAX_X
 
@@ -145,6 +145,41 @@ def test_atari_rules() -> None:
     assert d.terminations(vec(d), vec(d, num_lives=0, display_flag=0xBD))
     assert not d.terminations(vec(d), vec(d, num_lives=0, display_flag=0))  # at reset
     assert not d.terminations(vec(d), vec(d, num_lives=1, display_flag=0xBD))
+
+
+@pytest.mark.parametrize("spec", [BREAKOUT, PONG, DEMON_ATTACK], ids=lambda s: s.env_id)
+def test_step_limits_hold_in_the_real_game(spec: GameSpec) -> None:
+    """The per-step bounds the dream holds g_phi to are the real game's: 3,000 steps of
+    uniform random play (episodes reset as they end) never cross them."""
+    limits = spec.step_limits()
+    assert limits is not None and limits.shape == (2, len(spec.metadata))
+    scored = [i for i, v in enumerate(spec.metadata) if "score" in v.name]
+    assert scored and (limits[0, scored] == 0).all()  # no score goes down
+    env = make_real(spec.env_id)
+    rng = np.random.default_rng(0)
+    _, info = env.reset(seed=0)
+    prev, changes = info["metadata"], []
+    for _ in range(3000):
+        _, _, term, trunc, info = env.step(int(rng.integers(spec.n_actions)))
+        changes.append(info["metadata"] - prev)
+        prev = info["metadata"]
+        if term or trunc:
+            _, info = env.reset()
+            prev = info["metadata"]
+    env.close()
+    d = np.array(changes)  # (steps, M)
+    assert (d >= limits[0]).all() and (d <= limits[1]).all()
+    assert (d[:, scored] > 0).any()  # the bounded variables did move
+
+
+def test_step_limits() -> None:
+    lo, hi = PONG.step_limits()
+    i = PONG.metadata_names.index("enemy_score")
+    assert (lo[i], hi[i]) == (0, 1)
+    assert np.isinf(lo[0]) and np.isinf(hi[0])  # player_y: unbounded
+    assert BREAKOUT.step_limits()[:, BREAKOUT.metadata_names.index("lives")].tolist() \
+        == [-np.inf, 0]
+    assert SONIC.step_limits() is None
 
 
 def test_atari_score_readers_decode_ram() -> None:

@@ -160,3 +160,23 @@ def test_world_model_runs_through_the_paired_benchmark(tiny_world_model: Path,
         assert list(block["horizons"]) == ["1", "2"]
         assert block["horizons"]["2"]["reward_sum"]["abs_error"]["n"] == 2
     assert "| predictor | h | reward sum: real |" in proc.stdout
+
+
+def test_dreamt_metadata_keep_to_the_game_step_limits(world_model_builder, tmp_path: Path):
+    """Pong's scores only go up, by at most a point a step: an untrained g_phi, whose score
+    classes are 0..7, predicts from a score of 10 only 10 or 11 with the game's limits, and
+    something else without them."""
+    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "pong", "NeuralPong-v0"))
+    names = model.g.config.metadata_names
+    scores = [names.index("enemy_score"), names.index("player_score")]
+    B, K = 8, model.context
+    meta = np.full((B, K, len(names)), 40.0, np.float32)
+    meta[..., scores] = 10.0
+    state = model.start(np.zeros((B, K, 210, 160, 3), np.uint8), meta,
+                        np.zeros((B, K - 1), np.int64))
+    actions = torch.arange(B)[:, None] % 6
+    held = model.predict_metadata(state, actions)[:, 0, scores]  # (B, 2)
+    assert ((held == 10) | (held == 11)).all()
+    model.step_limits = None
+    free = model.predict_metadata(state, actions)[:, 0, scores]
+    assert (free < 10).all()  # the classes cannot reach 10: what the limits corrected

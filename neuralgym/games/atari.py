@@ -13,9 +13,16 @@ import numpy as np
 from neuralgym.games.spec import GameSpec, MetaVar
 
 
-def _ram(name: str, index: int, doc: str, kind: str = "continuous") -> MetaVar:
+def _ram(name: str, index: int, doc: str, kind: str = "continuous",
+         step: tuple[float | None, float | None] | None = None) -> MetaVar:
     """A metadata variable that is one RAM byte (index 0..127 into the 128-byte RAM)."""
-    return MetaVar(name, lambda ram: float(ram[index]), kind, doc)  # type: ignore[arg-type]
+    return MetaVar(name, lambda ram: float(ram[index]), kind, doc, step)  # type: ignore[arg-type]
+
+
+# per-step bounds (MetaVar.step) that the ALE's rules set within an episode
+NEVER_DOWN = (0.0, None)  # a score
+NEVER_UP = (None, 0.0)  # Breakout's lives (DemonAttack's can come back)
+POINT_A_STEP = (0.0, 1.0)  # Pong's scores: one rally ends at most every step
 
 
 def _bcd(byte: int) -> int:
@@ -50,8 +57,9 @@ BREAKOUT = GameSpec(
         _ram("ball_y", 101, "AtariARI ball_y"),
         _ram("player_x", 72, "AtariARI player_x (paddle)"),
         _ram("blocks_hit_count", 77, "AtariARI blocks_hit_count"),
-        MetaVar("score", _breakout_score, "continuous", "ALE score (BCD in RAM 76/77)"),
-        _ram("lives", 57, "ALE lives (RAM 0x39)", "categorical"),
+        MetaVar("score", _breakout_score, "continuous", "ALE score (BCD in RAM 76/77)",
+                NEVER_DOWN),
+        _ram("lives", 57, "ALE lives (RAM 0x39)", "categorical", NEVER_UP),
     ),
     reward=lambda p, c: c["score"] - p["score"],
     terminated=lambda p, c: c["lives"] == 0,
@@ -71,8 +79,8 @@ PONG = GameSpec(
         _ram("enemy_x", 45, "AtariARI enemy_x"),
         _ram("ball_x", 49, "AtariARI ball_x"),
         _ram("ball_y", 54, "AtariARI ball_y"),
-        _ram("enemy_score", 13, "AtariARI enemy_score", "categorical"),
-        _ram("player_score", 14, "AtariARI player_score", "categorical"),
+        _ram("enemy_score", 13, "AtariARI enemy_score", "categorical", POINT_A_STEP),
+        _ram("player_score", 14, "AtariARI player_score", "categorical", POINT_A_STEP),
     ),
     reward=lambda p, c: (c["player_score"] - p["player_score"])
     - (c["enemy_score"] - p["enemy_score"]),
@@ -99,7 +107,8 @@ DEMON_ATTACK = GameSpec(
         _ram("num_lives", 114, "AtariARI num_lives (ALE lives - 1)", "categorical"),
         _ram("display_flag", 113, "ALE game-over display flag (RAM 0xF1, 0xBD at game over)",
                           "categorical"),
-        MetaVar("score", _demon_attack_score, "continuous", "ALE score (BCD in RAM 1/3/5)"),
+        MetaVar("score", _demon_attack_score, "continuous", "ALE score (BCD in RAM 1/3/5)",
+                NEVER_DOWN),
     ),
     reward=lambda p, c: c["score"] - p["score"],
     terminated=lambda p, c: (c["num_lives"] == 0) & (c["display_flag"] == 0xBD),

@@ -14,9 +14,11 @@ import numpy as np
 from neuralgym.games.spec import GameSpec, MetaVar
 
 
-def _var(name: str, kind: str = "continuous", doc: str = "") -> MetaVar:
+def _var(name: str, kind: str = "continuous", doc: str = "",
+         step: tuple[float | None, float | None] | None = None) -> MetaVar:
     """A metadata variable read from stable-retro's variables dict by name."""
-    return MetaVar(name=name, read=lambda v: float(v[name]), kind=kind, doc=doc)  # type: ignore[arg-type]
+    return MetaVar(name=name, read=lambda v: float(v[name]), kind=kind,  # type: ignore[arg-type]
+                   doc=doc, step=step)
 
 
 AIRSTRIKER = GameSpec(
@@ -28,7 +30,7 @@ AIRSTRIKER = GameSpec(
     action_names=("NOOP", "LEFT", "RIGHT", "FIRE", "LEFT_FIRE", "RIGHT_FIRE"),
     buttons=((), ("LEFT",), ("RIGHT",), ("B",), ("LEFT", "B"), ("RIGHT", "B")),
     metadata=(
-        _var("score", doc="data.json score (>u4)"),
+        _var("score", doc="data.json score (>u4)", step=(0.0, None)),  # never goes down
         _var("lives", "categorical", "data.json lives"),
         _var("gameover", "categorical", "data.json gameover (1 at game over)"),
         _var("player_x", doc="ship x position, RAM 0xFF0268 (>u2), found by neuralgym"),

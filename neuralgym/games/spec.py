@@ -27,12 +27,18 @@ class MetaVar:
     `read` takes what the backend exposes after a step: the 128-byte RAM (ALE) or the dict of
     the integration's variables (stable-retro, `env.data.lookup_all()`), and returns a number.
     `kind` tells the metadata predictor whether to regress it or classify it.
+    `step`: (lo, hi), where the game's own rules bound the change of the variable from one env
+    step to the next within an episode (a score never goes down; Pong's goes up by at most one
+    point a step); None on a side: unbounded there. The dream holds g_phi's predictions to it
+    (`GameSpec.step_limits`), so that a drifting prediction cannot hand out rewards the game
+    never gives (an opponent's score counting down pays +1 a step).
     """
 
     name: str
     read: Callable[[object], float]
     kind: Literal["continuous", "categorical"] = "continuous"
     doc: str = ""
+    step: tuple[float | None, float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,18 @@ class GameSpec:
                 f"{len(self.metadata)} ({', '.join(self.metadata_names)})"
             )
         return {name: metadata[..., i] for i, name in enumerate(self.metadata_names)}
+
+    def step_limits(self) -> np.ndarray | None:
+        """(2, M) float64: the least and the greatest change of each variable in one env step
+        (-inf / +inf where the game sets no bound); None when no variable has a bound."""
+        if all(v.step is None for v in self.metadata):
+            return None
+        limits = np.empty((2, len(self.metadata)))
+        for i, v in enumerate(self.metadata):
+            lo, hi = v.step or (None, None)
+            limits[0, i] = -np.inf if lo is None else lo
+            limits[1, i] = np.inf if hi is None else hi
+        return limits
 
     def rewards(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
         """Reward of moving from metadata `prev` to `cur`, (..., M) -> (...) float32."""
