@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
-from neuralgym.games import UnknownEnvError, get_spec
+from neuralgym.games import GAMES, UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
 from neuralgym.models.denoiser import Denoiser
@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("error: --dream-steps needs --rollout > 1 (the first call reads recorded "
                  "latents only)")
     dream = make_dream(folder, runtime.device, args.dream_steps) if args.dream_steps else None
+    # closed loop: the fed-back predictions keep to the game's per-step limits, as in the dream
+    spec = GAMES.get(info.get("env_id", ""))
+    limits = spec.step_limits() if spec is not None and list(spec.metadata_names) == names \
+        else None
+    step_limits = None if limits is None or args.rollout == 1 \
+        else torch.as_tensor(limits, dtype=torch.float32, device=runtime.device)
     try:
         train_last = cache.window_starts("train", args.window + 1, args.rollout)
         cache.window_starts("test", args.window + 1, 1)  # fail now, not after training
@@ -307,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         if dream is not None:  # the same noise when a resumed run repeats this step
             dream.generator.manual_seed(args.seed * 1_000_003 + step)
         with runtime.autocast():
-            loss, logs = wrapped(batch, args.rollout, dream)
+            loss, logs = wrapped(batch, args.rollout, dream, step_limits)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.grad_clip)

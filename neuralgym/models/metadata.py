@@ -241,8 +241,8 @@ class MetadataPredictor(nn.Module):
 
     # -- training --------------------------------------------------------------------------
 
-    def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None
-                ) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None,
+                step_limits: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         """Loss over every step of a window and logs (per-variable errors at the last step).
 
         batch: "metadata" (B, L+1+R, M) raw m_{t-L-1} .. m_{t+R-1}; "latents" (B, L+R-1, C, h,
@@ -256,7 +256,9 @@ class MetadataPredictor(nn.Module):
         values. With `dream`, the newest latents are dreamt too: Z_{t+r-1} (r >= 1) is
         `dream(latents, actions, metadata)` from the latents so far (B, n, C, h, w), the
         actions after each of them (B, n) and [m_{t+r-2}, m_{t+r-1}] (B, 2, M) (the denoiser,
-        as `WorldModel.step` runs it), instead of the recorded Z_{t+r-1}. The loss is the mean
+        as `WorldModel.step` runs it), instead of the recorded Z_{t+r-1}. `step_limits` (2, M):
+        the game's bounds on a variable's change in one step (`GameSpec.step_limits`), which
+        the fed-back predictions are held to as the dream holds them. The loss is the mean
         over the R calls; logs describe the last one.
         """
         metadata = batch["metadata"].float()  # (B, L+1+R, M)
@@ -285,6 +287,10 @@ class MetadataPredictor(nn.Module):
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
                 pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
+                if step_limits is not None:  # (2, M), as WorldModel.predict_metadata does
+                    last, pred = inputs[:, -1], pred.to(inputs.dtype)
+                    pred = torch.minimum(torch.maximum(pred, last + step_limits[0]),
+                                         last + step_limits[1])
                 inputs = torch.cat([inputs, pred[:, None]], 1)
         loss = torch.stack(losses).mean()
         return loss, self._logs(loss, per_var, pred, target[:, -1])

@@ -350,6 +350,33 @@ def test_rollout_feeds_its_own_predictions_back() -> None:
     assert all(p.grad is not None for p in model.head.parameters())
 
 
+def test_rollout_holds_fed_back_predictions_to_step_limits() -> None:
+    """With `step_limits`, what call r reads as its newest metadata is the prediction held to
+    [m_{t+r-1} + lo, m_{t+r-1} + hi], as the dream holds it; with wide limits nothing changes."""
+    model = perturbed_model("gru", std=0.3)
+    R = 3
+    batch = rollout_batch(rollout=R)
+    seen: list[torch.Tensor] = []
+    sequence = model._sequence
+
+    def spy(metadata, features, actions):
+        seen.append(metadata.detach().clone())
+        return sequence(metadata, features, actions)
+
+    model._sequence = spy  # type: ignore[method-assign]
+    limits = torch.tensor([[-np.inf, -0.01, 0.0], [np.inf, 0.01, 0.0]])  # (2, M): x, y, lives
+    held, _ = model(batch, R, step_limits=limits)
+    for r in (1, 2):  # the calls that read a fed-back prediction
+        step = seen[r][:, -1] - seen[r][:, -2]  # (B, M)
+        assert (step[:, 2] == 0).all() and (step[:, 1].abs() <= 0.01 + 1e-6).all()
+        assert (step[:, 1].abs() > 0.01 - 1e-6).any()  # y was held at a bound
+    assert (seen[1][:, -1, 0] != seen[1][:, -2, 0]).any()  # the unbounded x moved
+    free, _ = model(batch, R)
+    assert not torch.allclose(held, free)  # the limits changed what later calls read
+    wide = torch.tensor([[-np.inf] * 3, [np.inf] * 3])
+    torch.testing.assert_close(model(batch, R, step_limits=wide)[0], free)
+
+
 def test_rollout_with_a_dream_reads_the_dreamt_latents() -> None:
     """With `dream`, the unrolled steps read the latents it returns: a dream that returns the
     recorded latents changes nothing, one that returns others changes the loss, and it is
