@@ -1,0 +1,67 @@
+"""benchmarks/dream_rewards.py: points won and lost per 1,000 steps, real game vs dream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+SCRIPT = "benchmarks/dream_rewards.py"
+
+
+@pytest.fixture(scope="module")
+def dream_rewards(load_script):
+    return load_script(SCRIPT, "dream_rewards_script")
+
+
+class Scripted(gym.Env):
+    """Reward +1 at steps 1, 4, 7, ... and -2 at 2, 5, 8, ... of an episode; ends at step 5."""
+
+    observation_space = gym.spaces.Box(0, 255, (2, 2, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros((2, 2, 3), np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = {1: 1.0, 2: -2.0}.get(self.t % 3, 0.0)
+        return np.zeros((2, 2, 3), np.uint8), reward, self.t == 5, False, {}
+
+
+def test_play_counts_points_episodes_and_skips_reset_steps(dream_rewards):
+    venv = gym.vector.SyncVectorEnv([Scripted, Scripted])
+    policies = dream_rewards.make_policies("random", 2, 2, seed=0)
+    counts = dream_rewards.play(venv, policies, steps=12, seed=0)
+    # 12 steps = episode (5 steps), reset step, episode (5), reset step: 10 game steps;
+    # each episode: +1 at t = 1, 4; -2 at t = 2, 5
+    np.testing.assert_array_equal(counts["steps"], [10, 10])
+    np.testing.assert_array_equal(counts["ended"], [2, 2])
+    np.testing.assert_array_equal(counts["won"], [4, 4])
+    np.testing.assert_array_equal(counts["lost"], [8, 8])
+    r = dream_rewards.rates(counts)
+    assert r["won"]["mean"] == 400 and r["lost"]["mean"] == 800 and r["net"]["mean"] == -400
+    assert r["ended"]["mean"] == 200 and r["steps"] == 20
+
+
+def test_script_runs_real_and_dream_with_and_without_limits(dream_model_dir: Path, tmp_path,
+                                                            run_script):
+    out = tmp_path / "r.json"
+    r = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--model", dream_model_dir, "--envs",
+                   "2", "--steps", "6", "--without-limits", "--json", out, check=True)
+    assert "| dream-without-limits |" in r.stdout
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"real", "dream", "dream-without-limits"}
+    for res in report["results"].values():
+        assert 10 <= res["steps"] <= 12  # 2 envs x 6 steps, less any reset steps
+        assert res["won"]["n"] == 2 and res["lost"]["mean"] >= 0
+
+
+def test_unknown_env_is_a_clear_error(run_script):
+    r = run_script(SCRIPT, "--env", "NeuralNope-v0")
+    assert r.returncode != 0 and "unknown env id" in r.stderr
