@@ -99,6 +99,17 @@ def rates(counts: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def markdown_table(results: dict[str, Any]) -> list[str]:
+    """The runs' rates per 1,000 steps as a markdown table (also benchmarks/report.py's)."""
+    lines = ["| run | game steps | points won | points lost | net | episodes ended |",
+             "| --- | ---: | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        cells = [f"{r[k]['mean']:.2f} [{r[k]['ci95'][0]:.2f}, {r[k]['ci95'][1]:.2f}]"
+                 for k in ("won", "lost", "net", "ended")]
+        lines.append(f"| {name} | {r['steps']:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
     try:
@@ -132,12 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{args.env}, policy {args.policy}: per 1,000 steps, mean over {args.envs} envs "
           f"of {args.steps} steps [95% CI]")
-    print("| run | points won | points lost | net | episodes ended |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, r in results.items():
-        cells = [f"{r[k]['mean']:.2f} [{r[k]['ci95'][0]:.2f}, {r[k]['ci95'][1]:.2f}]"
-                 for k in ("won", "lost", "net", "ended")]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n".join(markdown_table(results)))
     if args.json:
         from neuralgym.data import atomic_write_json
 

@@ -51,6 +51,11 @@ copy-last's |error|, the share of starts whose episode end differs, and the MAE 
 variables the game's reward and episode-end rules read (its score and lives), model beside
 copy-last.
 
+Dream-reward results (`benchmarks/dream_rewards.py --json`) live in `<results>/dream_rewards/`,
+each `<name>.json` with a `<name>.meta.json` sidecar (keys "model", "machine", "commit",
+optional "date", "command", "notes"): points won and lost per 1,000 steps, real game beside
+dream, shown with dream_rewards.py's own table.
+
 Dream-throughput results (`benchmarks/throughput.py --json`) live in `<results>/throughput/`,
 each `<name>.json` with a `<name>.meta.json` sidecar (keys "model", "machine", "commit",
 optional "date", "command", "notes"); they are shown after the games with throughput.py's own
@@ -66,6 +71,7 @@ Output is deterministic: re-running on the same files gives the same bytes.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -554,7 +560,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
              f"files in {results_dir.as_posix()}/ (paired-rollout results and their "
              "`.meta.json` sidecars), the `vae_eval.json` and `metadata_eval.json` of the model "
              "folders the sidecars name (as they are now), the PPO evaluations in ppo/, the "
-             "ablation bundles in ablations/, the "
+             "ablation bundles in ablations/, the dream-reward runs in dream_rewards/, the "
              f"throughput runs in throughput/, and {TABLE2_SOURCE} (constants in "
              "benchmarks/report.py).", "",
              "Metrics (DESIGN.md, \"Metrics\"): frames at native resolution, RGB, MSE over all "
@@ -578,6 +584,9 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     ablations = subfolders(results_dir / "ablations")
     if ablations:
         lines.append(f"- {ABLATIONS_TITLE}: " + ", ".join(p.name for p in ablations))
+    dream_rewards = result_files(results_dir / "dream_rewards")
+    if dream_rewards:
+        lines.append(f"- {DREAM_REWARDS_TITLE}: " + ", ".join(p.stem for p in dream_rewards))
     lines += ["", *glance(results)]
     for env_id, rs in games.items():
         lines += [f"## {env_id}", "", *table2_section(game_name(env_id))]
@@ -586,36 +595,84 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     lines += closed_loop_sections(results)
     lines += ppo_sections(ppo, out)
     lines += ablation_sections(ablations, out)
+    lines += dream_rewards_sections(results_dir / "dream_rewards")
     lines += throughput_sections(results_dir / "throughput")
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
 
 
-def throughput_sections(folder: Path) -> list[str]:
-    """One section per throughput JSON in `folder` (none when the folder is absent)."""
-    files = sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")) \
-        if folder.is_dir() else []
-    if not files:
-        return []
+def bench_module(name: str) -> Any:
+    """A script of benchmarks/ as a module (its tables and rules, not a copy of them)."""
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
-    import throughput  # benchmarks/throughput.py: its tables and targets, not a copy
+    return importlib.import_module(name)
+
+
+def sidecar(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """`<name>.meta.json` beside `<name>.json`, with `keys` present."""
+    meta_path = path.with_name(path.stem + ".meta.json")
+    if not meta_path.exists():
+        raise ReportError(f"{path} has no sidecar {meta_path.name} ({', '.join(keys)})")
+    meta = read_json(meta_path)
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ReportError(f"{meta_path} lacks {', '.join(missing)}")
+    return meta
+
+
+def result_files(folder: Path) -> list[Path]:
+    """The results JSONs of a folder, sidecars left out (none when it is absent)."""
+    return sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")) \
+        if folder.is_dir() else []
+
+
+DREAM_REWARDS_TITLE = "Dream rewards against the game's"
+
+
+def dream_rewards_sections(folder: Path) -> list[str]:
+    """One section per benchmarks/dream_rewards.py JSON in `folder`."""
+    files = result_files(folder)
+    if not files:
+        return []
+    table = bench_module("dream_rewards").markdown_table
+    lines = [f"## {DREAM_REWARDS_TITLE}", "",
+             "From `benchmarks/dream_rewards.py`: a policy plays N real games and N dreams for "
+             "L steps each (episodes restarting as they end); points won and lost per 1,000 "
+             "game steps, mean over the envs [bootstrap 95% CI]. Dreams start from the model "
+             "folder's start contexts, real games from reset. An agent trained in the dream "
+             "learns what the dream pays, so the two should agree.", ""]
+    for path in files:
+        data, meta = read_json(path), sidecar(path, ("model", "machine", "commit"))
+        a = data["args"]
+        lines += [f"### {game_name(data['env_id'])}: policy {a['policy']}, {a['envs']} envs x "
+                  f"{a['steps']} steps", "", *table(data["results"]), "",
+                  f"- File: `{path.as_posix()}`", f"- Model: {meta['model']}",
+                  f"- Machine: {meta['machine']}" + (f", {meta['date']}" if "date" in meta
+                                                     else ""),
+                  f"- Commit: {meta['commit']}"]
+        if "command" in meta:
+            lines.append(f"- Command: `{meta['command']}`")
+        if "notes" in meta:
+            lines.append(f"- Notes: {meta['notes']}")
+        lines.append("")
+    return lines
+
+
+def throughput_sections(folder: Path) -> list[str]:
+    """One section per throughput JSON in `folder` (none when the folder is absent)."""
+    files = result_files(folder)
+    if not files:
+        return []
+    throughput = bench_module("throughput")  # benchmarks/throughput.py: tables and targets
 
     lines = ["## Dream throughput", "",
              "From `benchmarks/throughput.py` (method in its docstring): dream frames per second "
              "of the world model at batch B and S denoising steps, with and without decoding "
              "frames, beside the real emulator on the same host.", ""]
     for path in files:
-        data = read_json(path)
-        meta_path = path.with_name(path.stem + ".meta.json")
-        if not meta_path.exists():
-            raise ReportError(f"{path} has no sidecar {meta_path.name} (model, machine, commit)")
-        meta = read_json(meta_path)
-        missing = [k for k in ("model", "machine", "commit") if k not in meta]
-        if missing:
-            raise ReportError(f"{meta_path} lacks {', '.join(missing)}")
+        data, meta = read_json(path), sidecar(path, ("model", "machine", "commit"))
         data["model"] = {**data["model"], "path": meta["model"]}
         # judged now from the measured points (the JSON's own "targets" are those of the
         # throughput.py that wrote it; a run cut short has none)

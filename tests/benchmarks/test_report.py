@@ -228,6 +228,29 @@ def test_throughput_section(report, results: Path):
     assert "16 processes 16,000.0 steps/s" in section
 
 
+def test_dream_rewards_section(report, results: Path):
+    folder = results / "dream_rewards"
+    folder.mkdir()
+    rates = {"won": summary(1.0, 0.5), "lost": summary(20.0, 2.0), "net": summary(-19.0, 2.0),
+             "ended": summary(1.25, 0.25), "steps": 7990, "wall_s": 3.0}
+    (folder / "pong-random.json").write_text(json.dumps({
+        "benchmark": "dream_rewards", "env_id": "NeuralPong-v0",
+        "args": {"policy": "random", "envs": 16, "steps": 500},
+        "results": {"real": rates, "dream": {**rates, "lost": summary(6.5, 1.5)}}}))
+    with pytest.raises(report.ReportError, match="pong-random.json has no sidecar"):
+        run(report, results)
+    (folder / "pong-random.meta.json").write_text(json.dumps({
+        "model": "the shipped Pong model", "machine": "a test CPU", "commit": "abc1234",
+        "notes": "a note"}))
+    text, _ = run(report, results)
+    assert "- Dream rewards against the game's: pong-random" in text
+    section = text[text.index("## Dream rewards against the game's"):]
+    assert "### Pong: policy random, 16 envs x 500 steps" in section
+    assert "| real | 7,990 | 1.00 [0.50, 1.50] | 20.00 [18.00, 22.00] |" in section
+    assert "| dream | 7,990 | 1.00 [0.50, 1.50] | 6.50 [5.00, 8.00] |" in section
+    assert "- Commit: abc1234" in section and "- Notes: a note" in section
+
+
 def test_metadata_eval_without_training_steps(report, tmp_path: Path) -> None:
     (tmp_path / "metadata_eval.json").write_text(json.dumps({
         "test_windows": 7, "kind": "gru", "steps": None, "parameters": 5,
