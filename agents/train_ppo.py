@@ -178,6 +178,26 @@ def save_model(model: Any, out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temps(out: Path) -> list[Path]:
+    """Delete the temp files `save_model` left beside `out` in runs that were killed mid-write
+    (their process is gone); returns them."""
+    stale = []
+    for tmp in out.parent.glob(f".tmp-*-{out.name}"):
+        pid = tmp.name[len(".tmp-"):-len(out.name) - 1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running: its file
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # alive, another user's
+            continue
+        tmp.unlink(missing_ok=True)
+        stale.append(tmp)
+    return stale
+
+
 def curve_seconds(path: Path) -> float | None:
     """The wall_s of the last row of the learning curve `path` (0 with no rows), or None when
     there is no curve with our header to continue."""
@@ -262,6 +282,8 @@ def train(args: Args) -> None:
         raise ValueError(f"--out must end in .zip, got {out}")
     if min(args.steps, args.n_envs, args.n_steps, args.batch_size, args.n_epochs) < 1:
         raise ValueError("--steps, --n-envs, --n-steps, --batch-size and --n-epochs must be >= 1")
+    for tmp in remove_stale_temps(out):
+        print(f"removed {tmp}, left by a run killed while saving")
     if args.max_seconds < 0 or args.save_every < 0:
         raise ValueError(f"--max-seconds and --save-every must be >= 0, got "
                          f"{args.max_seconds} and {args.save_every}")

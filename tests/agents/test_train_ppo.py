@@ -127,7 +127,11 @@ def test_interrupted_training_resumes(tmp_path: Path, run_script) -> None:
     assert out.is_file(), "no checkpoint written before the kill"
     done = saved_steps(out)  # the checkpoint is whole (written atomically)
     assert 16 <= done < 1_000_000 and done % 16 == 0
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+    # a kill mid-save can leave a temp file (never a broken model); a resume removes it, and
+    # never the temp of a live process
+    (tmp_path / f".tmp-{proc.pid}-ppo.zip").write_bytes(b"partial")
+    live = tmp_path / f".tmp-{os.getpid()}-ppo.zip"  # of a live process (this test's)
+    live.write_bytes(b"partial")
     curve = out.with_suffix(".curve.csv")
     header = curve.read_text().splitlines()[0]
 
@@ -135,6 +139,7 @@ def test_interrupted_training_resumes(tmp_path: Path, run_script) -> None:
                    "--out", str(out), check=True)
     assert f"resuming {out} at step {done}" in r.stdout
     assert saved_steps(out) == done + 32
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == [live.name]
     lines = curve.read_text().splitlines()
     assert lines[0] == header and lines.count(header) == 1  # appended, not started afresh
 
