@@ -181,20 +181,19 @@ def save_model(model: Any, out: Path) -> None:
 def remove_stale_temps(out: Path) -> list[Path]:
     """Delete the temp files `save_model` left beside `out` in runs that were killed mid-write
     (their process is gone); returns them."""
-    stale = []
-    for tmp in out.parent.glob(f".tmp-*-{out.name}"):
-        pid = tmp.name[len(".tmp-"):-len(out.name) - 1]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    def gone(pid: str) -> bool:
         try:
-            os.kill(int(pid), 0)  # still running: its file
-            continue
+            os.kill(int(pid), 0)  # signal 0: is it there?
         except ProcessLookupError:
+            return True
+        except PermissionError:  # there, another user's
             pass
-        except PermissionError:  # alive, another user's
-            continue
+        return False
+
+    stale = [tmp for tmp in out.parent.glob(f".tmp-*-{out.name}")
+             if (pid := tmp.name[len(".tmp-"):-len(out.name) - 1]).isdigit() and gone(pid)]
+    for tmp in stale:
         tmp.unlink(missing_ok=True)
-        stale.append(tmp)
     return stale
 
 

@@ -622,6 +622,17 @@ def sidecar(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     return meta
 
 
+def sidecar_lines(meta: dict[str, Any]) -> list[str]:
+    """A sidecar's machine (and date), commit, and its command and notes where it has them."""
+    lines = [f"- Machine: {meta['machine']}" + (f", {meta['date']}" if "date" in meta else ""),
+             f"- Commit: {meta['commit']}"]
+    if "command" in meta:
+        lines.append(f"- Command: `{meta['command']}`")
+    if "notes" in meta:
+        lines.append(f"- Notes: {meta['notes']}")
+    return lines
+
+
 def result_files(folder: Path) -> list[Path]:
     """The results JSONs of a folder, sidecars left out (none when it is absent)."""
     return sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")) \
@@ -649,14 +660,7 @@ def dream_rewards_sections(folder: Path) -> list[str]:
         lines += [f"### {game_name(data['env_id'])}: policy {a['policy']}, {a['envs']} envs x "
                   f"{a['steps']} steps", "", *table(data["results"]), "",
                   f"- File: `{path.as_posix()}`", f"- Model: {meta['model']}",
-                  f"- Machine: {meta['machine']}" + (f", {meta['date']}" if "date" in meta
-                                                     else ""),
-                  f"- Commit: {meta['commit']}"]
-        if "command" in meta:
-            lines.append(f"- Command: `{meta['command']}`")
-        if "notes" in meta:
-            lines.append(f"- Notes: {meta['notes']}")
-        lines.append("")
+                  *sidecar_lines(meta), ""]
     return lines
 
 
@@ -683,14 +687,7 @@ def throughput_sections(folder: Path) -> list[str]:
         lines += [head, "", f"- File: `{path.as_posix()}`"
                   + ("" if data.get("complete") else " (the run was cut short: the points "
                      "it measured are shown, the others are missing)"),
-                  f"- Machine: {meta['machine']}" + (f", {meta['date']}" if "date" in meta
-                                                     else ""),
-                  f"- Commit: {meta['commit']}"]
-        if "command" in meta:
-            lines.append(f"- Command: `{meta['command']}`")
-        if "notes" in meta:
-            lines.append(f"- Notes: {meta['notes']}")
-        lines += ["", rest.lstrip("\n"), ""]
+                  *sidecar_lines(meta), "", rest.lstrip("\n"), ""]
     return lines
 
 

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralgym.games import GAMES
+from neuralgym.games import step_limits
 from neuralgym.model_folder import ModelFolder, ModelFolderError
 from neuralgym.models.decoder import COMPONENT as DECODER
 from neuralgym.models.decoder import FrameDecoder
 from neuralgym.models.denoiser import Denoiser
-from neuralgym.models.metadata import MetadataConfig, MetadataPredictor
+from neuralgym.models.metadata import MetadataConfig, MetadataPredictor, hold_to_limits
 from neuralgym.models.vae import FrameVAE, LatentDecoder
 from neuralgym.sampler import sample
 
@@ -109,12 +109,9 @@ class WorldModel:
         # the game's per-step bounds on its variables (GameSpec.step_limits), (2, M) lo / hi
         # on the device; g_phi's predictions are held to them. None: no bounds (an unknown
         # game, or metadata that are not the game's); set it to None to dream without them.
-        self.step_limits: Tensor | None = None
-        spec = GAMES.get(env_id or "")
-        limits = spec.step_limits() if spec is not None else None
-        if limits is not None and self.g is not None \
-                and tuple(self.g.config.metadata_names) == spec.metadata_names:
-            self.step_limits = torch.as_tensor(limits, dtype=torch.float32, device=self.device)
+        limits = None if self.g is None else step_limits(env_id, self.g.config.metadata_names)
+        self.step_limits: Tensor | None = None if limits is None else torch.as_tensor(
+            limits, dtype=torch.float32, device=self.device)
         window = self.g.config.window if self.g is not None else 1
         self.context = max(cfg.context, 2)  # frames a dream starts from (g_phi needs 2)
         self.history = max(cfg.context, window + 1)  # frames kept while dreaming
@@ -244,8 +241,7 @@ class WorldModel:
             L = min(window, lat_j.shape[1], meta.shape[1] - 1, acts.shape[1])
             m = self.g.predict(meta[:, -(L + 1):], lat_j[:, -L:], acts[:, -L:]).float()  # (B, M)
             if self.step_limits is not None:  # the game's rules: m_t - m_{t-1} in [lo, hi]
-                m = torch.minimum(torch.maximum(m, meta[:, -1] + self.step_limits[0]),
-                                  meta[:, -1] + self.step_limits[1])
+                m = hold_to_limits(m, meta[:, -1], self.step_limits)
             meta = torch.cat([meta, m[:, None]], 1)
             lat = lat_j
             out.append(m)

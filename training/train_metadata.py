@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
-from neuralgym.games import GAMES, UnknownEnvError, get_spec
+from neuralgym.games import UnknownEnvError, get_spec
+from neuralgym.games import step_limits as game_step_limits
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
 from neuralgym.models.denoiser import Denoiser
@@ -230,10 +231,8 @@ def main(argv: list[str] | None = None) -> None:
                  "latents only)")
     dream = make_dream(folder, runtime.device, args.dream_steps) if args.dream_steps else None
     # closed loop: the fed-back predictions keep to the game's per-step limits, as in the dream
-    spec = GAMES.get(info.get("env_id", ""))
-    limits = spec.step_limits() if spec is not None and list(spec.metadata_names) == names \
-        else None
-    step_limits = None if limits is None or args.rollout == 1 \
+    limits = game_step_limits(info.get("env_id"), names) if args.rollout > 1 else None
+    step_limits = None if limits is None \
         else torch.as_tensor(limits, dtype=torch.float32, device=runtime.device)
     try:
         train_last = cache.window_starts("train", args.window + 1, args.rollout)

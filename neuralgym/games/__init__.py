@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from neuralgym.games.atari import ATARI_GAMES, BREAKOUT, DEMON_ATTACK, PONG
 from neuralgym.games.genesis import AIRSTRIKER, GENESIS_GAMES, SONIC
 from neuralgym.games.spec import GameSpec, MetaVar
@@ -26,7 +30,16 @@ def get_spec(env_id: str) -> GameSpec:
         ) from None
 
 
+def step_limits(env_id: str | None, names: Sequence[str]) -> np.ndarray | None:
+    """`GameSpec.step_limits` (2, M) of `env_id` for metadata named `names`; None for an
+    unknown game, a game without limits, or metadata that are not the game's."""
+    spec = GAMES.get(env_id or "")
+    if spec is None or tuple(names) != spec.metadata_names:
+        return None
+    return spec.step_limits()
+
+
 __all__ = [
     "AIRSTRIKER", "BREAKOUT", "DEMON_ATTACK", "GAMES", "PONG", "SONIC", "GameSpec", "MetaVar",
-    "UnknownEnvError", "get_spec",
+    "UnknownEnvError", "get_spec", "step_limits",
 ]

@@ -117,6 +117,12 @@ class MetadataConfig:
         return tuple(i for i in range(len(self.metadata_names)) if i not in self.classified)
 
 
+def hold_to_limits(pred: Tensor, last: Tensor, limits: Tensor) -> Tensor:
+    """m_t (B, M) held to the game's per-step limits (2, M) (`GameSpec.step_limits`) around
+    m_{t-1} (B, M): m_t - m_{t-1} in [lo, hi]."""
+    return pred.clamp(last + limits[0], last + limits[1])
+
+
 class MetadataPredictor(nn.Module):
     """g_phi: m_t from (m_{t-1}, m_{t-2}, Z_{t-1}, a_{t-1}) over a window of past steps."""
 
@@ -287,10 +293,8 @@ class MetadataPredictor(nn.Module):
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
                 pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
-                if step_limits is not None:  # (2, M), as WorldModel.predict_metadata does
-                    last, pred = inputs[:, -1], pred.to(inputs.dtype)
-                    pred = torch.minimum(torch.maximum(pred, last + step_limits[0]),
-                                         last + step_limits[1])
+                if step_limits is not None:  # as WorldModel.predict_metadata does
+                    pred = hold_to_limits(pred.to(inputs.dtype), inputs[:, -1], step_limits)
                 inputs = torch.cat([inputs, pred[:, None]], 1)
         loss = torch.stack(losses).mean()
         return loss, self._logs(loss, per_var, pred, target[:, -1])
