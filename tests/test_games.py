@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import stable_retro
 
-from neuralgym import GAMES, make_real
+from neuralgym import GAMES, games, make_real
 from neuralgym.games import AIRSTRIKER, BREAKOUT, DEMON_ATTACK, PONG, SONIC, GameSpec
 from neuralgym.games.genesis import SONIC_LEVEL_MAX_X
 
@@ -150,7 +150,8 @@ def test_atari_rules() -> None:
 @pytest.mark.parametrize("spec", [BREAKOUT, PONG, DEMON_ATTACK], ids=lambda s: s.env_id)
 def test_step_limits_hold_in_the_real_game(spec: GameSpec) -> None:
     """The per-step bounds the dream holds g_phi to are the real game's: 3,000 steps of
-    uniform random play (episodes reset as they end) never cross them."""
+    uniform random play (episodes reset as they end) never cross them; nor do the values
+    leave the class range the spec declares (`MetaVar.values`)."""
     limits = spec.step_limits()
     assert limits is not None and limits.shape == (2, len(spec.metadata))
     scored = [i for i, v in enumerate(spec.metadata) if "score" in v.name]
@@ -158,10 +159,11 @@ def test_step_limits_hold_in_the_real_game(spec: GameSpec) -> None:
     env = make_real(spec.env_id)
     rng = np.random.default_rng(0)
     _, info = env.reset(seed=0)
-    prev, changes = info["metadata"], []
+    prev, changes, seen = info["metadata"], [], [info["metadata"]]
     for _ in range(3000):
         _, _, term, trunc, info = env.step(int(rng.integers(spec.n_actions)))
         changes.append(info["metadata"] - prev)
+        seen.append(info["metadata"])
         prev = info["metadata"]
         if term or trunc:
             _, info = env.reset()
@@ -170,6 +172,21 @@ def test_step_limits_hold_in_the_real_game(spec: GameSpec) -> None:
     d = np.array(changes)  # (steps, M)
     assert (d >= limits[0]).all() and (d <= limits[1]).all()
     assert (d[:, scored] > 0).any()  # the bounded variables did move
+    values = np.array(seen)  # (steps + resets, M)
+    for i, n in enumerate(spec.class_counts()):
+        if n:
+            assert values[:, i].min() >= 0 and values[:, i].max() < n, spec.metadata_names[i]
+
+
+def test_class_counts() -> None:
+    """The categorical values a game can take: Pong's scores 0..21, Breakout's lives 0..5;
+    0 where the spec does not say; the lookup by env id checks the names."""
+    assert PONG.class_counts()[PONG.metadata_names.index("player_score")] == 22
+    assert BREAKOUT.class_counts()[BREAKOUT.metadata_names.index("lives")] == 6
+    assert BREAKOUT.class_counts()[BREAKOUT.metadata_names.index("ball_x")] == 0
+    assert games.class_counts("NeuralPong-v0", PONG.metadata_names) == PONG.class_counts()
+    assert games.class_counts("NeuralPong-v0", ("x",)) is None
+    assert games.class_counts("NoSuchGame-v0", PONG.metadata_names) is None
 
 
 def test_step_limits() -> None:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
+from neuralgym.games import class_counts as game_class_counts
 from neuralgym.games import step_limits as game_step_limits
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
@@ -45,6 +46,7 @@ from neuralgym.models.metadata import (
     cache_batch,
     metadata_stats,
     to_tensors,
+    widen_classes,
 )
 from neuralgym.sampler import sample
 from neuralgym.trainer import (
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # -- model ----------------------------------------------------------------------------
     kinds = metadata_kinds(info, names)
-    stats = metadata_stats(cache, kinds)
+    stats = metadata_stats(cache, kinds, game_class_counts(info.get("env_id"), names))
     for note in stats.notes:
         print("note:", note)
     n_actions = info.get("n_actions")
@@ -275,6 +277,11 @@ def main(argv: list[str] | None = None) -> None:
         folder.load_component(args.component, model)
         print(f"fine-tuning the {args.component} in {args.out} (architecture from its "
               "config.json)")
+        wide = widen_classes(model, stats.num_classes)
+        if wide is not model:  # the data or the game have values it has no class for
+            print(f"widened its classes from {list(config.num_classes)} to "
+                  f"{list(wide.config.num_classes)}")
+            model, config = wide, wide.config
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)
     scheduler = warmup_cosine(optimizer, args.warmup, args.steps)

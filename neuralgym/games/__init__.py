@@ -39,7 +39,16 @@ def step_limits(env_id: str | None, names: Sequence[str]) -> np.ndarray | None:
     return spec.step_limits()
 
 
+def class_counts(env_id: str | None, names: Sequence[str]) -> tuple[int, ...] | None:
+    """`GameSpec.class_counts` of `env_id` for metadata named `names` (the game's categorical
+    values, 0 where it does not say); None for an unknown game or metadata not the game's."""
+    spec = GAMES.get(env_id or "")
+    if spec is None or tuple(names) != spec.metadata_names:
+        return None
+    return spec.class_counts()
+
+
 __all__ = [
     "AIRSTRIKER", "BREAKOUT", "DEMON_ATTACK", "GAMES", "PONG", "SONIC", "GameSpec", "MetaVar",
-    "UnknownEnvError", "get_spec", "step_limits",
+    "UnknownEnvError", "class_counts", "get_spec", "step_limits",
 ]

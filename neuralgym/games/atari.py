@@ -14,15 +14,18 @@ from neuralgym.games.spec import GameSpec, MetaVar
 
 
 def _ram(name: str, index: int, doc: str, kind: str = "continuous",
-         step: tuple[float | None, float | None] | None = None) -> MetaVar:
+         step: tuple[float | None, float | None] | None = None,
+         values: int | None = None) -> MetaVar:
     """A metadata variable that is one RAM byte (index 0..127 into the 128-byte RAM)."""
-    return MetaVar(name, lambda ram: float(ram[index]), kind, doc, step)  # type: ignore[arg-type]
+    return MetaVar(name, lambda ram: float(ram[index]), kind, doc, step,  # type: ignore[arg-type]
+                   values)
 
 
 # per-step bounds (MetaVar.step) that the ALE's rules set within an episode
 NEVER_DOWN = (0.0, None)  # a score
 NEVER_UP = (None, 0.0)  # Breakout's lives (DemonAttack's can come back)
 POINT_A_STEP = (0.0, 1.0)  # Pong's scores: one rally ends at most every step
+PONG_SCORES = 22  # MetaVar.values: a game of Pong ends when one side reaches 21
 
 
 def _bcd(byte: int) -> int:
@@ -59,7 +62,7 @@ BREAKOUT = GameSpec(
         _ram("blocks_hit_count", 77, "AtariARI blocks_hit_count"),
         MetaVar("score", _breakout_score, "continuous", "ALE score (BCD in RAM 76/77)",
                 NEVER_DOWN),
-        _ram("lives", 57, "ALE lives (RAM 0x39)", "categorical", NEVER_UP),
+        _ram("lives", 57, "ALE lives (RAM 0x39)", "categorical", NEVER_UP, 6),  # 5 down to 0
     ),
     reward=lambda p, c: c["score"] - p["score"],
     terminated=lambda p, c: c["lives"] == 0,
@@ -79,8 +82,10 @@ PONG = GameSpec(
         _ram("enemy_x", 45, "AtariARI enemy_x"),
         _ram("ball_x", 49, "AtariARI ball_x"),
         _ram("ball_y", 54, "AtariARI ball_y"),
-        _ram("enemy_score", 13, "AtariARI enemy_score", "categorical", POINT_A_STEP),
-        _ram("player_score", 14, "AtariARI player_score", "categorical", POINT_A_STEP),
+        _ram("enemy_score", 13, "AtariARI enemy_score", "categorical", POINT_A_STEP,
+             PONG_SCORES),
+        _ram("player_score", 14, "AtariARI player_score", "categorical", POINT_A_STEP,
+             PONG_SCORES),
     ),
     reward=lambda p, c: (c["player_score"] - p["player_score"])
     - (c["enemy_score"] - p["enemy_score"]),

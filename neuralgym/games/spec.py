@@ -32,6 +32,9 @@ class MetaVar:
     point a step); None on a side: unbounded there. The dream holds g_phi's predictions to it
     (`GameSpec.step_limits`), so that a drifting prediction cannot hand out rewards the game
     never gives (an opponent's score counting down pays +1 a step).
+    `values`: for a categorical variable, n where the game's values are 0 .. n-1 (Pong's scores:
+    22); g_phi then gets n classes even when its data never reached the top values (random play
+    rarely scores), instead of one per value seen. None: the data's values decide.
     """
 
     name: str
@@ -39,6 +42,7 @@ class MetaVar:
     kind: Literal["continuous", "categorical"] = "continuous"
     doc: str = ""
     step: tuple[float | None, float | None] | None = None
+    values: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ class GameSpec:
             limits[0, i] = -np.inf if lo is None else lo
             limits[1, i] = np.inf if hi is None else hi
         return limits
+
+    def class_counts(self) -> tuple[int, ...]:
+        """Per variable: `MetaVar.values` (the game's categorical values 0 .. n-1), 0 where the
+        spec does not say."""
+        return tuple(v.values or 0 for v in self.metadata)
 
     def rewards(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
         """Reward of moving from metadata `prev` to `cur`, (..., M) -> (...) float32."""

@@ -38,8 +38,8 @@ training saw.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -115,6 +115,41 @@ class MetadataConfig:
     def regressed(self) -> tuple[int, ...]:
         """Indices of the variables predicted by regression."""
         return tuple(i for i in range(len(self.metadata_names)) if i not in self.classified)
+
+
+def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> MetadataPredictor:
+    """A copy of `model` whose classified variables have `num_classes` classes (at least as
+    many as now; the others' entries are ignored), for fine-tuning on data or a game with
+    values the committed model never saw (a PPO agent's Pong score past random play's 4).
+
+    Every weight is copied. Class k's new logits start as copies of its top old class's, one
+    lower: the top old class was where the old model put every value at or above it, so the
+    widened model predicts what the old one did for every m_{t-1} it could represent, and a
+    value above the old range is copied (the residual copy bonus) instead of being clamped
+    to the top old class.
+    """
+    c = model.config
+    wanted = [max(int(num_classes[i]), c.num_classes[i]) if i in c.classified else n
+              for i, n in enumerate(c.num_classes)]
+    if list(c.num_classes) == wanted:
+        return model
+    wide = MetadataPredictor(replace(c, num_classes=tuple(wanted))).to(model.mean.device)
+    state = model.state_dict()
+    head = f"head.{len(model.head) - 1}"
+    old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (R + sum n, H)
+    wide.load_state_dict(state, strict=False)
+    new_w, new_b = wide.head[-1].weight.data, wide.head[-1].bias.data
+    r = len(model.regressed)
+    new_w[:r], new_b[:r] = old_w[:r], old_b[:r]
+    old_at, new_at = r, r
+    for n_old, n_new in zip(model.class_sizes, wide.class_sizes, strict=True):
+        new_w[new_at:new_at + n_old] = old_w[old_at:old_at + n_old]
+        new_b[new_at:new_at + n_old] = old_b[old_at:old_at + n_old]
+        top = old_at + n_old - 1
+        new_w[new_at + n_old:new_at + n_new] = old_w[top]
+        new_b[new_at + n_old:new_at + n_new] = old_b[top] - 1.0
+        old_at, new_at = old_at + n_old, new_at + n_new
+    return wide
 
 
 def hold_to_limits(pred: Tensor, last: Tensor, limits: Tensor) -> Tensor:
@@ -398,13 +433,16 @@ class MetadataStats:
     notes: list[str] = field(default_factory=list)
 
 
-def metadata_stats(cache: LatentCache, kinds: tuple[str, ...]) -> MetadataStats:
+def metadata_stats(cache: LatentCache, kinds: tuple[str, ...],
+                   game_classes: Sequence[int] | None = None) -> MetadataStats:
     """Mean/std (from info.json when it has them, else the train split), class counts and
     which variables are whole numbers everywhere in the cache.
 
     A categorical variable gets max + 1 classes (max over the whole cache, so every recorded
-    value has a class) if its values are whole numbers in 0 .. 255; otherwise it is regressed
-    (num_classes 0) and a note says why.
+    value has a class), or `game_classes[i]` when that is more (the values the game can take,
+    `GameSpec.class_counts`: a score that random play never reached still gets its class), if
+    its values are whole numbers in 0 .. 255; otherwise it is regressed (num_classes 0) and a
+    note says why.
     """
     info = cache.info
     rows = np.concatenate([np.arange(s, s + n) for s, n, t in cache.episodes if t == 0]
@@ -431,7 +469,8 @@ def metadata_stats(cache: LatentCache, kinds: tuple[str, ...]) -> MetadataStats:
                          f"(min {v.min():g}, max {v.max():g}); regressed instead of classified")
             num_classes.append(0)
         else:
-            num_classes.append(max(2, int(v.max()) + 1))
+            game = int(game_classes[i]) if game_classes is not None else 0
+            num_classes.append(max(2, int(v.max()) + 1, min(game, MAX_CLASSES)))
     integer = [bool(np.all(allm[:, i] == np.round(allm[:, i]))) for i in range(len(kinds))]
     return MetadataStats(mean=mean, std=std, num_classes=num_classes, integer=integer,
                          notes=notes)

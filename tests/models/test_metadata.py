@@ -19,6 +19,7 @@ from neuralgym.models.metadata import (
     cache_batch,
     metadata_stats,
     to_tensors,
+    widen_classes,
 )
 
 C, H, W_LAT = 2, 8, 6  # tiny latents
@@ -245,6 +246,39 @@ def test_metadata_stats(tmp_path: Path) -> None:
     # x is not a class variable (negative values): regressed, with a note
     odd = metadata_stats(cache, ("categorical", "categorical"))
     assert odd.num_classes == [0, 4] and "x:" in odd.notes[0]
+    # the game's class counts (GameSpec.class_counts) where they are more than the data's
+    kinds = ("continuous", "categorical")
+    assert metadata_stats(cache, kinds, (0, 22)).num_classes == [0, 22]
+    assert metadata_stats(cache, kinds, (9, 2)).num_classes == [0, 4]  # data wins; x regressed
+
+
+def test_widen_classes_keeps_predictions_and_copies_new_values() -> None:
+    """A g_phi widened from 4 to 7 classes for lives predicts what it did for every m_{t-1} in
+    0..3, copies a value past them (where the 4-class model clamps it to 3), and trains on
+    targets up to 6; widening to as many classes as it has is a no-op."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config())
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))  # a trained-looking, non-zero head
+    model.eval()
+    assert widen_classes(model, (0, 0, 4)) is model and widen_classes(model, (0, 0, 2)) is model
+    wide = widen_classes(model, (5, 5, 7))  # only the classified variable's entry counts
+    assert wide.config.num_classes == (0, 0, 7) and wide.class_sizes == [7]
+    assert wide.head[-1].out_features == 2 + 7
+    wide.eval()
+    b = random_batch(b=64)  # lives 0..3
+    args = (b["metadata"][:, :-1], b["latents"], b["actions"])
+    old, new = model.predict(*args), wide.predict(*args)
+    torch.testing.assert_close(new[:, :2], old[:, :2])
+    assert torch.equal(new[:, 2], old[:, 2])
+    high = b["metadata"][:, :-1].clone()
+    high[:, :, 2] = 5.0  # lives 5 throughout: outside the old classes
+    assert set(model.predict(high, *args[1:])[:, 2].tolist()) == {3.0}  # clamped
+    assert set(wide.predict(high, *args[1:])[:, 2].tolist()) == {5.0}  # copied
+    b["metadata"][:, :, 2] = 6.0
+    loss, logs = wide(b)
+    loss.backward()
+    assert torch.isfinite(loss) and wide.head[-1].weight.grad[2 + 6].abs().sum() > 0
 
 
 def test_learns_rule_better_than_copy_previous(tmp_path: Path) -> None:

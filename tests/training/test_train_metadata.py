@@ -114,3 +114,28 @@ def test_closed_loop_rollout_with_the_folders_denoiser(breakout_cache: Path, tmp
     state = json.loads((out / "train" / "metadata" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3 and state["extra"]["args"]["rollout"] == 3
     assert json.loads((out / "metadata_eval.json").read_text())["test_windows"] > 0
+
+
+def test_finetune_widens_classes_the_data_needs(breakout_cache: Path, tmp_path: Path,
+                                                run_script) -> None:
+    """Fine-tuning a committed g_phi with fewer classes than the data (or the game) needs
+    widens it (`widen_classes`): the saved config has the new count and training runs."""
+    from neuralgym.games import BREAKOUT
+
+    out = tmp_path / "wm"
+    names = BREAKOUT.metadata_names
+    m = len(names)
+    small = MetadataConfig(
+        metadata_names=names, kinds=tuple(v.kind for v in BREAKOUT.metadata),
+        num_classes=(0,) * (m - 1) + (3,), mean=(0.0,) * m, std=(1.0,) * m, n_actions=4,
+        latent_channels=3, latent_hw=(13, 10), hidden=16, layers=1, window=4, latent_width=4,
+        latent_dim=8)
+    ModelFolder(out).save_component("metadata", MetadataPredictor(small), small)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--steps", "2",
+                   "--eval-windows", "16", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "fine-tuning the metadata" in r.stdout and "widened its classes" in r.stdout
+    cfg = ModelFolder(out).component_config("metadata", MetadataConfig)
+    assert cfg.num_classes[-1] == 6 and cfg.hidden == 16  # lives 0..5; its own architecture
+    model = ModelFolder(out).load_component("metadata", MetadataPredictor(cfg))
+    assert model.head[-1].out_features == (m - 1) + 6
