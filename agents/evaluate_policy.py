@@ -55,6 +55,7 @@ from neuralgym.data import atomic_write_json
 from neuralgym.games import get_spec
 from neuralgym.metrics import bootstrap_ci
 from neuralgym.model_folder import ModelFolderError
+from neuralgym.policies import NAMED, make_policy
 from neuralgym.start_contexts import StartContextsError
 
 
@@ -63,7 +64,8 @@ class Args:
     env: str | None = field(default=None, metadata={
         "help": "Neural env id of the game, e.g. NeuralBreakout-v0 (the real game is played)"})
     policy: str | None = field(default=None, metadata={
-        "help": "a PPO model (.zip from agents/train_ppo.py) or 'random'"})
+        "help": "a PPO model (.zip from agents/train_ppo.py), 'random', 'sticky-random' or "
+                "'scripted' (the game's scripted player)"})
     episodes: int = field(default=30, metadata={"help": "episodes to play"})
     seed: int = field(default=0, metadata={"help": "seed of the episodes and the policy"})
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
@@ -101,14 +103,6 @@ def episode_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
 
 
-def make_policy(policy: str, n_actions: int, deterministic: bool = False):
-    from neuralgym.policies import PPOPolicy, RandomPolicy
-
-    if policy == RANDOM:
-        return RandomPolicy(n_actions)
-    return PPOPolicy(policy, n_actions=n_actions, deterministic=deterministic)
-
-
 def make_env(env_id: str, dream: str | None = None, device: str = "cpu") -> gym.Env:
     """The real game, or with `dream` the dream of that folder ('default': the shipped one)."""
     if dream is None:
@@ -121,13 +115,13 @@ def play_episodes(env_id: str, policy: str, seeds: list[int], max_steps: int | N
                   device: str = "cpu") -> list[dict[str, Any]]:
     """Play one episode per seed (in the real game, or in the dream of `dream`); returns
     {seed, return, length, terminated, truncated} for each."""
-    if policy != RANDOM or dream is not None:
+    if policy not in NAMED or dream is not None:
         import torch
 
         torch.set_num_threads(1)  # one core per worker
     env = make_env(env_id, dream, device)
     try:
-        agent = make_policy(policy, int(env.action_space.n), deterministic)
+        agent = make_policy(policy, env_id, int(env.action_space.n), deterministic)
         results = []
         for s in seeds:
             agent.reset(s)
@@ -272,16 +266,16 @@ def run(args: Args) -> None:
         raise EvaluateError("--episodes and --workers must be >= 1")
     if args.max_steps_per_episode is not None and args.max_steps_per_episode < 1:
         raise EvaluateError("--max-steps-per-episode must be >= 1")
-    if args.policy != RANDOM and not Path(args.policy).is_file():
+    if args.policy not in NAMED and not Path(args.policy).is_file():
         raise EvaluateError(f"policy {args.policy} does not exist: pass a .zip written by "
-                            "agents/train_ppo.py, or 'random'")
-    if args.policy != RANDOM or args.dream is not None:  # clear errors before the workers:
-        env = make_env(args.env, args.dream, args.device)  # the dream's model loads,
-        try:
-            if args.policy != RANDOM:
-                make_policy(args.policy, int(env.action_space.n))  # the policy fits the game
-        finally:
-            env.close()
+                            f"agents/train_ppo.py, or one of {', '.join(NAMED)}")
+    env = make_env(args.env, args.dream, args.device)  # clear errors before the workers: the
+    try:  # dream's model loads, the policy fits the game (or the game has a scripted player)
+        make_policy(args.policy, args.env, int(env.action_space.n))
+    except ValueError as e:
+        raise EvaluateError(str(e)) from None
+    finally:
+        env.close()
     result = evaluate(args.env, args.policy, args.episodes, args.seed,
                       args.max_steps_per_episode, args.deterministic, args.workers,
                       args.dream, args.device)

@@ -35,10 +35,10 @@ from neuralgym import make_real
 from neuralgym.cli import parse_args
 from neuralgym.data import INDEX, Dataset, save_episode
 from neuralgym.games import get_spec
-from neuralgym.policies import PPOPolicy, RandomPolicy, StickyRandomPolicy
+from neuralgym.policies import PPOPolicy, RandomPolicy, make_policy, scripted_policy
 from neuralgym.recording import record_episode
 
-AGENTS = ("random", "sticky-random", "ppo")
+AGENTS = ("random", "sticky-random", "scripted", "ppo")
 
 
 @dataclass
@@ -47,7 +47,8 @@ class Args:
     out: str = field(metadata={"help": "dataset folder; episodes go to OUT/episodes/"})
     agent: str = field(default="random", metadata={
         "help": "who plays: uniform random, sticky-random (actions held for random runs), "
-                "or a PPO model (--ppo-model)", "choices": AGENTS})
+                "scripted (the game's scripted player: Pong's follows the ball), or a PPO "
+                "model (--ppo-model)", "choices": AGENTS})
     ppo_model: str | None = field(default=None, metadata={
         "help": "the .zip written by agents/train_ppo.py (--agent ppo)"})
     steps: int = field(default=100_000, metadata={
@@ -100,15 +101,13 @@ def episode_seed(seed: int, worker: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, worker, number]).generate_state(1)[0])
 
 
-def make_policy(args: Args, n_actions: int):
-    if args.agent == "random":
-        return RandomPolicy(n_actions)
-    if args.agent == "sticky-random":
-        return StickyRandomPolicy(n_actions)
+def make_agent(args: Args, n_actions: int) -> RandomPolicy | PPOPolicy:
+    if args.agent != "ppo":
+        return make_policy(args.agent, args.env, n_actions)
     import torch
 
     torch.set_num_threads(1)  # one core per worker
-    return PPOPolicy(args.ppo_model, n_actions=n_actions)
+    return make_policy(str(args.ppo_model), args.env, n_actions)
 
 
 # -- one worker ---------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def work(args: Args, worker: int, progress: mp.Queue) -> None:
         if steps >= budget:
             return
         env = make_real(args.env).unwrapped
-        policy = make_policy(args, env.action_space.n)
+        policy = make_agent(args, int(env.action_space.n))
         while steps < budget:
             name = episode_name(args, worker, number)
             ep = record_episode(
@@ -161,6 +160,11 @@ def check_inputs(args: Args) -> None:
                               f"`python agents/train_ppo.py --env {args.env} --out PATH.zip`")
     elif args.ppo_model is not None:
         raise RecordError(f"--ppo-model is only for --agent ppo, not {args.agent}")
+    if args.agent == "scripted":
+        try:
+            scripted_policy(args.env, get_spec(args.env).n_actions)
+        except ValueError as e:
+            raise RecordError(str(e)) from None
     make_real(args.env).close()  # missing ROM -> RomNotFoundError that says how to import it
 
 

@@ -4,8 +4,9 @@ won and lost per 1,000 steps are compared (mean over the N envs, bootstrap 95% C
 
 An agent trained in the dream learns whatever the dream rewards: where the dream hands out
 points the game never gives (a drifting score), the agent learns to collect those and fails
-in the real game. This measures that directly, for any policy: uniform random, or a PPO model
-from agents/train_ppo.py (for instance the one trained in that dream).
+in the real game. This measures that directly, for any policy: uniform random, the game's
+scripted player (Pong's follows the ball and wins points that random play rarely does), or a
+PPO model from agents/train_ppo.py (for instance the one trained in that dream).
 
     python benchmarks/dream_rewards.py --env NeuralPong-v0 --envs 16 --steps 500 \\
         --without-limits --json pong-dream-rewards.json
@@ -30,6 +31,7 @@ import numpy as np
 from neuralgym.cli import parse_args
 from neuralgym.games import get_spec
 from neuralgym.metrics import summarize
+from neuralgym.sb3_vec_env import split_infos
 
 RANDOM = "random"
 
@@ -40,7 +42,9 @@ class Args:
     model: str = field(default="default", metadata={
         "help": "world-model folder of the dream ('default': the one shipped for --env)"})
     policy: str = field(default=RANDOM, metadata={
-        "help": "'random' (uniform) or a PPO model (.zip from agents/train_ppo.py)"})
+        "help": "'random' (uniform), 'sticky-random', 'scripted' (the game's scripted player, "
+                "which reads the RAM variables in info) or a PPO model (.zip from "
+                "agents/train_ppo.py)"})
     envs: int = field(default=16, metadata={"help": "games and dreams played (N each)"})
     steps: int = field(default=500, metadata={"help": "steps each env plays (L)"})
     denoising_steps: int | None = field(default=None, metadata={
@@ -52,12 +56,11 @@ class Args:
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
 
 
-def make_policies(policy: str, n: int, n_actions: int, seed: int) -> list[Any]:
+def make_policies(policy: str, env_id: str, n: int, n_actions: int, seed: int) -> list[Any]:
     """One policy per env (a PPO policy stacks its env's frames), seeded per env."""
-    from neuralgym.policies import PPOPolicy, RandomPolicy
+    from neuralgym.policies import make_policy
 
-    policies = [RandomPolicy(n_actions) if policy == RANDOM
-                else PPOPolicy(policy, n_actions=n_actions) for _ in range(n)]
+    policies = [make_policy(policy, env_id, n_actions) for _ in range(n)]
     for i, p in enumerate(policies):
         p.reset(seed * 1000 + i)
     return policies
@@ -74,7 +77,8 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
     obs, info = venv.reset(seed=seed)
     resetting = np.zeros(n, bool)
     for t in range(steps):
-        actions = np.array([p(obs[i], {}) for i, p in enumerate(policies)])
+        infos = split_infos(info, n)  # a scripted policy reads the metadata
+        actions = np.array([p(obs[i], infos[i]) for i, p in enumerate(policies)])
         obs, reward, terminated, truncated, info = venv.step(actions)
         live = ~resetting  # a step that resets a sub-env is not a game step
         won += np.where(live, np.maximum(reward, 0), 0)
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"error: {e}")
     if args.envs < 1 or args.steps < 1:
         sys.exit("error: --envs and --steps must be at least 1")
+    try:  # a missing PPO model or a game without a scripted player: say so before playing
+        make_policies(args.policy, args.env, 1, spec.n_actions, args.seed)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
     from tqdm import tqdm
 
     from neuralgym import make_real
@@ -135,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                                 device=args.device, denoising_steps=args.denoising_steps)
             if name == "dream-without-limits":
                 venv.unwrapped.model.step_limits = None  # type: ignore[attr-defined]
-        policies = make_policies(args.policy, args.envs, spec.n_actions, args.seed)
+        policies = make_policies(args.policy, args.env, args.envs, spec.n_actions, args.seed)
         with tqdm(total=args.steps, desc=name, unit="step") as bar:
             counts = play(venv, policies, args.steps, args.seed, lambda _: bar.update())
         venv.close()

@@ -1,4 +1,5 @@
-"""Policies that play the real games to record data: uniform random, sticky random and PPO.
+"""Policies that play the real games to record data: uniform random, sticky random, scripted
+(a ball follower, from the RAM variables in `info`) and PPO.
 
 A policy is called as `policy(obs, info) -> action` and `policy.reset(seed)` starts an
 episode (see `neuralgym.recording.Policy`).
@@ -52,6 +53,61 @@ class StickyRandomPolicy(RandomPolicy):
             self._left = int(self.rng.geometric(1.0 / self.mean_run))
         self._left -= 1
         return self._action
+
+
+class PongScriptedPolicy(RandomPolicy):
+    """Pong's right paddle follows the ball, from `info`'s RAM variables (player_y, ball_x,
+    ball_y), so that a recording has long rallies and the player's points, which random play
+    almost never makes (about 1 point won per 1,000 steps against 2-3 here).
+
+    The paddle aims at the ball with a random offset, drawn again each time the ball leaves
+    it and applied only near the paddle (ball_x past `near`): hits off the paddle's edges
+    send the ball at angles the computer opponent misses. With probability `epsilon` an
+    action is uniform random instead. Offsets were found by trying them on the real game
+    (RIGHT moves the paddle up, LEFT down; aiming player_y + 4 at ball_y centres it).
+    """
+
+    UP, DOWN, NOOP = 2, 3, 0  # RIGHT, LEFT, NOOP in Pong's minimal action set
+    CENTRE = 4  # ball_y - player_y with the ball at the paddle's middle
+    DEAD_ZONE = 3
+
+    def __init__(self, n_actions: int = 6, span: int = 12, near: float = 165.0,
+                 epsilon: float = 0.05):
+        super().__init__(n_actions)
+        self.span, self.near, self.epsilon = span, near, epsilon
+        self._offset, self._ball_x = 0, None
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self._offset, self._ball_x = 0, None
+
+    def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> int:
+        try:
+            y, bx, by = (float(info[k]) for k in ("player_y", "ball_x", "ball_y"))
+        except KeyError as e:
+            raise KeyError(f"the scripted Pong player reads {e} from info; play it on "
+                           "NeuralPong-v0 (the real game or its dream)") from None
+        if self._ball_x is not None and bx < self._ball_x:  # the ball moves away: a new aim
+            self._offset = int(self.rng.integers(-self.span, self.span + 1))
+        self._ball_x = bx
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.n_actions))
+        miss = by - (y + self.CENTRE + (self._offset if bx > self.near else 0))
+        if abs(miss) < self.DEAD_ZONE:
+            return self.NOOP
+        return self.DOWN if miss > 0 else self.UP
+
+
+SCRIPTED = {"NeuralPong-v0": PongScriptedPolicy}  # env id -> its scripted player
+
+
+def scripted_policy(env_id: str, n_actions: int) -> RandomPolicy:
+    """The scripted player of a game (`SCRIPTED`), or a ValueError naming the games that have
+    one."""
+    if env_id not in SCRIPTED:
+        raise ValueError(f"no scripted player for {env_id}; there is one for "
+                         f"{', '.join(SCRIPTED)} (use random, sticky-random or ppo)")
+    return SCRIPTED[env_id](n_actions)
 
 
 # -- PPO ----------------------------------------------------------------------------------
@@ -212,3 +268,20 @@ class PPOPolicy:
         if self.deterministic:
             return int(np.argmax(p))
         return int(self.rng.choice(self.n_actions, p=p))
+
+
+NAMED = ("random", "sticky-random", "scripted")  # policies by name; anything else is a PPO .zip
+
+
+def make_policy(policy: str, env_id: str, n_actions: int, deterministic: bool = False
+                ) -> RandomPolicy | PPOPolicy:
+    """A policy by name: 'random', 'sticky-random', 'scripted' (the game's scripted player,
+    `SCRIPTED`), or the path of a PPO model (.zip from agents/train_ppo.py; `deterministic`
+    takes its most likely action)."""
+    if policy == "random":
+        return RandomPolicy(n_actions)
+    if policy == "sticky-random":
+        return StickyRandomPolicy(n_actions)
+    if policy == "scripted":
+        return scripted_policy(env_id, n_actions)
+    return PPOPolicy(policy, n_actions=n_actions, deterministic=deterministic)

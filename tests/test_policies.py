@@ -1,4 +1,4 @@
-"""Random, sticky-random and PPO policies; PPO's observation preprocessing."""
+"""Random, sticky-random, scripted and PPO policies; PPO's observation preprocessing."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from neuralgym import make_real
 from neuralgym.policies import (
     PPO_FRAME_SIZE,
     PPO_FRAME_STACK,
+    PongScriptedPolicy,
     PPOPolicy,
     RandomPolicy,
     StickyRandomPolicy,
+    make_policy,
     preprocess_frame,
     preprocess_frames,
     wrap_ppo_observation,
@@ -37,6 +39,40 @@ def test_same_seed_same_actions(cls: type) -> None:
         runs.append([policy(OBS, {}) for _ in range(200)])
     assert runs[0] == runs[1] != runs[2]
     assert set(runs[0]) == {0, 1, 2, 3}
+
+
+def points(policy, steps: int = 2000, seed: int = 0) -> tuple[int, int]:
+    """Points (won, lost) by `policy` in `steps` steps of real Pong, games restarting."""
+    env = make_real("NeuralPong-v0")
+    policy.reset(seed)
+    obs, info = env.reset(seed=seed)
+    won = lost = 0
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(policy(obs, info))
+        won, lost = won + (reward > 0), lost + (reward < 0)
+        if terminated or truncated:
+            obs, info = env.reset()
+    env.close()
+    return won, lost
+
+
+def test_pong_scripted_player_rallies_and_scores() -> None:
+    """Following the ball, the scripted player loses points far more slowly than random play
+    and wins some; the same seed gives the same game."""
+    scripted = make_policy("scripted", "NeuralPong-v0", 6)
+    assert isinstance(scripted, PongScriptedPolicy)
+    s_won, s_lost = points(scripted)
+    r_won, r_lost = points(RandomPolicy(6))
+    assert s_lost < r_lost / 2 and s_won >= 2, (s_won, s_lost, r_won, r_lost)
+    assert points(scripted) == (s_won, s_lost)
+
+
+def test_scripted_player_errors() -> None:
+    with pytest.raises(ValueError, match="no scripted player for NeuralBreakout-v0"):
+        make_policy("scripted", "NeuralBreakout-v0", 4)
+    with pytest.raises(KeyError, match="reads 'ball_x' from info"):
+        PongScriptedPolicy()(OBS, {"player_y": 1.0})
+    assert isinstance(make_policy("sticky-random", "NeuralBreakout-v0", 4), StickyRandomPolicy)
 
 
 def test_sticky_random_holds_actions_longer() -> None:

@@ -74,6 +74,7 @@ def test_ppo_same_numbers_with_any_workers(models: dict[str, Path], tmp_path: Pa
     (("--env", "NeuralNope-v0", "--policy", "random"), "unknown env id"),
     (("--env", ID, "--policy", "random", "--episodes", "0"), "--episodes"),
     (("--env", ID), "--policy"),
+    (("--env", ID, "--policy", "scripted"), "no scripted player for NeuralBreakout-v0"),
     (("--curves", "a.csv"), "--plot"),
     (("--curves", "MISSING", "--plot", "OUT"), "learning curve"),
 ])

@@ -64,6 +64,7 @@ def check_dataset(out: Path, env: str, agent: str, steps: int, state_every: int)
     [
         ("NeuralBreakout-v0", "random", 300),
         ("NeuralBreakout-v0", "sticky-random", 300),
+        ("NeuralPong-v0", "scripted", 300),
         ("NeuralAirstriker-v0", "random", 120),  # 224x320 frames: keep it small
     ],
 )
@@ -137,6 +138,7 @@ def test_same_seed_same_data(tmp_path: Path, record) -> None:
         (("--agent", "ppo", "--ppo-model", "missing.zip"), "agents/train_ppo.py"),
         (("--ppo-model", "missing.zip"), "only for --agent ppo"),
         (("--steps", "0"), "must be >= 1"),
+        (("--agent", "scripted"), "no scripted player for NeuralBreakout-v0"),
     ],
 )
 def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:

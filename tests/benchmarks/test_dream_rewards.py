@@ -36,7 +36,7 @@ class Scripted(gym.Env):
 
 def test_play_counts_points_episodes_and_skips_reset_steps(dream_rewards):
     venv = gym.vector.SyncVectorEnv([Scripted, Scripted])
-    policies = dream_rewards.make_policies("random", 2, 2, seed=0)
+    policies = dream_rewards.make_policies("random", "NeuralBreakout-v0", 2, 2, seed=0)
     counts = dream_rewards.play(venv, policies, steps=12, seed=0)
     # 12 steps = episode (5 steps), reset step, episode (5), reset step: 10 game steps;
     # each episode: +1 at t = 1, 4; -2 at t = 2, 5
@@ -65,3 +65,36 @@ def test_script_runs_real_and_dream_with_and_without_limits(dream_model_dir: Pat
 def test_unknown_env_is_a_clear_error(run_script):
     r = run_script(SCRIPT, "--env", "NeuralNope-v0")
     assert r.returncode != 0 and "unknown env id" in r.stderr
+    r = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--policy", "scripted")
+    assert r.returncode != 0 and "no scripted player for NeuralBreakout-v0" in r.stderr
+    r = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--policy", "nope.zip")
+    assert r.returncode != 0 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scripted_policy_reads_each_envs_info(dream_rewards):
+    """play() hands every policy its own env's info (a scripted player reads the metadata)."""
+    seen = []
+
+    class Recorder:
+        def reset(self, seed=None):
+            pass
+
+        def __call__(self, obs, info):
+            seen.append(info.get("k"))
+            return 0
+
+    class WithInfo(Scripted):
+        def __init__(self, k):
+            self.k = k
+
+        def reset(self, *, seed=None, options=None):
+            obs, _ = super().reset(seed=seed)
+            return obs, {"k": self.k}
+
+        def step(self, action):
+            obs, r, term, trunc, _ = super().step(action)
+            return obs, r, term, trunc, {"k": self.k}
+
+    venv = gym.vector.SyncVectorEnv([lambda: WithInfo(10), lambda: WithInfo(20)])
+    dream_rewards.play(venv, [Recorder(), Recorder()], steps=3, seed=0)
+    assert seen == [10, 20] * 3
