@@ -179,6 +179,10 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
         if c.kinds[i] == "categorical":
             row["accuracy"] = float((pred[:, i] == true[:, i]).mean())
             row["copy_accuracy"] = float((copy[:, i] == true[:, i]).mean())
+            moved = copy[:, i] != true[:, i]  # the rare steps that matter (a point scored)
+            row["changed_windows"] = int(moved.sum())
+            if moved.any():  # accuracy where m_t != m_{t-1} (copy-previous gets 0 there)
+                row["changed_accuracy"] = float((pred[moved, i] == true[moved, i]).mean())
         result["variables"][name] = row
     result["normalised_mae"] = float((np.abs(pred - true) / std).mean())
     result["copy_normalised_mae"] = float((np.abs(copy - true) / std).mean())
@@ -188,16 +192,19 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
 def print_table(result: dict) -> None:
     print(f"\none-step-ahead on {result['test_windows']} test windows (raw scale)")
     print(f"{'variable':<20} {'kind':<12} {'MAE':>10} {'copy MAE':>10} {'acc':>7} "
-          f"{'copy acc':>8} {'changed':>8}")
+          f"{'copy acc':>8} {'changed':>8} {'acc changed':>14}")
     for name, r in result["variables"].items():
         kind = r["kind"] + ("*" if r["classified"] else "")
         acc = f"{r['accuracy']:7.3f}" if "accuracy" in r else f"{'':7}"
         cacc = f"{r['copy_accuracy']:8.3f}" if "copy_accuracy" in r else f"{'':8}"
+        moved = (f"{r['changed_accuracy']:.3f} of {r['changed_windows']}"
+                 if "changed_accuracy" in r else "")
         print(f"{name:<20} {kind:<12} {r['mae']:10.4g} {r['copy_mae']:10.4g} {acc} {cacc} "
-              f"{r['changed']:8.3f}")
+              f"{r['changed']:8.3f} {moved:>14}")
     print(f"{'mean MAE / std':<33} {result['normalised_mae']:10.4g} "
           f"{result['copy_normalised_mae']:10.4g}")
-    print("(* = predicted as classes; changed = share of steps where m_t != m_{t-1})", flush=True)
+    print("(* = predicted as classes; changed = share of steps where m_t != m_{t-1}; acc "
+          "changed = accuracy on those steps, of how many)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

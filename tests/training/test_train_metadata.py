@@ -49,6 +49,8 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
     assert set(result["variables"]) == set(cfg.metadata_names)
     lives = result["variables"]["lives"]
     assert {"mae", "copy_mae", "accuracy", "copy_accuracy"} <= set(lives)
+    assert lives["changed_windows"] == round(lives["changed"] * result["test_windows"])
+    assert ("changed_accuracy" in lives) == (lives["changed_windows"] > 0)
     assert "accuracy" not in result["variables"]["ball_x"]
     # the saved component loads and predicts raw-scale values
     model = folder.load_component("metadata_tf", MetadataPredictor(cfg))
