@@ -4,7 +4,7 @@
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
-# uniform random play), vae, latents, metadata, denoiser, decoder (a fast decoder for the VAE's
+# uniform random play and SCRIPTED_STEPS of the game's scripted player), vae, latents, metadata, denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), ablations (training/ablations.sh
 # $ABL_GROUPS), throughput (benchmarks/throughput.py),
@@ -36,6 +36,7 @@ mkdir -p "$WORK" "$OUT" "$RESULTS"
 DEVICE=${DEVICE:-cuda}
 RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
 RANDOM_STEPS=${RANDOM_STEPS:-0}  # uniform random play recorded beside the sticky-random
+SCRIPTED_STEPS=${SCRIPTED_STEPS:-0}  # and the scripted player's (Pong: rallies, points won)
 PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_DREAM_ENVS:-128}
 PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 0: PPO_STEPS
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
@@ -116,6 +117,7 @@ for stage in "$@"; do
     record)
       record sticky-random "$RECORD_STEPS"
       [ "$RANDOM_STEPS" -eq 0 ] || record random "$RANDOM_STEPS"
+      [ "$SCRIPTED_STEPS" -eq 0 ] || record scripted "$SCRIPTED_STEPS"
       ;;
     ppo-real)
       steps=$(ppo_steps)

@@ -142,6 +142,23 @@ def test_stages_after_the_vae_start_from_the_committed_model(run: tuple[Path, Pa
     assert (work / ENV_ID / "model" / "decoder.safetensors").exists()
 
 
+def test_record_stage_records_the_scripted_player(tmp_path: Path, run_script) -> None:
+    """SCRIPTED_STEPS of the game's scripted player beside the sticky-random play (Pong)."""
+    from neuralgym.data import Dataset
+
+    work = tmp_path / "work"
+    r = run_script(SCRIPT, "NeuralPong-v0", "record", timeout=300, env={
+        **TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "RECORD_STEPS": "60",
+        "RANDOM_STEPS": "0", "SCRIPTED_STEPS": "80"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    data = Dataset(work / "NeuralPong-v0" / "data")
+    steps: dict[str, int] = {}
+    for ref in data.split("all"):
+        agent = ref.name.split("-s3-")[0]
+        steps[agent] = steps.get(agent, 0) + len(data.load(ref))
+    assert steps == {"sticky-random": 60, "scripted": 80}
+
+
 def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],
                                                                  tmp_path: Path,
                                                                  run_script) -> None:
