@@ -635,8 +635,8 @@ def sidecar_lines(meta: dict[str, Any]) -> list[str]:
 
 def result_files(folder: Path) -> list[Path]:
     """The results JSONs of a folder, sidecars left out (none when it is absent)."""
-    return sorted(p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")) \
-        if folder.is_dir() else []
+    return sorted((p for p in folder.glob("*.json") if not p.name.endswith(".meta.json")),
+                  key=natural) if folder.is_dir() else []
 
 
 DREAM_REWARDS_TITLE = "Dream rewards against the game's"
@@ -938,10 +938,18 @@ ABLATION_HORIZONS = (1, 4, 16, 64)
 ABLATION_META_REQUIRED = ("title", "machine", "commit", "command")
 
 
+def natural(path: Path) -> list[tuple[int, str]]:
+    """Sort key of a result's name with its numbers compared as numbers (session9 before
+    session10)."""
+    return [(int(part), "") if part.isdigit() else (-1, part)
+            for part in re.split(r"(\d+)", path.name)]
+
+
 def subfolders(folder: Path) -> list[Path]:
-    """The folders in `folder` (a PPO run or an ablations bundle each), sorted; none when
-    `folder` is absent."""
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    """The folders in `folder` (a PPO run or an ablations bundle each), sorted (`natural`);
+    none when `folder` is absent."""
+    return sorted((p for p in folder.iterdir() if p.is_dir()), key=natural) \
+        if folder.is_dir() else []
 
 
 def ablation_section(folder: Path, out: Path) -> list[str]:

@@ -30,22 +30,24 @@ def get_spec(env_id: str) -> GameSpec:
         ) from None
 
 
+def _spec_of(env_id: str | None, names: Sequence[str]) -> GameSpec | None:
+    """The spec of `env_id` if its metadata are named `names` (a model's), else None."""
+    spec = GAMES.get(env_id or "")
+    return spec if spec is not None and tuple(names) == spec.metadata_names else None
+
+
 def step_limits(env_id: str | None, names: Sequence[str]) -> np.ndarray | None:
     """`GameSpec.step_limits` (2, M) of `env_id` for metadata named `names`; None for an
     unknown game, a game without limits, or metadata that are not the game's."""
-    spec = GAMES.get(env_id or "")
-    if spec is None or tuple(names) != spec.metadata_names:
-        return None
-    return spec.step_limits()
+    spec = _spec_of(env_id, names)
+    return None if spec is None else spec.step_limits()
 
 
 def class_counts(env_id: str | None, names: Sequence[str]) -> tuple[int, ...] | None:
     """`GameSpec.class_counts` of `env_id` for metadata named `names` (the game's categorical
     values, 0 where it does not say); None for an unknown game or metadata not the game's."""
-    spec = GAMES.get(env_id or "")
-    if spec is None or tuple(names) != spec.metadata_names:
-        return None
-    return spec.class_counts()
+    spec = _spec_of(env_id, names)
+    return None if spec is None else spec.class_counts()
 
 
 __all__ = [

@@ -137,7 +137,8 @@ def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> Metad
     state = model.state_dict()
     head = f"head.{len(model.head) - 1}"
     old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (R + sum n, H)
-    wide.load_state_dict(state, strict=False)
+    loaded = wide.load_state_dict(state, strict=False)  # all but the output layer
+    assert not loaded.unexpected_keys and len(loaded.missing_keys) == 2, loaded
     new_w, new_b = wide.head[-1].weight.data, wide.head[-1].bias.data
     r = len(model.regressed)
     new_w[:r], new_b[:r] = old_w[:r], old_b[:r]

@@ -509,3 +509,14 @@ def test_closed_loop_section(report, results: Path):
     rest = text.replace("- Closed-loop metadata and rewards: run1\n", "")
     start = rest.index("## Closed-loop metadata and rewards")
     assert rest[:start].rstrip("\n") + "\n" == without
+
+
+def test_runs_sort_with_numbers_as_numbers(report, tmp_path: Path):
+    """Result folders and files are listed session9 before session10 (not as text)."""
+    for name in ("pong-h200-session10", "pong-h200-session9", "breakout-gpu-session2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / f"{name}.json").write_text("{}")
+    (tmp_path / "pong-h200-session9.meta.json").write_text("{}")
+    want = ["breakout-gpu-session2", "pong-h200-session9", "pong-h200-session10"]
+    assert [p.name for p in report.subfolders(tmp_path)] == want
+    assert [p.stem for p in report.result_files(tmp_path)] == want
