@@ -657,7 +657,8 @@ def dream_rewards_sections(folder: Path) -> list[str]:
     for path in files:
         data, meta = read_json(path), sidecar(path, ("model", "machine", "commit"))
         a = data["args"]
-        lines += [f"### {game_name(data['env_id'])}: policy {a['policy']}, {a['envs']} envs x "
+        policy = meta.get("policy") or a["policy"]  # the sidecar may name a PPO model's path
+        lines += [f"### {game_name(data['env_id'])}: policy {policy}, {a['envs']} envs x "
                   f"{a['steps']} steps", "", *table(data["results"]), "",
                   f"- File: `{path.as_posix()}`", f"- Model: {meta['model']}",
                   *sidecar_lines(meta), ""]

@@ -249,6 +249,9 @@ def test_dream_rewards_section(report, results: Path):
     assert "| real | 7,990 | 1.00 [0.50, 1.50] | 20.00 [18.00, 22.00] |" in section
     assert "| dream | 7,990 | 1.00 [0.50, 1.50] | 6.50 [5.00, 8.00] |" in section
     assert "- Commit: abc1234" in section and "- Notes: a note" in section
+    (folder / "pong-random.meta.json").write_text(json.dumps({  # a sidecar may name the policy
+        "model": "m", "machine": "a test CPU", "commit": "abc1234", "policy": "PPO, seed 3"}))
+    assert "### Pong: policy PPO, seed 3, 16 envs x 500 steps" in run(report, results)[0]
 
 
 def test_metadata_eval_without_training_steps(report, tmp_path: Path) -> None:
