@@ -100,6 +100,10 @@ class Args:
     eval_only: bool = field(default=False, metadata={
         "help": "evaluate the folder's component on the cache's test split without training "
                 "(writes <component>_eval.json with steps null)"})
+    eval_split: str = field(default="test", metadata={
+        "help": "split the evaluation reads: test, or all (a cache the component was not "
+                "trained on, e.g. a new recording, with --eval-only)",
+        "choices": ("test", "all")})
 
 
 def metadata_kinds(info: dict, names: list[str]) -> tuple[str, ...]:
@@ -150,9 +154,9 @@ def make_dream(folder: ModelFolder, device: torch.device, steps: int) -> Denoise
 
 def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
              device: torch.device) -> dict:
-    """One-step-ahead errors on the test split, beside copy-previous (m_t = m_{t-1})."""
+    """One-step-ahead errors on `args.eval_split`, beside copy-previous (m_t = m_{t-1})."""
     c = model.config
-    last = cache.window_starts("test", c.window + 1, 1)
+    last = cache.window_starts(args.eval_split, c.window + 1, 1)
     if len(last) > args.eval_windows:
         last = last[np.linspace(0, len(last) - 1, args.eval_windows).round().astype(np.int64)]
     preds, truth, prev = [], [], []
@@ -167,7 +171,7 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     true = np.concatenate(truth).astype(np.float64)
     copy = np.concatenate(prev).astype(np.float64)
     std = np.asarray(c.std)
-    result: dict = {"test_windows": int(len(last)), "variables": {}}
+    result: dict = {"test_windows": int(len(last)), "split": args.eval_split, "variables": {}}
     for i, name in enumerate(c.metadata_names):
         row = {
             "kind": c.kinds[i],
@@ -190,7 +194,8 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
 
 
 def print_table(result: dict) -> None:
-    print(f"\none-step-ahead on {result['test_windows']} test windows (raw scale)")
+    split = result.get("split", "test")
+    print(f"\none-step-ahead on {result['test_windows']} {split} windows (raw scale)")
     print(f"{'variable':<20} {'kind':<12} {'MAE':>10} {'copy MAE':>10} {'acc':>7} "
           f"{'copy acc':>8} {'changed':>8} {'acc changed':>14}")
     for name, r in result["variables"].items():
@@ -245,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         else torch.as_tensor(limits, dtype=torch.float32, device=runtime.device)
     try:
         train_last = cache.window_starts("train", args.window + 1, args.rollout)
-        cache.window_starts("test", args.window + 1, 1)  # fail now, not after training
+        cache.window_starts(args.eval_split, args.window + 1, 1)  # fail now, not after training
     except ValueError as e:
         sys.exit(f"error: {e} (or lower --window)")
 

@@ -68,6 +68,12 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
     assert again["steps"] is None and again["kind"] == "transformer"
     assert again["normalised_mae"] == result["normalised_mae"]
     assert (out / "metadata_tf.safetensors").read_bytes() == weights
+    # --eval-split all: every episode's windows (a recording the component never saw)
+    run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--component", "metadata_tf",
+               "--eval-only", "--eval-split", "all", "--device", "cpu", check=True)
+    every = json.loads((out / "metadata_tf_eval.json").read_text())
+    assert every["split"] == "all" and again["split"] == "test"
+    assert every["test_windows"] > again["test_windows"]
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "empty", "--eval-only")
     assert r.returncode != 0 and "has no metadata component to evaluate" in r.stderr
 
