@@ -57,8 +57,8 @@ class StickyRandomPolicy(RandomPolicy):
 
 class PongScriptedPolicy(RandomPolicy):
     """Pong's right paddle follows the ball, from `info`'s RAM variables (player_y, ball_x,
-    ball_y), so that a recording has long rallies and the player's points, which random play
-    almost never makes (about 1 point won per 1,000 steps against 2-3 here).
+    ball_y), so that a recording has long rallies, which random play almost never makes, and
+    some of the player's points (benchmarks/results/dream_rewards/ has its rates in the game).
 
     The paddle aims at the ball with a random offset, drawn again each time the ball leaves
     it and applied only near the paddle (ball_x past `near`): hits off the paddle's edges
