@@ -56,30 +56,41 @@ class StickyRandomPolicy(RandomPolicy):
 
 
 class PongScriptedPolicy(RandomPolicy):
-    """Pong's right paddle follows the ball, from `info`'s RAM variables (player_y, ball_x,
-    ball_y), so that a recording has long rallies, which random play almost never makes, and
-    some of the player's points (benchmarks/results/dream_rewards/ has its rates in the game).
+    """Pong's right paddle meets the ball where it will arrive, from `info`'s RAM variables
+    (player_y, ball_x, ball_y), so that a recording has long rallies and points won, which
+    random play almost never makes (benchmarks/results/dream_rewards/ has its rates).
 
-    The paddle aims at the ball with a random offset, drawn again each time the ball leaves
-    it and applied only near the paddle (ball_x past `near`): hits off the paddle's edges
-    send the ball at angles the computer opponent misses. With probability `epsilon` an
-    action is uniform random instead. Offsets were found by trying them on the real game
-    (RIGHT moves the paddle up, LEFT down; aiming player_y + 4 at ball_y centres it).
+    While the ball comes towards the paddle, its arrival height is extrapolated from its last
+    step's motion, folded at the top and bottom walls; while it moves away the paddle follows
+    it. The paddle keeps moving between steps, so it is steered by where it will be one step
+    on (its position plus `damping` times its last step's motion), and stops within
+    `dead_zone` of the aim. Each time the ball turns towards the paddle a random offset in
+    [-span, span] is drawn for the aim: hits off the paddle's edges send the ball at angles
+    the computer opponent misses. With probability `epsilon` an action is uniform random
+    instead. The settings were chosen by trying them on the real game (RIGHT moves the paddle
+    up, LEFT down; aiming player_y + 4 at ball_y centres it).
     """
 
     UP, DOWN, NOOP = 2, 3, 0  # RIGHT, LEFT, NOOP in Pong's minimal action set
     CENTRE = 4  # ball_y - player_y with the ball at the paddle's middle
-    DEAD_ZONE = 3
+    HIT_X, TOP, BOTTOM = 186.0, 38.0, 204.0  # ball_x at the paddle; ball_y at the walls
 
-    def __init__(self, n_actions: int = 6, span: int = 12, near: float = 165.0,
-                 epsilon: float = 0.05):
+    def __init__(self, n_actions: int = 6, span: int = 3, damping: float = 2.0,
+                 dead_zone: float = 5.0, epsilon: float = 0.03):
         super().__init__(n_actions)
-        self.span, self.near, self.epsilon = span, near, epsilon
-        self._offset, self._ball_x = 0, None
+        self.span, self.damping, self.dead_zone, self.epsilon = span, damping, dead_zone, epsilon
+        self._offset, self._last = 0, None
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
-        self._offset, self._ball_x = 0, None
+        self._offset, self._last = 0, None
+
+    def arrival(self, bx: float, by: float, vx: float, vy: float) -> float:
+        """ball_y when the ball, at (bx, by) moving (vx > 0, vy) a step, reaches HIT_X."""
+        y = by + vy * (self.HIT_X - bx) / vx
+        height = self.BOTTOM - self.TOP
+        y = (y - self.TOP) % (2 * height)  # unfold the bounces off the walls
+        return self.TOP + (y if y <= height else 2 * height - y)
 
     def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> int:
         try:
@@ -87,13 +98,16 @@ class PongScriptedPolicy(RandomPolicy):
         except KeyError as e:
             raise KeyError(f"the scripted Pong player reads {e} from info; play it on "
                            "NeuralPong-v0 (the real game or its dream)") from None
-        if self._ball_x is not None and bx < self._ball_x:  # the ball moves away: a new aim
+        ly, lbx, lby, coming = self._last or (y, bx, by, False)
+        vx, vy = bx - lbx, by - lby
+        if vx > 0 and not coming:  # the ball turns towards the paddle: a new aim
             self._offset = int(self.rng.integers(-self.span, self.span + 1))
-        self._ball_x = bx
+        self._last = (y, bx, by, vx > 0)
         if self.rng.random() < self.epsilon:
             return int(self.rng.integers(self.n_actions))
-        miss = by - (y + self.CENTRE + (self._offset if bx > self.near else 0))
-        if abs(miss) < self.DEAD_ZONE:
+        aim = self.arrival(bx, by, vx, vy) + self._offset if vx > 0 and bx > 0 else by
+        miss = aim - (y + self.damping * (y - ly) + self.CENTRE)
+        if abs(miss) < self.dead_zone:
             return self.NOOP
         return self.DOWN if miss > 0 else self.UP
 

@@ -57,13 +57,13 @@ def points(policy, steps: int = 2000, seed: int = 0) -> tuple[int, int]:
 
 
 def test_pong_scripted_player_rallies_and_scores() -> None:
-    """Following the ball, the scripted player loses points far more slowly than random play
-    and wins some; the same seed gives the same game."""
+    """Meeting the ball, the scripted player loses points far more slowly than random play
+    (a quarter of its rate) and wins more; the same seed gives the same game."""
     scripted = make_policy("scripted", "NeuralPong-v0", 6)
     assert isinstance(scripted, PongScriptedPolicy)
     s_won, s_lost = points(scripted)
     r_won, r_lost = points(RandomPolicy(6))
-    assert s_lost < r_lost / 2 and s_won >= 2, (s_won, s_lost, r_won, r_lost)
+    assert s_lost < r_lost / 4 and s_won >= max(3, 2 * r_won), (s_won, s_lost, r_won, r_lost)
     assert points(scripted) == (s_won, s_lost)
 
 
@@ -201,3 +201,13 @@ def test_ppo_policy_seeded_sampling(ppo_model: Path) -> None:
     greedy.reset(0)
     assert greedy(obs, info) == int(np.argmax(p))
     env.close()
+
+
+def test_pong_scripted_arrival_folds_at_the_walls() -> None:
+    """The extrapolated arrival height bounces off the top and bottom walls."""
+    p = PongScriptedPolicy()
+    top, bottom, x = p.TOP, p.BOTTOM, p.HIT_X
+    assert p.arrival(x - 40, 100, 4, 2) == pytest.approx(120)  # 10 steps, no bounce
+    assert p.arrival(x - 40, bottom - 5, 4, 2) == pytest.approx(bottom - 15)  # off the bottom
+    assert p.arrival(x - 40, top + 5, 4, -2) == pytest.approx(top + 15)  # off the top
+    assert top <= p.arrival(0, 120, 1, 37) <= bottom  # several bounces stay on the court

@@ -4,10 +4,13 @@
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
-# uniform random play and SCRIPTED_STEPS of the game's scripted player), vae, latents, metadata, denoiser, decoder (a fast decoder for the VAE's
+# uniform random play and SCRIPTED_STEPS of the game's scripted player), vae, latents,
+# metadata, metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
+# metadata stage's run), denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
-# dream env), bench (paired rollouts against copy-last), ablations (training/ablations.sh
-# $ABL_GROUPS), throughput (benchmarks/throughput.py),
+# dream env), bench (paired rollouts against copy-last), rewards (benchmarks/dream_rewards.py:
+# the dream's points against the game's for each of REWARDS_POLICIES), ablations
+# (training/ablations.sh $ABL_GROUPS), throughput (benchmarks/throughput.py),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
@@ -37,6 +40,7 @@ DEVICE=${DEVICE:-cuda}
 RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
 RANDOM_STEPS=${RANDOM_STEPS:-0}  # uniform random play recorded beside the sticky-random
 SCRIPTED_STEPS=${SCRIPTED_STEPS:-0}  # and the scripted player's (Pong: rallies, points won)
+SCRIPTED_EPISODE=${SCRIPTED_EPISODE:-2000}  # its episodes' step cap (Pong: a game is ~8,000)
 PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_DREAM_ENVS:-128}
 PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 0: PPO_STEPS
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
@@ -51,6 +55,10 @@ EVAL_ARGS=${EVAL_ARGS:-}  # extra evaluate_policy.py flags
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
+META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
+REWARDS_POLICIES=${REWARDS_POLICIES:-random scripted}  # policies or PPO .zip paths
+REWARDS_ENVS=${REWARDS_ENVS:-32}; REWARDS_STEPS=${REWARDS_STEPS:-500}
+REWARDS_MODEL=${REWARDS_MODEL:-}; REWARDS_TAG=${REWARDS_TAG:-}  # another folder; its JSONs' tag
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
 DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps and flags
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
@@ -117,7 +125,8 @@ for stage in "$@"; do
     record)
       record sticky-random "$RECORD_STEPS"
       [ "$RANDOM_STEPS" -eq 0 ] || record random "$RANDOM_STEPS"
-      [ "$SCRIPTED_STEPS" -eq 0 ] || record scripted "$SCRIPTED_STEPS"
+      [ "$SCRIPTED_STEPS" -eq 0 ] || record scripted "$SCRIPTED_STEPS" \
+        --max-episode-steps "$SCRIPTED_EPISODE"
       ;;
     ppo-real)
       steps=$(ppo_steps)
@@ -177,6 +186,11 @@ PY
       budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
         --steps "$META_STEPS" --checkpoint-every 500 --device "$DEVICE" $META_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;
+    metadata-closed)  # resumes the metadata stage's checkpoint: its steps, then these
+      budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
+        --steps $((META_STEPS + META_CLOSED_STEPS)) --checkpoint-every 100 --device "$DEVICE" \
+        $META_ARGS $META_CLOSED_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
+      ;;
     denoiser)
       budget "$LIMIT" python3 training/train_denoiser.py --cache "$CACHE" --out "$MODEL" \
         --stage cond --steps "$DEN_STEPS" --checkpoint-every 250 --batch-size 128 \
@@ -197,6 +211,15 @@ PY
         --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
         --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
         $BENCH_ARGS 2>&1 | grep -v "start/s"
+      ;;
+    rewards)  # the dream's points won and lost against the game's, one JSON per policy
+      for policy in $REWARDS_POLICIES; do
+        name=${policy##*/}; name=${name%.zip}
+        python3 benchmarks/dream_rewards.py --env "$ENV_ID" --model "${REWARDS_MODEL:-$MODEL}" \
+          --policy "$policy" --envs "$REWARDS_ENVS" --steps "$REWARDS_STEPS" \
+          --denoising-steps 1 --device "$DEVICE" --seed "$SEED" \
+          --json "$RESULTS/rewards-$REWARDS_TAG$name.json" 2>&1 | tail -12
+      done
       ;;
     ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache
       rc=0
