@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"widened its classes from {list(config.num_classes)} to "
                   f"{list(wide.config.num_classes)}")
             model, config = wide, wide.config
+    model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)
     scheduler = warmup_cosine(optimizer, args.warmup, args.steps)
