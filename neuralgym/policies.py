@@ -211,6 +211,15 @@ def wrap_ppo_observation(env: gym.Env) -> gym.Env:
     return gym.wrappers.FrameStackObservation(env, PPO_FRAME_STACK, padding_type="reset")
 
 
+@functools.lru_cache(maxsize=4)
+def _load_ppo(path: str, mtime_ns: int) -> Any:
+    """A PPO model, loaded once per file version: the policies of many envs share it (they only
+    run its forward pass; each keeps its own frame stack and generator)."""
+    from stable_baselines3 import PPO
+
+    return PPO.load(path, device="cpu")
+
+
 class PPOPolicy:
     """Actions sampled from a stable-baselines3 PPO model saved by `agents/train_ppo.py`.
 
@@ -233,9 +242,7 @@ class PPOPolicy:
                 f"PPO model {path} does not exist; train one with "
                 f"`python agents/train_ppo.py --env ID --steps N --out {path}`"
             )
-        from stable_baselines3 import PPO
-
-        self.model = PPO.load(path, device="cpu")
+        self.model = _load_ppo(str(path.resolve()), path.stat().st_mtime_ns)
         space = self.model.action_space
         if not isinstance(space, gym.spaces.Discrete) or (
             n_actions is not None and int(space.n) != n_actions

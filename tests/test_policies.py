@@ -200,6 +200,7 @@ def test_ppo_policy_seeded_sampling(ppo_model: Path) -> None:
     greedy = PPOPolicy(ppo_model, deterministic=True)
     greedy.reset(0)
     assert greedy(obs, info) == int(np.argmax(p))
+    assert greedy.model is policy.model  # one load of the file, shared by every env's policy
     env.close()
 
 
