@@ -90,6 +90,9 @@ class Args:
     dream_steps: int = field(default=0, metadata={
         "help": "with --rollout > 1: the latents of the unrolled steps come from the folder's "
                 "denoiser with this many sampler steps (0: the recorded latents)"})
+    change_weight: float = field(default=1.0, metadata={
+        "help": "weight of a classified variable's loss at the steps where it changes (a point "
+                "scored), against 1 at the others: rare events count for more"})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -238,8 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         if runtime.is_main:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
-    if args.rollout < 1 or args.dream_steps < 0:
-        sys.exit("error: --rollout must be at least 1 and --dream-steps at least 0")
+    if args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0:
+        sys.exit("error: --rollout must be at least 1, --dream-steps at least 0 and "
+                 "--change-weight above 0")
     if args.dream_steps and args.rollout == 1:
         sys.exit("error: --dream-steps needs --rollout > 1 (the first call reads recorded "
                  "latents only)")
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         if dream is not None:  # the same noise when a resumed run repeats this step
             dream.generator.manual_seed(args.seed * 1_000_003 + step)
         with runtime.autocast():
-            loss, logs = wrapped(batch, args.rollout, dream, step_limits)
+            loss, logs = wrapped(batch, args.rollout, dream, step_limits, args.change_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.grad_clip)

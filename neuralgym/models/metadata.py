@@ -284,7 +284,8 @@ class MetadataPredictor(nn.Module):
     # -- training --------------------------------------------------------------------------
 
     def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None,
-                step_limits: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+                step_limits: Tensor | None = None, change_weight: float = 1.0
+                ) -> tuple[Tensor, dict[str, float]]:
         """Loss over every step of a window and logs (per-variable errors at the last step).
 
         batch: "metadata" (B, L+1+R, M) raw m_{t-L-1} .. m_{t+R-1}; "latents" (B, L+R-1, C, h,
@@ -302,6 +303,10 @@ class MetadataPredictor(nn.Module):
         the game's bounds on a variable's change in one step (`GameSpec.step_limits`), which
         the fed-back predictions are held to as the dream holds them. The loss is the mean
         over the R calls; logs describe the last one.
+
+        `change_weight` weighs the cross-entropy of a classified variable at the steps where
+        its recorded value changes (m_t != m_{t-1}: a point scored, a life lost) that many
+        times more than at the others, so that rare events are not drowned by the copies.
         """
         metadata = batch["metadata"].float()  # (B, L+1+R, M)
         latents, actions = batch["latents"], batch["actions"]
@@ -325,7 +330,8 @@ class MetadataPredictor(nn.Module):
             h, prev = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
                                      actions[:, r:r + length])
             reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
-            loss, per_var = self._loss(reg, logits, target)
+            loss, per_var = self._loss(reg, logits, target, metadata[:, r + 1 : r + 1 + length],
+                                       change_weight)
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
                 pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
@@ -335,11 +341,14 @@ class MetadataPredictor(nn.Module):
         loss = torch.stack(losses).mean()
         return loss, self._logs(loss, per_var, pred, target[:, -1])
 
-    def _loss(self, reg: Tensor, logits: list[Tensor], target: Tensor
+    def _loss(self, reg: Tensor, logits: list[Tensor], target: Tensor,
+              previous: Tensor | None = None, change_weight: float = 1.0
               ) -> tuple[Tensor, dict[int, Tensor]]:
         """Mean per-variable loss (MSE of normalised regressions, cross-entropy of classes)
         over every step, and each variable's. reg (B, L, R), logits [(B, L, n_k)], target
-        (B, L, M) raw."""
+        (B, L, M) raw; previous (B, L, M) raw, the recorded value one step before each target:
+        with `change_weight` != 1 a class's cross-entropy is a weighted mean, the steps where
+        it changes weighing `change_weight`, the others 1."""
         per_var: dict[int, Tensor] = {}
         target_norm = self.normalise(target)[..., self.regressed]  # (B, L, R)
         mse = (reg - target_norm).pow(2).mean(dim=(0, 1))  # (R,)
@@ -347,8 +356,18 @@ class MetadataPredictor(nn.Module):
             per_var[i] = mse[j]
         if self.classified:
             classes = self.class_targets(target)  # (B, L, K)
+            weights = None
+            if change_weight != 1.0 and previous is not None:
+                changed = classes != self.class_targets(previous)  # (B, L, K)
+                weights = 1.0 + (change_weight - 1.0) * changed.float()
             for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
-                per_var[i] = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten())
+                ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
+                                     reduction="none")  # (B*L,)
+                if weights is None:
+                    per_var[i] = ce.mean()
+                else:
+                    w = weights[..., k].flatten()
+                    per_var[i] = (ce * w).sum() / w.sum()
         loss = torch.stack([per_var[i] for i in range(len(self.config.metadata_names))]).mean()
         return loss, per_var
 

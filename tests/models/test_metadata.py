@@ -449,3 +449,32 @@ def test_cache_batch_rollout(tmp_path: Path) -> None:
     dreamt = cache_batch(cache, last, WINDOW, rollout=3, dreamt=True)  # the window's only
     np.testing.assert_array_equal(dreamt["latents"], b["latents"][:, :WINDOW])
     np.testing.assert_array_equal(dreamt["actions"], b["actions"])
+
+
+def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:
+    """The classified variable's cross-entropy is a weighted mean: steps where the recorded
+    value changes weigh change_weight, the others 1; regressions are untouched."""
+    model = MetadataPredictor(tiny_config())
+    lives = torch.tensor([[1.0, 1.0, 2.0, 2.0]])  # (B=1, L=4): a change at step 2
+    previous_lives = torch.tensor([[1.0, 1.0, 1.0, 2.0]])
+    target = torch.stack([torch.full((1, 4), 50.0), torch.full((1, 4), -3.0), lives], -1)
+    previous = torch.stack([torch.full((1, 4), 50.0), torch.full((1, 4), -3.0),
+                            previous_lives], -1)
+    reg = torch.zeros(1, 4, 2)
+    logits = [torch.tensor([[[0.0, 3.0, 1.0, 0.0]] * 4])]  # (1, 4, 4): favours class 1
+    ce = torch.nn.functional.cross_entropy(logits[0][0], lives[0].long(), reduction="none")
+    _, plain = model._loss(reg, logits, target, previous, 1.0)
+    _, weighted = model._loss(reg, logits, target, previous, 5.0)
+    w = torch.tensor([1.0, 1.0, 5.0, 1.0])
+    assert plain[2] == pytest.approx(float(ce.mean()))
+    assert weighted[2] == pytest.approx(float((ce * w).sum() / w.sum()))
+    assert weighted[2] > plain[2]  # the missed change counts for more
+    assert weighted[0] == plain[0] and weighted[1] == plain[1]
+    # through forward: a batch without changes gives the same loss at any weight
+    batch = random_batch()
+    batch["metadata"][..., 2] = 1.0
+    with torch.no_grad():
+        assert float(model(batch, change_weight=7.0)[0]) == pytest.approx(float(model(batch)[0]))
+        batch = random_batch()  # random lives: changes everywhere, the weights matter
+        assert float(model(batch, change_weight=7.0)[0]) != pytest.approx(
+            float(model(batch)[0]))

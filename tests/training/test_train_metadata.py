@@ -117,10 +117,14 @@ def test_closed_loop_rollout_with_the_folders_denoiser(breakout_cache: Path, tmp
                "--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--heads", "2",
                "--token-dim", "16", "--batch-size", "4", "--eval-windows", "2", "--eval-steps",
                "1", "--device", "cpu", check=True)
-    r = run_script(SCRIPT, *common, "--steps", "3", "--rollout", "3", "--dream-steps", "1")
+    r = run_script(SCRIPT, *common, "--steps", "2", "--change-weight", "0")
+    assert r.returncode != 0 and "--change-weight above 0" in r.stderr
+    r = run_script(SCRIPT, *common, "--steps", "3", "--rollout", "3", "--dream-steps", "1",
+                   "--change-weight", "5")
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((out / "train" / "metadata" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3 and state["extra"]["args"]["rollout"] == 3
+    assert state["extra"]["args"]["change_weight"] == 5
     assert json.loads((out / "metadata_eval.json").read_text())["test_windows"] > 0
 
 
