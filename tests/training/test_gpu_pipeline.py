@@ -220,3 +220,51 @@ def test_bench_compares_more_predictors(run: tuple[Path, Path, str], tmp_path: P
     result = json.loads((work / ENV_ID / "results" / "paired.json").read_text())
     assert set(result["predictors"]) == {str(work / ENV_ID / "model"), "copy-last", str(other)}
     assert "per_start" in result["predictors"][str(other)]["horizons"]["1"]["mse"]
+
+
+def copy_run(root: Path, work: Path) -> Path:
+    """A copy of the module's pipeline run under `work` (the original stays as the other tests
+    see it), without its PPO, results and exports."""
+    shutil.copytree(root, work / ENV_ID, symlinks=True,
+                    ignore=shutil.ignore_patterns("ppo", "results", "export", "ablations"))
+    return work / ENV_ID
+
+
+def test_metadata_closed_goes_on_from_the_metadata_stage(run: tuple[Path, Path, str],
+                                                         tmp_path: Path, run_script) -> None:
+    """metadata-closed resumes the metadata stage's run for META_CLOSED_STEPS more steps, in
+    closed loop (META_CLOSED_ARGS)."""
+    import json
+
+    root = copy_run(run[0], tmp_path / "work")
+    r = run_script(SCRIPT, ENV_ID, "metadata-closed", timeout=600, env={
+        **TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+        "META_CLOSED_STEPS": "2", "META_CLOSED_ARGS": "--rollout 2 --dream-steps 1"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    state = json.loads((root / "model" / "train" / "metadata" / "checkpoint" / "state.json")
+                       .read_text())
+    assert state["step"] == 4 and state["extra"]["args"]["rollout"] == 2
+
+
+def test_rewards_stage_writes_one_json_per_policy(run: tuple[Path, Path, str], tmp_path: Path,
+                                                  run_script) -> None:
+    """rewards runs benchmarks/dream_rewards.py for each of REWARDS_POLICIES, on the run's
+    model or REWARDS_MODEL, into results/rewards-<REWARDS_TAG><policy>.json."""
+    import json
+
+    root = copy_run(run[0], tmp_path / "work")
+    env = {**TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+           "REWARDS_POLICIES": "random sticky-random", "REWARDS_ENVS": "1",
+           "REWARDS_STEPS": "3"}
+    r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for policy in ("random", "sticky-random"):
+        result = json.loads((root / "results" / f"rewards-{policy}.json").read_text())
+        assert result["args"]["policy"] == policy and result["args"]["model"] == str(
+            root / "model")
+        assert result["results"]["real"]["steps"] == 3
+    r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env={
+        **env, "REWARDS_POLICIES": "random", "REWARDS_MODEL": str(root / "model"),
+        "REWARDS_TAG": "other-"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (root / "results" / "rewards-other-random.json").exists()
