@@ -162,15 +162,18 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     last = cache.window_starts(args.eval_split, c.window + 1, 1)
     if len(last) > args.eval_windows:
         last = last[np.linspace(0, len(last) - 1, args.eval_windows).round().astype(np.int64)]
-    preds, truth, prev = [], [], []
+    preds, means, truth, prev = [], [], [], []
     model.eval()
     for k in range(0, len(last), args.eval_batch):
         b = cache_batch(cache, last[k:k + args.eval_batch], c.window)
         t = to_tensors(b, device)
-        preds.append(model.predict(t["metadata"][:, :-1], t["latents"], t["actions"]).cpu())
+        p, e = model.predict_expected(t["metadata"][:, :-1], t["latents"], t["actions"])
+        preds.append(p.cpu())
+        means.append(e.cpu())
         truth.append(b["metadata"][:, -1])
         prev.append(b["metadata"][:, -2])
     pred = torch.cat(preds).numpy().astype(np.float64)  # (N, M)
+    mean = torch.cat(means).numpy().astype(np.float64)  # (N, M) expected values
     true = np.concatenate(truth).astype(np.float64)
     copy = np.concatenate(prev).astype(np.float64)
     std = np.asarray(c.std)
@@ -190,6 +193,13 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
             row["changed_windows"] = int(moved.sum())
             if moved.any():  # accuracy where m_t != m_{t-1} (copy-previous gets 0 there)
                 row["changed_accuracy"] = float((pred[moved, i] == true[moved, i]).mean())
+            if i in model.classified:  # what an expected-value reward would pay
+                row["change_sum"] = float((true[:, i] - copy[:, i]).sum())
+                row["expected_change_sum"] = float((mean[:, i] - copy[:, i]).sum())
+                row["argmax_change_sum"] = float((pred[:, i] - copy[:, i]).sum())
+                if moved.any():
+                    row["expected_change_at_changes"] = float(
+                        (mean[moved, i] - copy[moved, i]).mean())
         result["variables"][name] = row
     result["normalised_mae"] = float((np.abs(pred - true) / std).mean())
     result["copy_normalised_mae"] = float((np.abs(copy - true) / std).mean())
@@ -209,6 +219,13 @@ def print_table(result: dict) -> None:
                  if "changed_accuracy" in r else "")
         print(f"{name:<20} {kind:<12} {r['mae']:10.4g} {r['copy_mae']:10.4g} {acc} {cacc} "
               f"{r['changed']:8.3f} {moved:>14}")
+    for name, r in result["variables"].items():
+        if "expected_change_sum" in r:
+            at = r.get("expected_change_at_changes")
+            print(f"{name}: changes summed over the windows: real {r['change_sum']:.4g}, "
+                  f"predicted (argmax) {r['argmax_change_sum']:.4g}, expected "
+                  f"{r['expected_change_sum']:.4g}"
+                  + (f" ({at:.3g} on average where it changed)" if at is not None else ""))
     print(f"{'mean MAE / std':<33} {result['normalised_mae']:10.4g} "
           f"{result['copy_normalised_mae']:10.4g}")
     print("(* = predicted as classes; changed = share of steps where m_t != m_{t-1}; acc "

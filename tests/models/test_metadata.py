@@ -478,3 +478,19 @@ def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:
         batch = random_batch()  # random lives: changes everywhere, the weights matter
         assert float(model(batch, change_weight=7.0)[0]) != pytest.approx(
             float(model(batch)[0]))
+
+
+def test_predict_expected_is_the_mean_class_under_the_predicted_distribution() -> None:
+    """predict_expected gives predict's m_t and, for a classified variable, sum_k p_k k from
+    its logits (the regressions as predict has them)."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config()).eval()
+    batch = random_batch(b=6)
+    meta, lat, act = batch["metadata"][:, :-1], batch["latents"], batch["actions"]
+    out, expected = model.predict_expected(meta, lat, act)
+    assert torch.equal(out, model.predict(meta, lat, act))
+    reg, logits = model._last_heads(meta, lat, act)
+    p = logits[0].float().softmax(-1)  # (B, 4): lives
+    assert torch.allclose(expected[:, 2], (p * torch.arange(4.0)).sum(-1))
+    assert torch.equal(expected[:, :2], out[:, :2])
+    assert ((expected[:, 2] >= 0) & (expected[:, 2] <= 3)).all()

@@ -51,7 +51,13 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
     assert {"mae", "copy_mae", "accuracy", "copy_accuracy"} <= set(lives)
     assert lives["changed_windows"] == round(lives["changed"] * result["test_windows"])
     assert ("changed_accuracy" in lives) == (lives["changed_windows"] > 0)
+    assert ("expected_change_at_changes" in lives) == (lives["changed_windows"] > 0)
+    # summed changes: real, argmax, expected (lives only go down in Breakout; a loss is -1)
+    assert lives["change_sum"] == -lives["changed_windows"]
+    for key in ("argmax_change_sum", "expected_change_sum"):
+        assert abs(lives[key]) <= 5 * result["test_windows"]  # classes 0-5, so |delta| <= 5
     assert "accuracy" not in result["variables"]["ball_x"]
+    assert "expected_change_sum" not in result["variables"]["ball_x"]
     # the saved component loads and predicts raw-scale values
     model = folder.load_component("metadata_tf", MetadataPredictor(cfg))
     cache = LatentCache(breakout_cache)
