@@ -52,6 +52,9 @@ class Args:
     device: str = field(default="cpu", metadata={"help": "torch device of the world model"})
     without_limits: bool = field(default=False, metadata={
         "help": "also dream without the game's per-step limits on the metadata"})
+    sample_metadata: bool = field(default=False, metadata={
+        "help": "the dream draws g_phi's scores from its predicted distributions "
+                "(WorldModel.sample_metadata) instead of taking the most likely"})
     seed: int = field(default=0, metadata={"help": "seed of the envs and the policy"})
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
 
@@ -141,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             venv = gym.make_vec(args.env, num_envs=args.envs,
                                 model=None if args.model == "default" else args.model,
                                 device=args.device, denoising_steps=args.denoising_steps)
+            venv.unwrapped.model.sample_metadata = args.sample_metadata  # type: ignore[attr-defined]
             if name == "dream-without-limits":
                 venv.unwrapped.model.step_limits = None  # type: ignore[attr-defined]
         policies = make_policies(args.policy, args.env, args.envs, spec.n_actions, args.seed)

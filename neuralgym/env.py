@@ -383,7 +383,7 @@ class DreamBatch:
                                 device=device)  # (n, T)
             starts = np.cumsum([0] + [len(js) for js in order])  # each group's first row
             # g_phi per history length, the denoiser and the decoder for all at once
-            metas = [self.model.predict_metadata(st, acts[r : r + len(js)])
+            metas = [self.model.predict_metadata(st, acts[r : r + len(js)], generator)
                      for st, js, r in zip(states, order, starts[:-1], strict=True)]
             frames, meta, new = self.model.step(_cat_states([_context(st, K) for st in states]),
                                                 acts, generator, metadata=torch.cat(metas))

@@ -112,6 +112,9 @@ class WorldModel:
         limits = None if self.g is None else step_limits(env_id, self.g.config.metadata_names)
         self.step_limits: Tensor | None = None if limits is None else torch.as_tensor(
             limits, dtype=torch.float32, device=self.device)
+        # True: the dream draws g_phi's classes (scores, lives) from its distributions, with
+        # the sampler's generator (`predict_metadata`); False (default): the most likely ones
+        self.sample_metadata = False
         window = self.g.config.window if self.g is not None else 1
         self.context = max(cfg.context, 2)  # frames a dream starts from (g_phi needs 2)
         self.history = max(cfg.context, window + 1)  # frames kept while dreaming
@@ -228,8 +231,14 @@ class WorldModel:
         return DreamState(z[:, -keep:], meta[:, -keep:], acts[:, max(0, acts.shape[1] - keep + 1):])
 
     @torch.no_grad()
-    def predict_metadata(self, state: DreamState, actions: Tensor) -> Tensor:
-        """m_{t+1} .. m_{t+T} (B, T, M) for the T future actions (B, T)."""
+    def predict_metadata(self, state: DreamState, actions: Tensor,
+                         generator: torch.Generator | None = None) -> Tensor:
+        """m_{t+1} .. m_{t+T} (B, T, M) for the T future actions (B, T).
+
+        With `sample_metadata` set and a `generator`, g_phi's classified variables (scores,
+        lives) are drawn from its predicted distributions instead of taken as the most likely
+        class (`MetadataPredictor.predict`), so rewards come at the rate g_phi gives them.
+        """
         meta, lat, acts = state.metadata, state.latents, state.actions
         if self.g is None:  # metadata-ignorant: metadata stay where they are
             return meta[:, -1:].expand(-1, actions.shape[1], -1).clone()
@@ -239,7 +248,8 @@ class WorldModel:
             acts = torch.cat([acts, actions[:, j : j + 1]], 1)  # a_{..} .. a_{t+j}
             lat_j = torch.cat([lat, lat[:, -1:]], 1) if j > 0 else lat  # newest known latent
             L = min(window, lat_j.shape[1], meta.shape[1] - 1, acts.shape[1])
-            m = self.g.predict(meta[:, -(L + 1):], lat_j[:, -L:], acts[:, -L:]).float()  # (B, M)
+            m = self.g.predict(meta[:, -(L + 1):], lat_j[:, -L:], acts[:, -L:],
+                               generator if self.sample_metadata else None).float()  # (B, M)
             if self.step_limits is not None:  # the game's rules: m_t - m_{t-1} in [lo, hi]
                 m = hold_to_limits(m, meta[:, -1], self.step_limits)
             meta = torch.cat([meta, m[:, None]], 1)
@@ -263,7 +273,7 @@ class WorldModel:
         actions = actions.to(self.device, torch.int64)
         if actions.shape[1] != T:
             raise ValueError(f"this model dreams {T} frames per call: pass (B, {T}) actions")
-        meta_next = self.predict_metadata(state, actions) if metadata is None \
+        meta_next = self.predict_metadata(state, actions, generator) if metadata is None \
             else metadata.to(self.device, torch.float32)  # (B, T, M)
         context = state.latents[:, -K:]
         if context.shape[1] < K:  # fewer frames than the context: repeat the oldest

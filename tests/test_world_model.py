@@ -180,3 +180,31 @@ def test_dreamt_metadata_keep_to_the_game_step_limits(world_model_builder, tmp_p
     model.step_limits = None
     free = model.predict_metadata(state, actions)[:, 0, scores]
     assert (free < 10).all()  # the classes cannot reach 10: what the limits corrected
+
+
+def test_sampled_metadata_follow_the_generator(world_model_builder, tmp_path: Path):
+    """With `sample_metadata`, g_phi's classes are drawn with the sampler's generator: the
+    same seed gives the same draws, and the untrained g_phi's spread-out classes make draws
+    that differ from the argmax; without it (the default) the generator changes nothing."""
+    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "pong", "NeuralPong-v0"))
+    names = model.g.config.metadata_names
+    scores = [names.index("enemy_score"), names.index("player_score")]
+    B, K = 64, model.context
+    meta = np.full((B, K, len(names)), 40.0, np.float32)
+    meta[..., scores] = 3.0
+    state = model.start(np.zeros((B, K, 210, 160, 3), np.uint8), meta,
+                        np.zeros((B, K - 1), np.int64))
+    actions = torch.zeros(B, 1, dtype=torch.int64)
+    model.step_limits = None  # the draws as g_phi makes them
+
+    def draw(seed: int | None) -> torch.Tensor:
+        g = None if seed is None else torch.Generator().manual_seed(seed)
+        return model.predict_metadata(state, actions, g)[:, 0, scores]
+
+    argmax = draw(None)
+    assert torch.equal(draw(0), argmax)  # sample_metadata off: the generator is not read
+    model.sample_metadata = True
+    a, b, c = draw(0), draw(0), draw(1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.equal(a, argmax)  # draws, not the most likely class
+    assert torch.equal(draw(None), argmax)  # no generator: the most likely class

@@ -494,3 +494,22 @@ def test_predict_expected_is_the_mean_class_under_the_predicted_distribution() -
     assert torch.allclose(expected[:, 2], (p * torch.arange(4.0)).sum(-1))
     assert torch.equal(expected[:, :2], out[:, :2])
     assert ((expected[:, 2] >= 0) & (expected[:, 2] <= 3)).all()
+
+
+def test_predict_with_a_generator_draws_classes_at_their_probabilities() -> None:
+    """predict(..., generator) draws each classified variable from softmax(logits): over many
+    rows the class frequencies match the probabilities; the same seed gives the same draws."""
+    torch.manual_seed(0)
+    model = MetadataPredictor(tiny_config()).eval()
+    batch = random_batch(b=1)
+    meta, lat, act = (batch["metadata"][:, :-1].expand(4000, -1, -1),
+                      batch["latents"].expand(4000, -1, -1, -1, -1),
+                      batch["actions"].expand(4000, -1))
+    _, logits = model._last_heads(meta[:1], lat[:1], act[:1])
+    p = logits[0].float().softmax(-1)[0]  # (4,) lives
+    draws = model.predict(meta, lat, act, torch.Generator().manual_seed(3))[:, 2]
+    freq = torch.bincount(draws.long(), minlength=4).float() / len(draws)
+    assert torch.allclose(freq, p, atol=0.03), (freq, p)
+    again = model.predict(meta, lat, act, torch.Generator().manual_seed(3))[:, 2]
+    assert torch.equal(draws, again)
+    assert torch.equal(model.predict(meta[:1], lat[:1], act[:1])[:, 2], p.argmax()[None].float())
