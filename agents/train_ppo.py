@@ -95,6 +95,9 @@ class Args:
     bf16_weights: bool = field(default=False, metadata={
         "help": "--dream: hold the denoiser's backbone and fast decoder in bf16 "
                 "(faster on CUDA, about 1-2% more MSE at short horizons)"})
+    sample_metadata: bool = field(default=False, metadata={
+        "help": "--dream: draw g_phi's scores and lives from its predicted distributions "
+                "(WorldModel.sample_metadata), so rewards come at the rate g_phi gives them"})
     max_seconds: float = field(default=0.0, metadata={
         "help": "stop after this many seconds of training, at the end of a rollout, and "
                 "write the model as it is then (0: train for --steps)"})
@@ -154,6 +157,7 @@ def make_dream_venv(args: Args, device: str):
     venv = gym.make_vec(args.env, num_envs=args.n_envs, model=args.dream, device=device,
                         denoising_steps=args.denoising_steps, cuda_graphs=graphs,
                         bf16_weights=args.bf16_weights, **kwargs)
+    venv.unwrapped.model.sample_metadata = args.sample_metadata
     if venv.unwrapped.start_contexts is None:  # reset() would fail later, inside PPO
         from neuralgym.start_contexts import StartContextsError, start_contexts_path
 
@@ -288,9 +292,11 @@ def train(args: Args) -> None:
                          f"{args.max_seconds} and {args.save_every}")
     if args.dream is None and (args.denoising_steps is not None
                                or args.max_episode_steps is not None
-                               or args.cuda_graphs is not None or args.bf16_weights):
-        raise ValueError("--denoising-steps, --max-episode-steps, --cuda-graphs and "
-                         "--bf16-weights are for the dream; pass --dream DIR")
+                               or args.cuda_graphs is not None or args.bf16_weights
+                               or args.sample_metadata):
+        raise ValueError("--denoising-steps, --max-episode-steps, --cuda-graphs, "
+                         "--bf16-weights and --sample-metadata are for the dream; pass "
+                         "--dream DIR")
     device = resolve_device(args.device)
     if args.dream == "default":
         from neuralgym.predictors import shipped_model

@@ -76,6 +76,8 @@ def test_record_with_model_of_another_game(trained: tuple[Path, str], tmp_path: 
          "are for the dream; pass --dream DIR"),
         (("--env", "NeuralBreakout-v0", "--bf16-weights", "--out", "m.zip"),
          "are for the dream; pass --dream DIR"),
+        (("--env", "NeuralBreakout-v0", "--sample-metadata", "--out", "m.zip"),
+         "are for the dream; pass --dream DIR"),
     ],
 )
 def test_bad_inputs(tmp_path: Path, args: tuple[str, ...], message: str, run_script) -> None:
@@ -172,11 +174,13 @@ def test_resume_of_a_corrupt_model_is_refused(tmp_path: Path, run_script) -> Non
 @pytest.fixture(scope="module")
 def dream_trained(dream_model_dir: Path, tmp_path_factory: pytest.TempPathFactory,
                   run_script) -> tuple[Path, str]:
-    """PPO trained in the tiny world model with start contexts (conftest's dream_model_dir)."""
+    """PPO trained in the tiny world model with start contexts (conftest's dream_model_dir),
+    its lives drawn from g_phi's distribution (--sample-metadata)."""
     out = tmp_path_factory.mktemp("ppo-dream") / "models" / "dream.zip"
     r = run_script("agents/train_ppo.py", "--env", "NeuralBreakout-v0", "--dream", dream_model_dir,
                    "--steps", "128", "--n-envs", "2", "--n-steps", "32", "--batch-size", "32",
-                   "--device", "cpu", "--max-episode-steps", "20", "--out", str(out), check=True)
+                   "--device", "cpu", "--max-episode-steps", "20", "--sample-metadata",
+                   "--out", str(out), check=True)
     return out, r.stdout
 
 
