@@ -265,6 +265,7 @@ def test_rewards_stage_writes_one_json_per_policy(run: tuple[Path, Path, str], t
         assert result["results"]["real"]["steps"] == 3
     r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env={
         **env, "REWARDS_POLICIES": "random", "REWARDS_MODEL": str(root / "model"),
-        "REWARDS_TAG": "other-"})
+        "REWARDS_TAG": "other-", "REWARDS_ARGS": "--sample-metadata"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert (root / "results" / "rewards-other-random.json").exists()
+    other = json.loads((root / "results" / "rewards-other-random.json").read_text())
+    assert other["args"]["sample_metadata"] is True and result["args"]["sample_metadata"] is False
