@@ -507,6 +507,11 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
     Determinism: `reset(seed=s)` seeds a `torch.Generator` on the model's device that every
     sampler call draws from, so the same seed and actions give the same frames.
 
+    Scores and lives: g_phi's most likely class by default; with
+    `env.unwrapped.model.sample_metadata = True` they are drawn from its predicted
+    distributions with the same generator (`WorldModel.predict_metadata`), so a point g_phi
+    gives probability 0.4 is scored, and rewarded, in 40% of dreams.
+
     ## Version History
 
     * v0: initial version (one world model per game; metadata-led step; multi-frame mode).
