@@ -162,19 +162,27 @@ def test_world_model_runs_through_the_paired_benchmark(tiny_world_model: Path,
     assert "| predictor | h | reward sum: real |" in proc.stdout
 
 
+def pong_dream(world_model_builder, tmp_path: Path, batch: int, score: float):
+    """An untrained tiny Pong world model (score classes 0..7), the columns of its two scores,
+    and `batch` dreams started from black frames with every variable 40 and both scores
+    `score`."""
+    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "pong", "NeuralPong-v0"))
+    names = model.g.config.metadata_names
+    scores = [names.index("enemy_score"), names.index("player_score")]
+    K = model.context
+    meta = np.full((batch, K, len(names)), 40.0, np.float32)
+    meta[..., scores] = score
+    state = model.start(np.zeros((batch, K, 210, 160, 3), np.uint8), meta,
+                        np.zeros((batch, K - 1), np.int64))
+    return model, scores, state
+
+
 def test_dreamt_metadata_keep_to_the_game_step_limits(world_model_builder, tmp_path: Path):
     """Pong's scores only go up, by at most a point a step: an untrained g_phi, whose score
     classes are 0..7, predicts from a score of 10 only 10 or 11 with the game's limits, and
     something else without them."""
-    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "pong", "NeuralPong-v0"))
-    names = model.g.config.metadata_names
-    scores = [names.index("enemy_score"), names.index("player_score")]
-    B, K = 8, model.context
-    meta = np.full((B, K, len(names)), 40.0, np.float32)
-    meta[..., scores] = 10.0
-    state = model.start(np.zeros((B, K, 210, 160, 3), np.uint8), meta,
-                        np.zeros((B, K - 1), np.int64))
-    actions = torch.arange(B)[:, None] % 6
+    model, scores, state = pong_dream(world_model_builder, tmp_path, batch=8, score=10.0)
+    actions = torch.arange(8)[:, None] % 6
     held = model.predict_metadata(state, actions)[:, 0, scores]  # (B, 2)
     assert ((held == 10) | (held == 11)).all()
     model.step_limits = None
@@ -186,15 +194,8 @@ def test_sampled_metadata_follow_the_generator(world_model_builder, tmp_path: Pa
     """With `sample_metadata`, g_phi's classes are drawn with the sampler's generator: the
     same seed gives the same draws, and the untrained g_phi's spread-out classes make draws
     that differ from the argmax; without it (the default) the generator changes nothing."""
-    model = WorldModel.from_pretrained(world_model_builder(tmp_path / "pong", "NeuralPong-v0"))
-    names = model.g.config.metadata_names
-    scores = [names.index("enemy_score"), names.index("player_score")]
-    B, K = 64, model.context
-    meta = np.full((B, K, len(names)), 40.0, np.float32)
-    meta[..., scores] = 3.0
-    state = model.start(np.zeros((B, K, 210, 160, 3), np.uint8), meta,
-                        np.zeros((B, K - 1), np.int64))
-    actions = torch.zeros(B, 1, dtype=torch.int64)
+    model, scores, state = pong_dream(world_model_builder, tmp_path, batch=64, score=3.0)
+    actions = torch.zeros(64, 1, dtype=torch.int64)
     model.step_limits = None  # the draws as g_phi makes them
 
     def draw(seed: int | None) -> torch.Tensor:
