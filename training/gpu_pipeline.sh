@@ -5,7 +5,8 @@
 #
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
 # uniform random play and SCRIPTED_STEPS of the game's scripted player), vae, latents,
-# metadata, metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
+# metadata, metadata-eval (the starting folder's g_phi on this run's test windows, to
+# $RESULTS/metadata_eval-start.json), metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
 # metadata stage's run), denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), rewards (benchmarks/dream_rewards.py:
@@ -186,6 +187,12 @@ PY
     metadata)
       budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
         --steps "$META_STEPS" --checkpoint-every 500 --device "$DEVICE" $META_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
+      ;;
+    metadata-eval)  # the starting folder's g_phi (before this run) on this run's test windows
+      rm -rf "$WORK/start-eval" && cp -r "$start" "$WORK/start-eval"
+      python3 training/train_metadata.py --cache "$CACHE" --out "$WORK/start-eval" --eval-only \
+        --device "$DEVICE" 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -20
+      cp "$WORK/start-eval/metadata_eval.json" "$RESULTS/metadata_eval-start.json"
       ;;
     metadata-closed)  # resumes the metadata stage's checkpoint: its steps, then these
       budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \

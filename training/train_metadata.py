@@ -40,7 +40,9 @@ from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
 from neuralgym.models.denoiser import Denoiser
 from neuralgym.models.metadata import (
+    EVENT_TOL,
     KINDS,
+    REG_LOSSES,
     MetadataConfig,
     MetadataPredictor,
     cache_batch,
@@ -93,6 +95,12 @@ class Args:
     change_weight: float = field(default=1.0, metadata={
         "help": "weight of a classified variable's loss at the steps where it changes (a point "
                 "scored), against 1 at the others: rare events count for more"})
+    event_weight: float = field(default=1.0, metadata={
+        "help": "weight of a regressed variable's loss at its events, the steps where it "
+                "departs from constant velocity (a ball bouncing off a paddle), against 1"})
+    reg_loss: str = field(default="mse", metadata={
+        "help": "loss of the regressed variables: mse (the mean) or l1 (the median, which "
+                "keeps to the likelier of a bounce and a miss)", "choices": REG_LOSSES})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -162,7 +170,7 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     last = cache.window_starts(args.eval_split, c.window + 1, 1)
     if len(last) > args.eval_windows:
         last = last[np.linspace(0, len(last) - 1, args.eval_windows).round().astype(np.int64)]
-    preds, means, truth, prev = [], [], [], []
+    preds, means, truth, prev, prev2 = [], [], [], [], []
     model.eval()
     for k in range(0, len(last), args.eval_batch):
         b = cache_batch(cache, last[k:k + args.eval_batch], c.window)
@@ -172,10 +180,12 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
         means.append(e.cpu())
         truth.append(b["metadata"][:, -1])
         prev.append(b["metadata"][:, -2])
+        prev2.append(b["metadata"][:, -3])
     pred = torch.cat(preds).numpy().astype(np.float64)  # (N, M)
     mean = torch.cat(means).numpy().astype(np.float64)  # (N, M) expected values
     true = np.concatenate(truth).astype(np.float64)
     copy = np.concatenate(prev).astype(np.float64)
+    velocity = 2 * copy - np.concatenate(prev2).astype(np.float64)  # constant-velocity guess
     std = np.asarray(c.std)
     result: dict = {"test_windows": int(len(last)), "split": args.eval_split, "variables": {}}
     for i, name in enumerate(c.metadata_names):
@@ -186,6 +196,14 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
             "copy_mae": float(np.abs(copy[:, i] - true[:, i]).mean()),
             "changed": float((copy[:, i] != true[:, i]).mean()),
         }
+        if i in model.regressed:  # events: where constant velocity is wrong (a bounce)
+            event = np.abs(velocity[:, i] - true[:, i]) > EVENT_TOL
+            row["velocity_mae"] = float(np.abs(velocity[:, i] - true[:, i]).mean())
+            row["event_windows"] = int(event.sum())
+            if event.any():
+                row["event_mae"] = float(np.abs(pred[event, i] - true[event, i]).mean())
+                row["event_velocity_mae"] = float(
+                    np.abs(velocity[event, i] - true[event, i]).mean())
         if c.kinds[i] == "categorical":
             row["accuracy"] = float((pred[:, i] == true[:, i]).mean())
             row["copy_accuracy"] = float((copy[:, i] == true[:, i]).mean())
@@ -226,6 +244,11 @@ def print_table(result: dict) -> None:
                   f"predicted (argmax) {r['argmax_change_sum']:.4g}, expected "
                   f"{r['expected_change_sum']:.4g}"
                   + (f" ({at:.3g} on average where it changed)" if at is not None else ""))
+        if "event_mae" in r:
+            print(f"{name}: at its {r['event_windows']} events (constant velocity off by more "
+                  f"than {EVENT_TOL}): MAE {r['event_mae']:.4g}, constant velocity's "
+                  f"{r['event_velocity_mae']:.4g}; constant velocity's MAE overall "
+                  f"{r['velocity_mae']:.4g}")
     print(f"{'mean MAE / std':<33} {result['normalised_mae']:10.4g} "
           f"{result['copy_normalised_mae']:10.4g}")
     print("(* = predicted as classes; changed = share of steps where m_t != m_{t-1}; acc "
@@ -258,9 +281,10 @@ def main(argv: list[str] | None = None) -> None:
         if runtime.is_main:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
-    if args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0:
-        sys.exit("error: --rollout must be at least 1, --dream-steps at least 0 and "
-                 "--change-weight above 0")
+    if (args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0
+            or args.event_weight <= 0):
+        sys.exit("error: --rollout must be at least 1, --dream-steps at least 0, "
+                 "--change-weight and --event-weight above 0")
     if args.dream_steps and args.rollout == 1:
         sys.exit("error: --dream-steps needs --rollout > 1 (the first call reads recorded "
                  "latents only)")
@@ -353,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         if dream is not None:  # the same noise when a resumed run repeats this step
             dream.generator.manual_seed(args.seed * 1_000_003 + step)
         with runtime.autocast():
-            loss, logs = wrapped(batch, args.rollout, dream, step_limits, args.change_weight)
+            loss, logs = wrapped(batch, args.rollout, dream, step_limits, args.change_weight,
+                                 args.event_weight, args.reg_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.grad_clip)

@@ -49,6 +49,10 @@ from torch import Tensor, nn
 from neuralgym.latents import LatentCache
 
 KINDS = ("gru", "lstm", "transformer")
+REG_LOSSES = ("mse", "l1")
+# a regressed variable's step is an "event" (a bounce, a jump) where it departs from its
+# constant-velocity guess m_{t-1} + (m_{t-1} - m_{t-2}) by more than this (raw units)
+EVENT_TOL = 0.5
 # latents (B, n, C, h, w), actions (B, n), metadata (B, 2, M) -> the next latent (B, C, h, w)
 Dream = Callable[[Tensor, Tensor, Tensor], Tensor]
 MAX_CLASSES = 256
@@ -291,7 +295,8 @@ class MetadataPredictor(nn.Module):
     # -- training --------------------------------------------------------------------------
 
     def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None,
-                step_limits: Tensor | None = None, change_weight: float = 1.0
+                step_limits: Tensor | None = None, change_weight: float = 1.0,
+                event_weight: float = 1.0, reg_loss: str = "mse"
                 ) -> tuple[Tensor, dict[str, float]]:
         """Loss over every step of a window and logs (per-variable errors at the last step).
 
@@ -314,7 +319,14 @@ class MetadataPredictor(nn.Module):
         `change_weight` weighs the cross-entropy of a classified variable at the steps where
         its recorded value changes (m_t != m_{t-1}: a point scored, a life lost) that many
         times more than at the others, so that rare events are not drowned by the copies.
+        `event_weight` does the same for a regressed variable at its events, the steps where
+        m_t departs from the constant-velocity guess 2 m_{t-1} - m_{t-2} (`EVENT_TOL`): a ball
+        bouncing off a paddle, which an average over bounces and misses would blur. `reg_loss`
+        "l1" regresses the median instead of the mean ("mse"), which keeps to the likelier
+        outcome where an outcome is in doubt.
         """
+        if reg_loss not in REG_LOSSES:
+            raise ValueError(f"reg_loss must be one of {REG_LOSSES}, got {reg_loss!r}")
         metadata = batch["metadata"].float()  # (B, L+1+R, M)
         latents, actions = batch["latents"], batch["actions"]
         length = actions.shape[1] - rollout + 1
@@ -337,8 +349,8 @@ class MetadataPredictor(nn.Module):
             h, prev = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
                                      actions[:, r:r + length])
             reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
-            loss, per_var = self._loss(reg, logits, target, metadata[:, r + 1 : r + 1 + length],
-                                       change_weight)
+            loss, per_var = self._loss(reg, logits, target, metadata[:, r : r + 1 + length],
+                                       change_weight, event_weight, reg_loss)
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
                 pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
@@ -349,23 +361,35 @@ class MetadataPredictor(nn.Module):
         return loss, self._logs(loss, per_var, pred, target[:, -1])
 
     def _loss(self, reg: Tensor, logits: list[Tensor], target: Tensor,
-              previous: Tensor | None = None, change_weight: float = 1.0
+              history: Tensor | None = None, change_weight: float = 1.0,
+              event_weight: float = 1.0, reg_loss: str = "mse"
               ) -> tuple[Tensor, dict[int, Tensor]]:
-        """Mean per-variable loss (MSE of normalised regressions, cross-entropy of classes)
-        over every step, and each variable's. reg (B, L, R), logits [(B, L, n_k)], target
-        (B, L, M) raw; previous (B, L, M) raw, the recorded value one step before each target:
-        with `change_weight` != 1 a class's cross-entropy is a weighted mean, the steps where
-        it changes weighing `change_weight`, the others 1."""
+        """Mean per-variable loss (MSE, or L1 with `reg_loss` "l1", of normalised regressions;
+        cross-entropy of classes) over every step, and each variable's. reg (B, L, R), logits
+        [(B, L, n_k)], target (B, L, M) raw; history (B, L+1, M) raw, the two recorded values
+        before each target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}): with
+        `change_weight` != 1 a class's cross-entropy is a weighted mean, the steps where it
+        changes weighing `change_weight`, the others 1; with `event_weight` != 1 so is a
+        regression's loss, its events (see `forward`) weighing `event_weight`."""
         per_var: dict[int, Tensor] = {}
         target_norm = self.normalise(target)[..., self.regressed]  # (B, L, R)
-        mse = (reg - target_norm).pow(2).mean(dim=(0, 1))  # (R,)
+        diff = reg - target_norm
+        err = diff.abs() if reg_loss == "l1" else diff.pow(2)  # (B, L, R)
+        if event_weight != 1.0 and history is not None and self.regressed:
+            r = self.regressed
+            guess = 2 * history[:, 1:, r] - history[:, :-1, r]  # (B, L, R) constant velocity
+            event = (target[..., r] - guess).abs() > EVENT_TOL  # (B, L, R)
+            w = 1.0 + (event_weight - 1.0) * event.float()
+            mean_err = (err * w).sum(dim=(0, 1)) / w.sum(dim=(0, 1))  # (R,)
+        else:
+            mean_err = err.mean(dim=(0, 1))  # (R,)
         for j, i in enumerate(self.regressed):
-            per_var[i] = mse[j]
+            per_var[i] = mean_err[j]
         if self.classified:
             classes = self.class_targets(target)  # (B, L, K)
             weights = None
-            if change_weight != 1.0 and previous is not None:
-                changed = classes != self.class_targets(previous)  # (B, L, K)
+            if change_weight != 1.0 and history is not None:
+                changed = classes != self.class_targets(history[:, 1:])  # (B, L, K)
                 weights = 1.0 + (change_weight - 1.0) * changed.float()
             for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
                 ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),

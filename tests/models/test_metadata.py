@@ -456,9 +456,9 @@ def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:
     value changes weigh change_weight, the others 1; regressions are untouched."""
     model = MetadataPredictor(tiny_config())
     lives = torch.tensor([[1.0, 1.0, 2.0, 2.0]])  # (B=1, L=4): a change at step 2
-    previous_lives = torch.tensor([[1.0, 1.0, 1.0, 2.0]])
+    previous_lives = torch.tensor([[1.0, 1.0, 1.0, 1.0, 2.0]])  # m_{t-2} of step 0, then m_{t-1}
     target = torch.stack([torch.full((1, 4), 50.0), torch.full((1, 4), -3.0), lives], -1)
-    previous = torch.stack([torch.full((1, 4), 50.0), torch.full((1, 4), -3.0),
+    previous = torch.stack([torch.full((1, 5), 50.0), torch.full((1, 5), -3.0),
                             previous_lives], -1)
     reg = torch.zeros(1, 4, 2)
     logits = [torch.tensor([[[0.0, 3.0, 1.0, 0.0]] * 4])]  # (1, 4, 4): favours class 1
@@ -478,6 +478,37 @@ def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:
         batch = random_batch()  # random lives: changes everywhere, the weights matter
         assert float(model(batch, change_weight=7.0)[0]) != pytest.approx(
             float(model(batch)[0]))
+
+
+def test_event_weight_weighs_the_steps_that_break_constant_velocity() -> None:
+    """A regressed variable's loss is a weighted mean: steps where m_t departs from
+    2 m_{t-1} - m_{t-2} (a bounce) weigh event_weight, the others 1; steady motion is not an
+    event; classes are untouched; reg_loss "l1" takes absolute errors; a bad name fails."""
+    model = MetadataPredictor(tiny_config())
+    # x moves +4 a step, then bounces: history 0, 4, 8, 12, 16 -> targets 8, 12, 16, 12
+    x_hist = torch.tensor([[0.0, 4.0, 8.0, 12.0, 16.0]])
+    x_target = torch.tensor([[8.0, 12.0, 16.0, 12.0]])  # step 3 is the event (guess 20)
+    history = torch.stack([x_hist, torch.full((1, 5), -3.0), torch.ones(1, 5)], -1)
+    target = torch.stack([x_target, torch.full((1, 4), -3.0), torch.ones(1, 4)], -1)
+    reg = torch.zeros(1, 4, 2)
+    logits = [torch.zeros(1, 4, 4)]
+    norm = model.normalise(target)[..., 0]  # (1, 4)
+    sq, ab = norm[0].pow(2), norm[0].abs()
+    w = torch.tensor([1.0, 1.0, 1.0, 6.0])
+    _, plain = model._loss(reg, logits, target, history)
+    _, weighted = model._loss(reg, logits, target, history, event_weight=6.0)
+    _, l1 = model._loss(reg, logits, target, history, event_weight=6.0, reg_loss="l1")
+    assert plain[0] == pytest.approx(float(sq.mean()))
+    assert weighted[0] == pytest.approx(float((sq * w).sum() / w.sum()))
+    assert l1[0] == pytest.approx(float((ab * w).sum() / w.sum()))
+    assert weighted[1] == plain[1] and weighted[2] == plain[2]  # no events, classes alike
+    batch = random_batch()
+    with torch.no_grad():  # random values: events everywhere but not at every step
+        assert float(model(batch, event_weight=5.0)[0]) != pytest.approx(
+            float(model(batch)[0]))
+        assert float(model(batch, reg_loss="l1")[0]) != pytest.approx(float(model(batch)[0]))
+    with pytest.raises(ValueError, match="reg_loss"):
+        model(batch, reg_loss="huber")
 
 
 def test_predict_expected_is_the_mean_class_under_the_predicted_distribution() -> None:

@@ -269,3 +269,23 @@ def test_rewards_stage_writes_one_json_per_policy(run: tuple[Path, Path, str], t
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     other = json.loads((root / "results" / "rewards-other-random.json").read_text())
     assert other["args"]["sample_metadata"] is True and result["args"]["sample_metadata"] is False
+
+
+def test_metadata_eval_scores_the_starting_g_phi_on_this_runs_data(
+        run: tuple[Path, Path, str], tmp_path: Path, run_script) -> None:
+    """metadata-eval evaluates START's g_phi (a copy: START itself is not written) on the
+    run's test windows, into results/metadata_eval-start.json."""
+    import json
+
+    root = copy_run(run[0], tmp_path / "work")
+    start = tmp_path / "start"
+    shutil.copytree(root / "model", start, ignore=shutil.ignore_patterns("train", "*_eval.json"))
+    before = sorted(p.name for p in start.iterdir())
+    r = run_script(SCRIPT, ENV_ID, "metadata-eval", timeout=600, env={
+        **TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+        "START": str(start)})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    result = json.loads((root / "results" / "metadata_eval-start.json").read_text())
+    assert result["split"] == "test" and result["test_windows"] > 0
+    assert result["steps"] is None  # evaluated as it is, not trained
+    assert sorted(p.name for p in start.iterdir()) == before

@@ -60,6 +60,12 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
     assert lives["expected_change_sum"] != lives["argmax_change_sum"]
     assert "accuracy" not in result["variables"]["ball_x"]
     assert "expected_change_sum" not in result["variables"]["ball_x"]
+    # events of a regressed variable: steps where constant velocity is off (a bounce)
+    ball = result["variables"]["ball_x"]
+    assert 0 < ball["event_windows"] < result["test_windows"]
+    assert ball["event_velocity_mae"] > 0.5 and ball["event_mae"] >= 0
+    assert ball["velocity_mae"] <= ball["event_velocity_mae"]  # events are where it is off
+    assert "event_windows" not in lives
     # the saved component loads and predicts raw-scale values
     model = folder.load_component("metadata_tf", MetadataPredictor(cfg))
     cache = LatentCache(breakout_cache)
@@ -126,13 +132,17 @@ def test_closed_loop_rollout_with_the_folders_denoiser(breakout_cache: Path, tmp
                "--token-dim", "16", "--batch-size", "4", "--eval-windows", "2", "--eval-steps",
                "1", "--device", "cpu", check=True)
     r = run_script(SCRIPT, *common, "--steps", "2", "--change-weight", "0")
-    assert r.returncode != 0 and "--change-weight above 0" in r.stderr
+    assert r.returncode != 0 and "--change-weight and --event-weight above 0" in r.stderr
+    r = run_script(SCRIPT, *common, "--steps", "2", "--event-weight", "-1")
+    assert r.returncode != 0 and "--event-weight above 0" in r.stderr
     r = run_script(SCRIPT, *common, "--steps", "3", "--rollout", "3", "--dream-steps", "1",
-                   "--change-weight", "5")
+                   "--change-weight", "5", "--event-weight", "4", "--reg-loss", "l1")
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((out / "train" / "metadata" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3 and state["extra"]["args"]["rollout"] == 3
     assert state["extra"]["args"]["change_weight"] == 5
+    assert state["extra"]["args"]["event_weight"] == 4
+    assert state["extra"]["args"]["reg_loss"] == "l1"
     assert json.loads((out / "metadata_eval.json").read_text())["test_windows"] > 0
 
 
