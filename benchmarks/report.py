@@ -475,7 +475,8 @@ def metadata_section(folder: Path | None, shown: str | None) -> list[str]:
              + f", {e.get('parameters', 0):,} parameters), one-step "
              f"errors on {e.get('test_windows', '?')} test windows against copying the previous "
              f"value: normalised MAE {e['normalised_mae']:.4f} vs copy-previous "
-             f"{e['copy_normalised_mae']:.4f}.", "",
+             f"{e['copy_normalised_mae']:.4f}."
+             + (f" Note: {e['note']}." if e.get("note") else ""), "",
              "| variable | kind | MAE | copy-previous MAE | accuracy | copy-previous accuracy "
              "| share of steps it changes |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, v in e["variables"].items():

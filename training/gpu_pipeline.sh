@@ -57,7 +57,8 @@ VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_ST
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
 META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
-REWARDS_POLICIES=${REWARDS_POLICIES:-random scripted}  # policies or PPO .zip paths
+REWARDS_POLICIES=${REWARDS_POLICIES:-}  # policies or PPO .zip paths (default: random, and
+# the game's scripted player where it has one: neuralgym.policies.SCRIPTED)
 REWARDS_ENVS=${REWARDS_ENVS:-32}; REWARDS_STEPS=${REWARDS_STEPS:-500}
 REWARDS_MODEL=${REWARDS_MODEL:-}; REWARDS_TAG=${REWARDS_TAG:-}  # another folder; its JSONs' tag
 REWARDS_ARGS=${REWARDS_ARGS:-}  # extra dream_rewards.py flags (--sample-metadata)
@@ -221,7 +222,10 @@ PY
         $BENCH_ARGS 2>&1 | grep -v "start/s"
       ;;
     rewards)  # the dream's points won and lost against the game's, one JSON per policy
-      for policy in $REWARDS_POLICIES; do
+      policies=$REWARDS_POLICIES
+      [ -n "$policies" ] || policies=$(python3 -c "from neuralgym.policies import SCRIPTED
+print('random scripted' if '$ENV_ID' in SCRIPTED else 'random')")
+      for policy in $policies; do
         name=${policy##*/}; name=${name%.zip}
         python3 benchmarks/dream_rewards.py --env "$ENV_ID" --model "${REWARDS_MODEL:-$MODEL}" \
           --policy "$policy" --envs "$REWARDS_ENVS" --steps "$REWARDS_STEPS" \

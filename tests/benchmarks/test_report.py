@@ -260,7 +260,12 @@ def test_metadata_eval_without_training_steps(report, tmp_path: Path) -> None:
         "normalised_mae": 0.5, "copy_normalised_mae": 0.75, "variables": {}}))
     text = "\n".join(report.metadata_section(tmp_path, "wm"))
     assert "gru, evaluated as it is, its training steps not recorded here, 5 parameters" in text
-    assert "None steps" not in text
+    assert "None steps" not in text and "Note:" not in text
+    (tmp_path / "metadata_eval.json").write_text(json.dumps({  # a note on what was evaluated
+        "test_windows": 7, "kind": "gru", "steps": 30, "parameters": 5, "note": "at step 30",
+        "normalised_mae": 0.5, "copy_normalised_mae": 0.75, "variables": {}}))
+    text = "\n".join(report.metadata_section(tmp_path, "wm"))
+    assert "gru, 30 steps" in text and "copy-previous 0.7500. Note: at step 30." in text
 
 
 def ppo_eval(env_id: str, policy: str, mean: float, half: float) -> dict:

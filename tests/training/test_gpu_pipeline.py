@@ -269,6 +269,12 @@ def test_rewards_stage_writes_one_json_per_policy(run: tuple[Path, Path, str], t
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     other = json.loads((root / "results" / "rewards-other-random.json").read_text())
     assert other["args"]["sample_metadata"] is True and result["args"]["sample_metadata"] is False
+    # by default: random play, and the game's scripted player only where it has one
+    r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env={
+        **env, "REWARDS_POLICIES": "", "REWARDS_TAG": "default-"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert sorted(p.name for p in (root / "results").glob("rewards-default-*.json")) == [
+        "rewards-default-random.json"]  # Breakout has no scripted player
 
 
 def test_metadata_eval_scores_the_starting_g_phi_on_this_runs_data(
