@@ -15,6 +15,12 @@ PPO model from agents/train_ppo.py (for instance the one trained in that dream).
 off (`WorldModel.step_limits = None`), on the same seeds. Dreams start from the model
 folder's start contexts (recorded mid-game), real games from the game's reset, so points per
 step are compared, not whole-episode returns.
+
+`--trace FILE.npz` also keeps every step of every run, to see where the dream parts from the
+game (the ball passing a paddle that the game would bounce it off, say): for each run
+(real, dream, ...) the actions `<run>/actions` (L, N), the rewards `<run>/rewards` (L, N) and
+each of the game's metadata variables after the step `<run>/<variable>` (L, N), as `info`
+gives them (in the dream: g_phi's predictions).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class Args:
                 "(WorldModel.sample_metadata) instead of taking the most likely"})
     seed: int = field(default=0, metadata={"help": "seed of the envs and the policy"})
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
+    trace: str | None = field(default=None, metadata={
+        "help": "also write every step (actions, rewards, metadata per run) here (.npz)"})
 
 
 def make_policies(policy: str, env_id: str, n: int, n_actions: int, seed: int) -> list[Any]:
@@ -70,10 +78,13 @@ def make_policies(policy: str, env_id: str, n: int, n_actions: int, seed: int) -
 
 
 def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
-         progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+         progress: Callable[[int], None] | None = None,
+         trace: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Step `venv` (next-step autoreset) `steps` times with one policy per sub-env; per env
     (N,): points won (sum of positive rewards), points lost (sum of negative, as a positive
-    count), episodes ended, and the steps that counted (reset steps do not)."""
+    count), episodes ended, and the steps that counted (reset steps do not). With `trace`
+    (a dict of (L, N) arrays: "actions", "rewards" and any of info's keys), step t's actions,
+    rewards and info values after it are written into row t."""
     n = venv.num_envs
     won, lost = np.zeros(n), np.zeros(n)
     ended, counted = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -83,6 +94,9 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
         infos = split_infos(info, n)  # a scripted policy reads the metadata
         actions = np.array([p(obs[i], infos[i]) for i, p in enumerate(policies)])
         obs, reward, terminated, truncated, info = venv.step(actions)
+        if trace is not None:
+            for key, rows in trace.items():
+                rows[t] = {"actions": actions, "rewards": reward}.get(key, info.get(key))
         live = ~resetting  # a step that resets a sub-env is not a game step
         won += np.where(live, np.maximum(reward, 0), 0)
         lost += np.where(live, np.maximum(-reward, 0), 0)
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from neuralgym import make_real
 
     results: dict[str, Any] = {}
+    traces: dict[str, np.ndarray] = {}
     variants = ["real", "dream"] + (["dream-without-limits"] if args.without_limits else [])
     for name in variants:
         t0 = time.perf_counter()
@@ -148,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
             if name == "dream-without-limits":
                 venv.unwrapped.model.step_limits = None  # type: ignore[attr-defined]
         policies = make_policies(args.policy, args.env, args.envs, spec.n_actions, args.seed)
+        trace = None
+        if args.trace:
+            trace = {key: np.zeros((args.steps, args.envs), np.float32)
+                     for key in ("actions", "rewards", *spec.metadata_names)}
         with tqdm(total=args.steps, desc=name, unit="step") as bar:
-            counts = play(venv, policies, args.steps, args.seed, lambda _: bar.update())
+            counts = play(venv, policies, args.steps, args.seed, lambda _: bar.update(), trace)
+        traces.update({f"{name}/{key}": rows for key, rows in (trace or {}).items()})
         venv.close()
         results[name] = {**rates(counts), "wall_s": round(time.perf_counter() - t0, 2)}
 
@@ -162,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(args.json, {"benchmark": "dream_rewards", "env_id": args.env,
                                       "args": vars(args), "results": results})
         print(f"results: {args.json}")
+    if args.trace:
+        from neuralgym.data import atomic_open
+
+        with atomic_open(args.trace, "wb") as f:
+            np.savez_compressed(f, **traces)
+        print(f"trace: {args.trace}")
     return 0
 
 

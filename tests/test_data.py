@@ -161,3 +161,24 @@ def test_recorded_real_episode_restarts_bit_exactly(breakout_dataset: Dataset):
         obs, *_ = env.step(int(ep.actions[k]))
         np.testing.assert_array_equal(obs, ep.frames[k + 1])
     env.close()
+
+
+def test_atomic_open_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    """atomic_open writes through a temporary file renamed into place: a block that raises
+    leaves the old content and no temporary file; "wb" takes bytes (np.savez); other modes
+    are refused."""
+    from neuralgym.data import atomic_open
+
+    path = tmp_path / "sub" / "a.npz"
+    with atomic_open(path, "wb") as f:
+        np.savez_compressed(f, x=np.arange(3))
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["x"], np.arange(3))
+    with pytest.raises(RuntimeError, match="midway"), atomic_open(path, "wb") as f:
+        f.write(b"half")
+        raise RuntimeError("midway")
+    with np.load(path) as z:  # still the first write
+        np.testing.assert_array_equal(z["x"], np.arange(3))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.npz"]
+    with pytest.raises(ValueError, match="atomic_open writes"), atomic_open(path, "a"):
+        pass

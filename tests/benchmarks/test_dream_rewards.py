@@ -44,6 +44,22 @@ def test_play_counts_points_episodes_and_skips_reset_steps(dream_rewards):
     np.testing.assert_array_equal(counts["ended"], [2, 2])
     np.testing.assert_array_equal(counts["won"], [4, 4])
     np.testing.assert_array_equal(counts["lost"], [8, 8])
+    # with a trace: every step's actions, rewards and info values, row t after step t
+    class Counting(Scripted):
+        def step(self, action):
+            obs, reward, term, trunc, _ = super().step(action)
+            return obs, reward, term, trunc, {"x": float(10 * self.t + action)}
+
+    venv = gym.vector.SyncVectorEnv([Counting, Counting])
+    trace = {k: np.full((12, 2), -1.0, np.float32) for k in ("actions", "rewards", "x")}
+    again = dream_rewards.play(venv, dream_rewards.make_policies(
+        "random", "NeuralBreakout-v0", 2, 2, seed=0), steps=12, seed=0, trace=trace)
+    np.testing.assert_array_equal(again["won"], counts["won"])
+    episode = [1.0, -2.0, 0.0, 1.0, -2.0, 0.0]  # 5 steps, then the reset step (reward 0)
+    np.testing.assert_array_equal(trace["rewards"][:, 0], episode * 2)
+    assert set(np.unique(trace["actions"])) <= {0.0, 1.0}
+    t = np.array([1, 2, 3, 4, 5, 0] * 2, np.float32)[:, None]  # the reset step's info: t = 0
+    np.testing.assert_array_equal(trace["x"][:5], 10 * t[:5] + trace["actions"][:5])
     r = dream_rewards.rates(counts)
     assert r["won"]["mean"] == 400 and r["lost"]["mean"] == 800 and r["net"]["mean"] == -400
     assert r["ended"]["mean"] == 200 and r["steps"] == 20
@@ -53,8 +69,17 @@ def test_script_runs_real_and_dream_with_and_without_limits(dream_model_dir: Pat
                                                             run_script):
     out = tmp_path / "r.json"
     r = run_script(SCRIPT, "--env", "NeuralBreakout-v0", "--model", dream_model_dir, "--envs",
-                   "2", "--steps", "6", "--without-limits", "--json", out, check=True)
+                   "2", "--steps", "6", "--without-limits", "--json", out, "--trace",
+                   tmp_path / "t.npz", check=True)
     assert "| dream-without-limits |" in r.stdout
+    with np.load(tmp_path / "t.npz") as trace:
+        runs = ("real", "dream", "dream-without-limits")
+        assert {k.split("/")[0] for k in trace.files} == set(runs)
+        for run in runs:
+            for key in ("actions", "rewards", "ball_x", "lives"):
+                assert trace[f"{run}/{key}"].shape == (6, 2)
+        assert np.isin(trace["real/actions"], np.arange(4)).all()
+        assert (trace["real/lives"] > 0).all()  # the game's lives, read from info
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"real", "dream", "dream-without-limits"}
     for res in report["results"].values():
