@@ -1,0 +1,61 @@
+"""benchmarks/pong_returns.py: balls that reach Pong's right paddle, returned or passed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = "benchmarks/pong_returns.py"
+
+
+@pytest.fixture(scope="module")
+def pong_returns(load_script):
+    return load_script(SCRIPT, "pong_returns_script")
+
+
+def rally(n_steps: int, plan: list[tuple[bool, float]]) -> tuple[np.ndarray, ...]:
+    """One env's ball_x, ball_y, player_y (L, 1): the ball runs right from x 150 at 4 a step;
+    each arrival is returned (it turns at 186) or passed (it goes on to 210), with the ball
+    `offset` below the paddle there; then it is back at 150."""
+    bx, by, py = [], [], []
+    for returned, offset in plan:
+        xs = [150 + 4 * i for i in range(10)]  # 150 .. 186
+        xs += [182, 178, 174, 170] if returned else [190, 194, 198, 202, 206, 210]
+        bx += xs
+        by += [100.0] * len(xs)
+        py += [100.0 - offset] * len(xs)
+    pad = n_steps - len(bx)
+    return tuple(np.asarray(v + [v[-1]] * pad, np.float32)[:, None] for v in (bx, by, py))
+
+
+def test_arrivals_sorts_returns_from_passes(pong_returns):
+    plan = [(True, 2.0), (False, 30.0), (True, 4.0), (False, 40.0), (True, 6.0)]
+    offsets = pong_returns.arrivals(*rally(80, plan))
+    np.testing.assert_array_equal(offsets["returned"], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(offsets["passed"], [30.0, 40.0])
+    s = pong_returns.summary(offsets)
+    assert s["arrivals"] == 5 and s["returned"] == 3 and s["return_rate"] == pytest.approx(0.6)
+    assert s["returned_offset"]["median"] == 4.0 and s["passed_offset"]["median"] == 35.0
+    # a ball out of play (ball_y 0) is no arrival
+    bx, by, py = rally(80, plan)
+    assert pong_returns.summary(pong_returns.arrivals(bx, by * 0, py))["arrivals"] == 0
+
+
+def test_script_reads_a_trace(tmp_path: Path, run_script):
+    real = rally(60, [(True, 3.0), (True, 3.0), (False, 20.0)])
+    dream = rally(60, [(False, 3.0), (True, 25.0), (False, 3.0)])
+    arrays = {}
+    for run, cols in (("real", real), ("dream", dream)):
+        for key, col in zip(("ball_x", "ball_y", "player_y"), cols, strict=True):
+            arrays[f"{run}/{key}"] = col
+    np.savez(tmp_path / "t.npz", **arrays)
+    r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", check=True)
+    assert "real: 3 arrivals at the paddle, 2 returned (rate 0.67)" in r.stdout
+    assert "dream: 3 arrivals at the paddle, 1 returned (rate 0.33)" in r.stdout
+    np.savez(tmp_path / "bad.npz", **{"real/actions": np.zeros((3, 1))})
+    r = run_script(SCRIPT, "--trace", tmp_path / "bad.npz")
+    assert r.returncode != 0 and "is it a NeuralPong-v0 trace?" in r.stderr
+    r = run_script(SCRIPT, "--trace", tmp_path / "missing.npz")
+    assert r.returncode != 0 and "cannot read" in r.stderr and "Traceback" not in r.stderr
