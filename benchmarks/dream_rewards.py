@@ -84,7 +84,7 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
     (N,): points won (sum of positive rewards), points lost (sum of negative, as a positive
     count), episodes ended, and the steps that counted (reset steps do not). With `trace`
     (a dict of (L, N) arrays: "actions", "rewards" and any of info's keys), step t's actions,
-    rewards and info values after it are written into row t."""
+    rewards and info values after it are written into row t (NaN where info lacks a key)."""
     n = venv.num_envs
     won, lost = np.zeros(n), np.zeros(n)
     ended, counted = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -95,8 +95,9 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
         actions = np.array([p(obs[i], infos[i]) for i, p in enumerate(policies)])
         obs, reward, terminated, truncated, info = venv.step(actions)
         if trace is not None:
-            for key, rows in trace.items():
-                rows[t] = {"actions": actions, "rewards": reward}.get(key, info.get(key))
+            now = {**info, "actions": actions, "rewards": reward}
+            for key, rows in trace.items():  # NaN where info lacks it (a reset step's)
+                rows[t] = now.get(key, np.nan)
         live = ~resetting  # a step that resets a sub-env is not a game step
         won += np.where(live, np.maximum(reward, 0), 0)
         lost += np.where(live, np.maximum(-reward, 0), 0)

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from neuralgym.cli import parse_args
+from neuralgym.policies import PongScriptedPolicy
 
-ARRIVE_LO, PADDLE_X, PASSED_X, WINDOW = 178.0, 186.0, 195.0, 8
+PADDLE_X = PongScriptedPolicy.HIT_X  # ball_x at the player's paddle
+ARRIVE_LO, PASSED_X, WINDOW = PADDLE_X - 8, PADDLE_X + 9, 8
 
 
 @dataclass

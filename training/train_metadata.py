@@ -48,6 +48,7 @@ from neuralgym.models.metadata import (
     cache_batch,
     metadata_stats,
     to_tensors,
+    velocity_events,
     widen_classes,
 )
 from neuralgym.sampler import sample
@@ -185,7 +186,8 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     mean = torch.cat(means).numpy().astype(np.float64)  # (N, M) expected values
     true = np.concatenate(truth).astype(np.float64)
     copy = np.concatenate(prev).astype(np.float64)
-    velocity = 2 * copy - np.concatenate(prev2).astype(np.float64)  # constant-velocity guess
+    before = np.concatenate(prev2).astype(np.float64)
+    velocity = 2 * copy - before  # the constant-velocity guess
     std = np.asarray(c.std)
     result: dict = {"test_windows": int(len(last)), "split": args.eval_split, "variables": {}}
     for i, name in enumerate(c.metadata_names):
@@ -197,7 +199,7 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
             "changed": float((copy[:, i] != true[:, i]).mean()),
         }
         if i in model.regressed:  # events: where constant velocity is wrong (a bounce)
-            event = np.abs(velocity[:, i] - true[:, i]) > EVENT_TOL
+            event = velocity_events(true[:, i], copy[:, i], before[:, i])
             row["velocity_mae"] = float(np.abs(velocity[:, i] - true[:, i]).mean())
             row["event_windows"] = int(event.sum())
             if event.any():

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,6 +54,21 @@ REG_LOSSES = ("mse", "l1")
 # a regressed variable's step is an "event" (a bounce, a jump) where it departs from its
 # constant-velocity guess m_{t-1} + (m_{t-1} - m_{t-2}) by more than this (raw units)
 EVENT_TOL = 0.5
+
+
+def velocity_events(target: Any, previous: Any, before: Any) -> Any:
+    """Where m_t departs from the constant-velocity guess 2 m_{t-1} - m_{t-2} by more than
+    `EVENT_TOL`: target = m_t, previous = m_{t-1}, before = m_{t-2}, alike shapes, raw scale
+    (tensors or numpy arrays; a boolean mask of that shape)."""
+    return abs(target - (2 * previous - before)) > EVENT_TOL
+
+
+def weighted_mean(err: Tensor, mask: Tensor, weight: float, dim: tuple[int, ...]) -> Tensor:
+    """Mean of `err` over `dim`, the entries where `mask` is set weighing `weight`, others 1."""
+    w = 1.0 + (weight - 1.0) * mask.float()
+    return (err * w).sum(dim=dim) / w.sum(dim=dim)
+
+
 # latents (B, n, C, h, w), actions (B, n), metadata (B, 2, M) -> the next latent (B, C, h, w)
 Dream = Callable[[Tensor, Tensor, Tensor], Tensor]
 MAX_CLASSES = 256
@@ -377,28 +393,23 @@ class MetadataPredictor(nn.Module):
         err = diff.abs() if reg_loss == "l1" else diff.pow(2)  # (B, L, R)
         if event_weight != 1.0 and history is not None and self.regressed:
             r = self.regressed
-            guess = 2 * history[:, 1:, r] - history[:, :-1, r]  # (B, L, R) constant velocity
-            event = (target[..., r] - guess).abs() > EVENT_TOL  # (B, L, R)
-            w = 1.0 + (event_weight - 1.0) * event.float()
-            mean_err = (err * w).sum(dim=(0, 1)) / w.sum(dim=(0, 1))  # (R,)
+            event = velocity_events(target[..., r], history[:, 1:, r],
+                                    history[:, :-1, r])  # (B, L, R)
+            mean_err = weighted_mean(err, event, event_weight, (0, 1))  # (R,)
         else:
             mean_err = err.mean(dim=(0, 1))  # (R,)
         for j, i in enumerate(self.regressed):
             per_var[i] = mean_err[j]
         if self.classified:
             classes = self.class_targets(target)  # (B, L, K)
-            weights = None
+            changed = None
             if change_weight != 1.0 and history is not None:
                 changed = classes != self.class_targets(history[:, 1:])  # (B, L, K)
-                weights = 1.0 + (change_weight - 1.0) * changed.float()
             for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
                 ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
                                      reduction="none")  # (B*L,)
-                if weights is None:
-                    per_var[i] = ce.mean()
-                else:
-                    w = weights[..., k].flatten()
-                    per_var[i] = (ce * w).sum() / w.sum()
+                per_var[i] = (ce.mean() if changed is None else
+                              weighted_mean(ce, changed[..., k].flatten(), change_weight, (0,)))
         loss = torch.stack([per_var[i] for i in range(len(self.config.metadata_names))]).mean()
         return loss, per_var
 

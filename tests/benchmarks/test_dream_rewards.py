@@ -60,6 +60,7 @@ def test_play_counts_points_episodes_and_skips_reset_steps(dream_rewards):
     assert set(np.unique(trace["actions"])) <= {0.0, 1.0}
     t = np.array([1, 2, 3, 4, 5, 0] * 2, np.float32)[:, None]  # the reset step's info: t = 0
     np.testing.assert_array_equal(trace["x"][:5], 10 * t[:5] + trace["actions"][:5])
+    assert np.isnan(trace["x"][5]).all()  # the reset step's info has no "x"
     r = dream_rewards.rates(counts)
     assert r["won"]["mean"] == 400 and r["lost"]["mean"] == 800 and r["net"]["mean"] == -400
     assert r["ended"]["mean"] == 200 and r["steps"] == 20
