@@ -62,6 +62,7 @@ REWARDS_POLICIES=${REWARDS_POLICIES:-}  # policies or PPO .zip paths (default: r
 REWARDS_ENVS=${REWARDS_ENVS:-32}; REWARDS_STEPS=${REWARDS_STEPS:-500}
 REWARDS_MODEL=${REWARDS_MODEL:-}; REWARDS_TAG=${REWARDS_TAG:-}  # another folder; its JSONs' tag
 REWARDS_ARGS=${REWARDS_ARGS:-}  # extra dream_rewards.py flags (--sample-metadata)
+REWARDS_TRACE=${REWARDS_TRACE:-}  # 1: also keep each policy's trace (rewards-<policy>.trace.npz)
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
 DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps and flags
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
@@ -227,10 +228,11 @@ PY
 print('random scripted' if '$ENV_ID' in SCRIPTED else 'random')")
       for policy in $policies; do
         name=${policy##*/}; name=${name%.zip}
+        trace=(); [ -z "$REWARDS_TRACE" ] || trace=(--trace "$RESULTS/rewards-$REWARDS_TAG$name.trace.npz")
         python3 benchmarks/dream_rewards.py --env "$ENV_ID" --model "${REWARDS_MODEL:-$MODEL}" \
           --policy "$policy" --envs "$REWARDS_ENVS" --steps "$REWARDS_STEPS" \
           --denoising-steps 1 --device "$DEVICE" --seed "$SEED" \
-          --json "$RESULTS/rewards-$REWARDS_TAG$name.json" $REWARDS_ARGS 2>&1 | tail -12
+          --json "$RESULTS/rewards-$REWARDS_TAG$name.json" "${trace[@]}" $REWARDS_ARGS 2>&1 | tail -12
       done
       ;;
     ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache

@@ -50,6 +50,7 @@ from neuralgym.models.metadata import (
     to_tensors,
     velocity_events,
     widen_classes,
+    with_step_classes,
 )
 from neuralgym.sampler import sample
 from neuralgym.trainer import (
@@ -102,6 +103,11 @@ class Args:
     reg_loss: str = field(default="mse", metadata={
         "help": "loss of the regressed variables: mse (the mean) or l1 (the median, which "
                 "keeps to the likelier of a bounce and a miss)", "choices": REG_LOSSES})
+    delta_classes: int = field(default=0, metadata={
+        "help": "D > 0: also classify each whole-number regressed variable's step change over "
+                "-D..D (exact speeds; a bounce or a miss, not their mean), a larger jump left "
+                "to the regression; fine-tuning a g_phi without these adds them; 0: a new "
+                "g_phi has none, a fine-tuned one keeps what it has"})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -320,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         latent_channels=c, latent_hw=(h, w), kind=args.kind, hidden=args.hidden,
         layers=args.layers, heads=args.heads, window=args.window,
         latent_width=args.latent_width, latent_dim=args.latent_dim,
-        categorical_as_classes=args.categorical_as_classes,
+        categorical_as_classes=args.categorical_as_classes, delta_classes=args.delta_classes,
     )
     ckpt_dir = Path(args.out) / "train" / args.component
     state_file = ckpt_dir / "checkpoint" / "state.json"
@@ -341,6 +347,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"widened its classes from {list(config.num_classes)} to "
                   f"{list(wide.config.num_classes)}")
             model, config = wide, wide.config
+        if args.delta_classes:
+            try:
+                stepped = with_step_classes(model, args.delta_classes)
+            except ValueError as e:
+                sys.exit(f"error: {e} (or leave --delta-classes at 0)")
+            if stepped is not model:
+                print(f"added step classes over -{args.delta_classes}..{args.delta_classes} "
+                      f"for {[config.metadata_names[i] for i in stepped.config.stepped]}")
+                model, config = stepped, stepped.config
     model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)

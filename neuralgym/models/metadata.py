@@ -21,6 +21,15 @@ are all variables marked `integer`: whole numbers in the data). With the zero-in
 output layer an untrained model is the copy-previous baseline m_t = m_{t-1}, and training
 learns the changes (most variables change on few steps).
 
+With `delta_classes` D > 0 the whole-number regressed variables (RAM positions) are also
+"stepped": their step change m_t - m_{t-1} is classified over -D..D, one class each, plus one
+class for a larger jump (a serve, a respawn), where the regression gives the value. A
+regression of a ball's change averages its speeds and its bounces with its misses, and in
+closed loop the averaged speeds compound (a Pong ball that always moves 4 pixels a step
+dreamt at 1-5); a class is exact, and a bounce or a miss is one of two classes, not their
+mean. The class of m_{t-1} - m_{t-2} gets a learned bonus (init 4), so an untrained stepped
+variable moves at constant velocity (after a jump: the regression, which copies m_{t-1}).
+
 Indices, for one window that predicts m_t from L steps (L = W in training):
 
     metadata  (B, L+1, M)  m_{t-L-1} .. m_{t-1}   (raw scale)
@@ -101,6 +110,7 @@ class MetadataConfig:
     latent_dim: int = 128  # size of the latent feature per step
     categorical_as_classes: bool = True
     residual: bool = True  # regress m_t - m_{t-1} (normalised) instead of m_t
+    delta_classes: int = 0  # D > 0: classify whole-number regressed variables' step change
 
     def __post_init__(self) -> None:
         m = len(self.metadata_names)
@@ -122,6 +132,14 @@ class MetadataConfig:
             raise ValueError(f"MetadataConfig.std must be > 0, got {self.std}")
         if any(not 0 <= n <= MAX_CLASSES for n in self.num_classes):
             raise ValueError(f"num_classes must lie in 0..{MAX_CLASSES}, got {self.num_classes}")
+        if not 0 <= self.delta_classes <= MAX_CLASSES // 2:
+            raise ValueError(f"delta_classes must lie in 0..{MAX_CLASSES // 2}, "
+                             f"got {self.delta_classes}")
+
+    @property
+    def rounded(self) -> tuple[bool, ...]:
+        """Per variable: predictions come out as whole numbers."""
+        return self.integer or tuple(k == "categorical" for k in self.kinds)
 
     @property
     def classified(self) -> tuple[int, ...]:
@@ -135,6 +153,19 @@ class MetadataConfig:
     def regressed(self) -> tuple[int, ...]:
         """Indices of the variables predicted by regression."""
         return tuple(i for i in range(len(self.metadata_names)) if i not in self.classified)
+
+    @property
+    def stepped(self) -> tuple[int, ...]:
+        """Indices of the regressed variables whose step change is classified too
+        (`delta_classes` > 0: the whole-number ones)."""
+        if self.delta_classes <= 0:
+            return ()
+        return tuple(i for i in self.regressed if self.rounded[i])
+
+    @property
+    def step_classes(self) -> int:
+        """Classes of a stepped variable: changes -D..D and one for a larger jump."""
+        return 2 * self.delta_classes + 2
 
 
 def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> MetadataPredictor:
@@ -153,12 +184,7 @@ def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> Metad
               for i, n in enumerate(c.num_classes)]
     if list(c.num_classes) == wanted:
         return model
-    wide = MetadataPredictor(replace(c, num_classes=tuple(wanted))).to(model.mean.device)
-    state = model.state_dict()
-    head = f"head.{len(model.head) - 1}"
-    old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (R + sum n, H)
-    loaded = wide.load_state_dict(state, strict=False)  # all but the output layer
-    assert not loaded.unexpected_keys and len(loaded.missing_keys) == 2, loaded
+    wide, old_w, old_b = _rebuilt(model, replace(c, num_classes=tuple(wanted)))
     new_w, new_b = wide.head[-1].weight.data, wide.head[-1].bias.data
     r = len(model.regressed)
     new_w[:r], new_b[:r] = old_w[:r], old_b[:r]
@@ -170,13 +196,65 @@ def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> Metad
         new_w[new_at + n_old:new_at + n_new] = old_w[top]
         new_b[new_at + n_old:new_at + n_new] = old_b[top] - 1.0
         old_at, new_at = old_at + n_old, new_at + n_new
+    new_w[new_at:], new_b[new_at:] = old_w[old_at:], old_b[old_at:]  # the step classes
     return wide
+
+
+def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataPredictor:
+    """A copy of `model` that classifies its whole-number regressed variables' step changes
+    over -D..D (`MetadataConfig.delta_classes` = D), for fine-tuning a g_phi that only
+    regressed them. Every weight is copied; the new step classes start untrained, at
+    constant velocity (their bonus), so the copy predicts what the model did except that its
+    stepped variables keep their last change until trained."""
+    c = model.config
+    if c.delta_classes == delta_classes:
+        return model
+    if c.delta_classes:
+        raise ValueError(f"this g_phi classifies step changes over -{c.delta_classes}.."
+                         f"{c.delta_classes} already; train a new one for another range")
+    new, old_w, old_b = _rebuilt(model, replace(c, delta_classes=delta_classes))
+    new.head[-1].weight.data[:len(old_w)] = old_w
+    new.head[-1].bias.data[:len(old_b)] = old_b
+    return new
+
+
+def _rebuilt(model: MetadataPredictor, config: MetadataConfig
+             ) -> tuple[MetadataPredictor, Tensor, Tensor]:
+    """A model of `config` holding all of `model`'s weights but its output layer's, and
+    that layer's old weight and bias."""
+    new = MetadataPredictor(config).to(model.mean.device)
+    state = model.state_dict()
+    head = f"head.{len(model.head) - 1}"
+    old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (n_out, H)
+    loaded = new.load_state_dict(state, strict=False)  # all but the output layer
+    extra = {"step_logit"} if config.stepped and not model.config.stepped else set()
+    assert not loaded.unexpected_keys and set(loaded.missing_keys) == {
+        f"{head}.weight", f"{head}.bias", *extra}, loaded
+    return new, old_w, old_b
 
 
 def hold_to_limits(pred: Tensor, last: Tensor, limits: Tensor) -> Tensor:
     """m_t (B, M) held to the game's per-step limits (2, M) (`GameSpec.step_limits`) around
     m_{t-1} (B, M): m_t - m_{t-1} in [lo, hi]."""
     return pred.clamp(last + limits[0], last + limits[1])
+
+
+@dataclass
+class Heads:
+    """g_phi's outputs at some steps (shapes (...) = (B, L) or (B,)): regressions (..., R)
+    normalised, class logits [(..., n_k)], step-class logits of the stepped variables
+    (..., S, 2D+2) or None, and the m_{t-1} (..., M) raw that the steps move on."""
+
+    reg: Tensor
+    logits: list[Tensor]
+    steps: Tensor | None
+    last: Tensor
+
+    def last_step(self) -> Heads:
+        """The heads at a window's last step, (B, L, ...) -> (B, ...), detached."""
+        return Heads(self.reg[:, -1].detach(), [lg[:, -1].detach() for lg in self.logits],
+                     None if self.steps is None else self.steps[:, -1].detach(),
+                     self.last[:, -1])
 
 
 class MetadataPredictor(nn.Module):
@@ -191,9 +269,9 @@ class MetadataPredictor(nn.Module):
         self.class_sizes = [c.num_classes[i] for i in self.classified]
         self.register_buffer("mean", torch.tensor(c.mean, dtype=torch.float32), persistent=False)
         self.register_buffer("std", torch.tensor(c.std, dtype=torch.float32), persistent=False)
-        rounded = c.integer or tuple(k == "categorical" for k in c.kinds)
-        self.register_buffer("rounded", torch.tensor(rounded, dtype=torch.bool),
+        self.register_buffer("rounded", torch.tensor(c.rounded, dtype=torch.bool),
                              persistent=False)
+        self.stepped = list(c.stepped)
 
         # Z_{t-1} -> a vector: a small conv stack, pooled to a coarse grid (keeps where things
         # are), flattened and projected.
@@ -220,7 +298,8 @@ class MetadataPredictor(nn.Module):
             self.backbone = nn.TransformerEncoder(layer, c.layers, norm=nn.LayerNorm(c.hidden),
                                                   enable_nested_tensor=False)
 
-        n_out = len(self.regressed) + sum(self.class_sizes)
+        # output layer: [regressions (R) | class logits (sum n_k) | step logits (S x 2D+2)]
+        n_out = len(self.regressed) + sum(self.class_sizes) + len(self.stepped) * c.step_classes
         self.head = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.SiLU(),
                                   nn.Linear(c.hidden, n_out))
         nn.init.zeros_(self.head[-1].weight)  # with `residual`, an untrained model is the
@@ -228,6 +307,8 @@ class MetadataPredictor(nn.Module):
         if c.residual and self.classified:  # regressions add m_{t-1}, classes get a learned
             # bonus on the logit of m_{t-1}'s class (init 4: p(copy) = 0.92 of 6 classes)
             self.copy_logit = nn.Parameter(torch.full((len(self.classified),), 4.0))
+        if self.stepped:  # a bonus on the class of m_{t-1} - m_{t-2}: constant velocity
+            self.step_logit = nn.Parameter(torch.full((len(self.stepped),), 4.0))
 
     # -- pieces ----------------------------------------------------------------------------
 
@@ -248,7 +329,8 @@ class MetadataPredictor(nn.Module):
         """Run the backbone. metadata (B, L+1, M) raw, features (B, L, D) of the latents
         (`encode_latents`), actions (B, L).
 
-        Returns the hidden states (B, L, H) and the normalised m_{tau-1} of each step (B, L, M).
+        Returns the hidden states (B, L, H) and the normalised metadata (B, L+1, M): [:, 1:]
+        is each step's m_{tau-1}, [:, :-1] its m_{tau-2}.
         """
         c = self.config
         b, length = actions.shape
@@ -270,29 +352,51 @@ class MetadataPredictor(nn.Module):
             h = self.backbone(x, mask=mask, is_causal=True)  # (B, L, H)
         else:
             h, _ = self.backbone(x)  # (B, L, H)
-        return h, prev1
+        return h, norm
 
-    def _heads(self, h: Tensor, prev: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """h (..., H), prev (..., M) normalised m_{t-1} -> regressions (..., R) normalised,
-        logits [(..., n_k)] of the classified variables."""
-        out = self.head(h).float()  # (..., R + sum classes)
-        reg, flat = out[..., :len(self.regressed)], out[..., len(self.regressed):]
+    def _heads(self, h: Tensor, prev: Tensor, before: Tensor) -> Heads:
+        """h (..., H), prev and before (..., M) normalised m_{t-1} and m_{t-2} -> the heads."""
+        c = self.config
+        out = self.head(h).float()  # (..., R + sum n_k + S * (2D+2))
+        n_reg, n_cls = len(self.regressed), sum(self.class_sizes)
+        reg, flat = out[..., :n_reg], out[..., n_reg:n_reg + n_cls]
         logits = list(flat.split(self.class_sizes, dim=-1)) if self.class_sizes else []
-        if self.config.residual:
+        if c.residual:
             reg = reg + prev[..., self.regressed]
             if logits:
                 prev_class = self.class_targets(prev * self.std + self.mean)  # (..., K)
                 logits = [lg + self.copy_logit[k] * F.one_hot(prev_class[..., k], n)
                           for k, (lg, n) in enumerate(zip(logits, self.class_sizes, strict=True))]
-        return reg, logits
+        steps = None
+        if self.stepped:
+            s = self.stepped
+            steps = out[..., n_reg + n_cls:].unflatten(-1, (len(s), c.step_classes))
+            velocity = self.step_targets((prev - before)[..., s] * self.std[s])  # (..., S)
+            bonus = F.one_hot(velocity, c.step_classes)  # (..., S, 2D+2)
+            steps = steps + self.step_logit[:, None] * bonus  # (..., S, 2D+2)
+        return Heads(reg, logits, steps, prev * self.std + self.mean)
 
-    def _decode(self, reg: Tensor, logits: list[Tensor],
-                generator: torch.Generator | None = None) -> Tensor:
+    def step_targets(self, change: Tensor) -> Tensor:
+        """Raw step changes (..., S) of the stepped variables -> their classes (..., S): D + the
+        change where it lies in -D..D, else 2D+1 (a jump)."""
+        d = self.config.delta_classes
+        k = change.round().long()
+        return torch.where(k.abs() <= d, k + d, 2 * d + 1)
+
+    def _decode(self, heads: Heads, generator: torch.Generator | None = None) -> Tensor:
         """Raw-scale metadata (..., M): argmax classes (with a `generator`: classes drawn from
-        the predicted distribution), inverse-normalised regressions."""
+        the predicted distribution), inverse-normalised regressions, and for the stepped
+        variables m_{t-1} moved by their argmax step class (the regression where it is a
+        jump; a `generator` does not draw these)."""
+        reg, logits = heads.reg, heads.logits
         out = torch.empty(*reg.shape[:-1], len(self.config.metadata_names), device=reg.device)
         r = self.regressed
         out[..., r] = reg * self.std[r] + self.mean[r]
+        if heads.steps is not None:
+            s, d = self.stepped, self.config.delta_classes
+            k = heads.steps.argmax(-1)  # (..., S)
+            moved = heads.last[..., s] + (k - d).float()
+            out[..., s] = torch.where(k <= 2 * d, moved, out[..., s])
         for i, lg in zip(self.classified, logits, strict=True):
             if generator is None:
                 out[..., i] = lg.argmax(-1).float()
@@ -362,50 +466,64 @@ class MetadataPredictor(nn.Module):
                 latents = torch.cat([latents, z[:, None].to(latents.dtype)], 1)
                 features = torch.cat([features, self.encode_latents(z[:, None])], 1)
             target = metadata[:, r + 2 : r + 2 + length]  # (B, L, M) m_{t-L+1+r} .. m_{t+r}
-            h, prev = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
+            h, norm = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
                                      actions[:, r:r + length])
-            reg, logits = self._heads(h, prev)  # (B, L, R), [(B, L, n_k)]
-            loss, per_var = self._loss(reg, logits, target, metadata[:, r : r + 1 + length],
+            heads = self._heads(h, norm[:, 1:], norm[:, :-1])  # at every step of the window
+            loss, per_var = self._loss(heads, target, metadata[:, r : r + 1 + length],
                                        change_weight, event_weight, reg_loss)
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
-                pred = self._decode(reg[:, -1].detach(), [lg[:, -1].detach() for lg in logits])
+                pred = self._decode(heads.last_step())
                 if step_limits is not None:  # as WorldModel.predict_metadata does
                     pred = hold_to_limits(pred.to(inputs.dtype), inputs[:, -1], step_limits)
                 inputs = torch.cat([inputs, pred[:, None]], 1)
         loss = torch.stack(losses).mean()
         return loss, self._logs(loss, per_var, pred, target[:, -1])
 
-    def _loss(self, reg: Tensor, logits: list[Tensor], target: Tensor,
-              history: Tensor | None = None, change_weight: float = 1.0,
-              event_weight: float = 1.0, reg_loss: str = "mse"
+    def _loss(self, heads: Heads, target: Tensor, history: Tensor | None = None,
+              change_weight: float = 1.0, event_weight: float = 1.0, reg_loss: str = "mse"
               ) -> tuple[Tensor, dict[int, Tensor]]:
         """Mean per-variable loss (MSE, or L1 with `reg_loss` "l1", of normalised regressions;
-        cross-entropy of classes) over every step, and each variable's. reg (B, L, R), logits
-        [(B, L, n_k)], target (B, L, M) raw; history (B, L+1, M) raw, the two recorded values
-        before each target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}): with
-        `change_weight` != 1 a class's cross-entropy is a weighted mean, the steps where it
-        changes weighing `change_weight`, the others 1; with `event_weight` != 1 so is a
-        regression's loss, its events (see `forward`) weighing `event_weight`."""
+        cross-entropy of classes) over every step, and each variable's. heads at (B, L),
+        target (B, L, M) raw; history (B, L+1, M) raw, the two recorded values before each
+        target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}): with `change_weight` != 1
+        a class's cross-entropy is a weighted mean, the steps where it changes weighing
+        `change_weight`, the others 1; with `event_weight` != 1 so is a regression's loss, its
+        events (see `forward`) weighing `event_weight`. A stepped variable's loss is the
+        cross-entropy of its step class (the change from the m_{t-1} it was fed, so that in
+        closed loop it learns to come back to the recording; events weighted alike) plus its
+        regression's error at the jumps only, where the regression is used."""
         per_var: dict[int, Tensor] = {}
-        target_norm = self.normalise(target)[..., self.regressed]  # (B, L, R)
-        diff = reg - target_norm
+        r = self.regressed
+        target_norm = self.normalise(target)[..., r]  # (B, L, R)
+        diff = heads.reg - target_norm
         err = diff.abs() if reg_loss == "l1" else diff.pow(2)  # (B, L, R)
-        if event_weight != 1.0 and history is not None and self.regressed:
-            r = self.regressed
+        event = None
+        if event_weight != 1.0 and history is not None and r:
             event = velocity_events(target[..., r], history[:, 1:, r],
                                     history[:, :-1, r])  # (B, L, R)
             mean_err = weighted_mean(err, event, event_weight, (0, 1))  # (R,)
         else:
             mean_err = err.mean(dim=(0, 1))  # (R,)
-        for j, i in enumerate(self.regressed):
+        for j, i in enumerate(r):
             per_var[i] = mean_err[j]
+        if heads.steps is not None:
+            s = self.stepped
+            classes = self.step_targets(target[..., s] - heads.last[..., s])  # (B, L, S)
+            ce = F.cross_entropy(heads.steps.flatten(0, -2), classes.flatten(),
+                                 reduction="none").reshape(classes.shape)  # (B, L, S)
+            jump = (classes == self.config.step_classes - 1).float()  # (B, L, S)
+            for j, i in enumerate(s):
+                col = r.index(i)
+                on_jumps = (err[..., col] * jump[..., j]).sum() / jump[..., j].sum().clamp(min=1)
+                per_var[i] = on_jumps + (ce[..., j].mean() if event is None else weighted_mean(
+                    ce[..., j], event[..., col], event_weight, (0, 1)))
         if self.classified:
             classes = self.class_targets(target)  # (B, L, K)
             changed = None
             if change_weight != 1.0 and history is not None:
                 changed = classes != self.class_targets(history[:, 1:])  # (B, L, K)
-            for k, (i, lg) in enumerate(zip(self.classified, logits, strict=True)):
+            for k, (i, lg) in enumerate(zip(self.classified, heads.logits, strict=True)):
                 ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
                                      reduction="none")  # (B*L,)
                 per_var[i] = (ce.mean() if changed is None else
@@ -443,7 +561,7 @@ class MetadataPredictor(nn.Module):
         predicted distribution instead of taken as the most likely one: a point that g_phi
         gives probability 0.4 is scored in 40% of the dreams, where argmax never scores it.
         """
-        return self._decode(*self._last_heads(metadata, latents, actions), generator)  # (B, M)
+        return self._decode(self._last_heads(metadata, latents, actions), generator)  # (B, M)
 
     @torch.no_grad()
     def predict_expected(self, metadata: Tensor, latents: Tensor, actions: Tensor
@@ -451,22 +569,20 @@ class MetadataPredictor(nn.Module):
         """(`predict`'s m_t, its expectation), (B, M) each: the expectation holds each
         classified variable's mean class value under the predicted distribution (a score one
         point up with probability 0.6 gives score + 0.6), the other variables as `predict`."""
-        reg, logits = self._last_heads(metadata, latents, actions)
-        out = self._decode(reg, logits)  # (B, M)
+        heads = self._last_heads(metadata, latents, actions)
+        out = self._decode(heads)  # (B, M)
         expected = out.clone()
-        for i, lg in zip(self.classified, logits, strict=True):  # lg (B, n_k)
+        for i, lg in zip(self.classified, heads.logits, strict=True):  # lg (B, n_k)
             values = torch.arange(lg.shape[-1], device=lg.device, dtype=torch.float32)
             expected[:, i] = lg.float().softmax(-1) @ values
         return out, expected
 
-    def _last_heads(self, metadata: Tensor, latents: Tensor, actions: Tensor
-                    ) -> tuple[Tensor, list[Tensor]]:
-        """The heads' outputs at the window's last step: regressions (B, R) normalised,
-        logits [(B, n_k)] (inputs as in `predict`)."""
+    def _last_heads(self, metadata: Tensor, latents: Tensor, actions: Tensor) -> Heads:
+        """The heads at the window's last step, (B, ...) (inputs as in `predict`)."""
         device = self.mean.device
-        h, prev = self._sequence(metadata.to(device), self.encode_latents(latents.to(device)),
+        h, norm = self._sequence(metadata.to(device), self.encode_latents(latents.to(device)),
                                  actions.to(device))
-        return self._heads(h[:, -1], prev[:, -1])  # (B, R), [(B, n_k)]
+        return self._heads(h[:, -1], norm[:, -1], norm[:, -2])
 
 
 # -- data --------------------------------------------------------------------------------

@@ -265,10 +265,13 @@ def test_rewards_stage_writes_one_json_per_policy(run: tuple[Path, Path, str], t
         assert result["results"]["real"]["steps"] == 3
     r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env={
         **env, "REWARDS_POLICIES": "random", "REWARDS_MODEL": str(root / "model"),
-        "REWARDS_TAG": "other-", "REWARDS_ARGS": "--sample-metadata"})
+        "REWARDS_TAG": "other-", "REWARDS_ARGS": "--sample-metadata", "REWARDS_TRACE": "1"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     other = json.loads((root / "results" / "rewards-other-random.json").read_text())
     assert other["args"]["sample_metadata"] is True and result["args"]["sample_metadata"] is False
+    assert other["args"]["trace"] == str(root / "results" / "rewards-other-random.trace.npz")
+    assert (root / "results" / "rewards-other-random.trace.npz").is_file()
+    assert not list((root / "results").glob("rewards-random.trace*"))  # only when asked
     # by default: random play, and the game's scripted player only where it has one
     r = run_script(SCRIPT, ENV_ID, "rewards", timeout=600, env={
         **env, "REWARDS_POLICIES": "", "REWARDS_TAG": "default-"})

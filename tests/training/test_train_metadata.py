@@ -169,3 +169,33 @@ def test_finetune_widens_classes_the_data_needs(breakout_cache: Path, tmp_path: 
     assert cfg.num_classes[-1] == 6 and cfg.hidden == 16  # lives 0..5; its own architecture
     model = ModelFolder(out).load_component("metadata", MetadataPredictor(cfg))
     assert model.head[-1].out_features == (m - 1) + 6
+
+
+def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_script) -> None:
+    """--delta-classes D on a committed g_phi without step classes adds them to its
+    whole-number regressed variables (`with_step_classes`) and trains; the saved config
+    says so; asking for another D on a stepped g_phi is a clear error."""
+    from neuralgym.games import BREAKOUT
+
+    out = tmp_path / "wm"
+    names = BREAKOUT.metadata_names
+    m = len(names)
+    plain = MetadataConfig(
+        metadata_names=names, kinds=tuple(v.kind for v in BREAKOUT.metadata),
+        num_classes=(0,) * (m - 1) + (6,), mean=(0.0,) * m, std=(1.0,) * m,
+        integer=(True,) * m, n_actions=4, latent_channels=3, latent_hw=(13, 10), hidden=16,
+        layers=1, window=4, latent_width=4, latent_dim=8)
+    ModelFolder(out).save_component("metadata", MetadataPredictor(plain), plain)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--steps", "2",
+                   "--eval-windows", "16", "--delta-classes", "4", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "added step classes over -4..4" in r.stdout
+    cfg = ModelFolder(out).component_config("metadata", MetadataConfig)
+    assert cfg.delta_classes == 4 and len(cfg.stepped) == m - 1
+    model = ModelFolder(out).load_component("metadata", MetadataPredictor(cfg))
+    assert model.head[-1].out_features == (m - 1) + 6 + (m - 1) * 10
+    again = tmp_path / "wm2"
+    ModelFolder(again).save_component("metadata", model, cfg)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", again, "--steps", "2",
+                   "--delta-classes", "3", *TINY)
+    assert r.returncode != 0 and "already" in r.stderr
