@@ -376,12 +376,15 @@ class MetadataPredictor(nn.Module):
             steps = steps + self.step_logit[:, None] * bonus  # (..., S, 2D+2)
         return Heads(reg, logits, steps, prev * self.std + self.mean)
 
-    def step_targets(self, change: Tensor) -> Tensor:
-        """Raw step changes (..., S) of the stepped variables -> their classes (..., S): D + the
-        change where it lies in -D..D, else 2D+1 (a jump)."""
+    def step_targets(self, change: Tensor, jump: Tensor | None = None) -> Tensor:
+        """Raw step changes (..., S) of the stepped variables -> their classes (..., S): 2D+1
+        where `jump` is set (default: where the change is beyond -D..D), else D + the change
+        held to -D..D."""
         d = self.config.delta_classes
         k = change.round().long()
-        return torch.where(k.abs() <= d, k + d, 2 * d + 1)
+        if jump is None:
+            jump = k.abs() > d
+        return torch.where(jump, 2 * d + 1, k.clamp(-d, d) + d)
 
     def _decode(self, heads: Heads, generator: torch.Generator | None = None) -> Tensor:
         """Raw-scale metadata (..., M): argmax classes (with a `generator`: classes drawn from
@@ -490,9 +493,12 @@ class MetadataPredictor(nn.Module):
         a class's cross-entropy is a weighted mean, the steps where it changes weighing
         `change_weight`, the others 1; with `event_weight` != 1 so is a regression's loss, its
         events (see `forward`) weighing `event_weight`. A stepped variable's loss is the
-        cross-entropy of its step class (the change from the m_{t-1} it was fed, so that in
-        closed loop it learns to come back to the recording; events weighted alike) plus its
-        regression's error at the jumps only, where the regression is used."""
+        cross-entropy of its step class (events weighted alike) plus its regression's error at
+        the jumps only, where the regression is used. A jump is where the recording jumps
+        (m_t - m_{t-1} beyond -D..D, recorded values; without `history`, the fed ones); at
+        the other steps the class is the change from the m_{t-1} it was fed, held to -D..D,
+        so that in closed loop it learns to move back towards the recording, never to call a
+        drift a jump."""
         per_var: dict[int, Tensor] = {}
         r = self.regressed
         target_norm = self.normalise(target)[..., r]  # (B, L, R)
@@ -509,10 +515,12 @@ class MetadataPredictor(nn.Module):
             per_var[i] = mean_err[j]
         if heads.steps is not None:
             s = self.stepped
-            classes = self.step_targets(target[..., s] - heads.last[..., s])  # (B, L, S)
+            recorded = heads.last if history is None else history[:, 1:]  # (B, L, M) m_{t-1}
+            jump = (target[..., s] - recorded[..., s]).round().abs() > self.config.delta_classes
+            classes = self.step_targets(target[..., s] - heads.last[..., s], jump)  # (B, L, S)
             ce = F.cross_entropy(heads.steps.flatten(0, -2), classes.flatten(),
                                  reduction="none").reshape(classes.shape)  # (B, L, S)
-            jump = (classes == self.config.step_classes - 1).float()  # (B, L, S)
+            jump = jump.float()  # (B, L, S)
             for j, i in enumerate(s):
                 col = r.index(i)
                 on_jumps = (err[..., col] * jump[..., j]).sum() / jump[..., j].sum().clamp(min=1)

@@ -600,6 +600,15 @@ def test_step_loss_is_the_change_from_the_fed_value_and_regresses_only_jumps() -
     # constant-velocity guesses 2 m_{t-1} - m_{t-2}: 20, 30, 40 against 13, 19, 60: all events
     w = torch.tensor([4.0, 4.0, 4.0])
     assert weighted[0] == pytest.approx(float((ce * w).sum() / w.sum() + jump_err), rel=1e-5)
+    # in closed loop the fed m_{t-1} may have drifted from the recorded one: a drift beyond D
+    # is a move of D towards the recording, not a jump; the recording's own jump stays one
+    fed = last.clone()
+    fed[0, 0, 0], fed[0, 1, 0] = 40.0, 0.0  # fed 40 and 0 where the recording had 10 and 20
+    drift = Heads(reg, [torch.zeros(1, 3, 4)], steps, fed)
+    classes = torch.tensor([0, 2 * D, 2 * D + 1])  # 13 - 40 -> -D, 19 - 0 -> +D, a jump
+    ce = torch.nn.functional.cross_entropy(steps[0, :, 0], classes, reduction="none")
+    _, per_var = model._loss(drift, target, history)
+    assert per_var[0] == pytest.approx(float(ce.mean() + jump_err), rel=1e-5)
 
 
 def test_stepped_model_learns_exact_changes(tmp_path: Path) -> None:
