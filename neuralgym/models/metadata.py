@@ -500,7 +500,7 @@ class MetadataPredictor(nn.Module):
         so that in closed loop it learns to move back towards the recording, never to call a
         drift a jump."""
         per_var: dict[int, Tensor] = {}
-        r = self.regressed
+        c, r = self.config, self.regressed
         target_norm = self.normalise(target)[..., r]  # (B, L, R)
         diff = heads.reg - target_norm
         err = diff.abs() if reg_loss == "l1" else diff.pow(2)  # (B, L, R)
@@ -516,7 +516,7 @@ class MetadataPredictor(nn.Module):
         if heads.steps is not None:
             s = self.stepped
             recorded = heads.last if history is None else history[:, 1:]  # (B, L, M) m_{t-1}
-            jump = (target[..., s] - recorded[..., s]).round().abs() > self.config.delta_classes
+            jump = self.step_targets(target[..., s] - recorded[..., s]) == c.step_classes - 1
             classes = self.step_targets(target[..., s] - heads.last[..., s], jump)  # (B, L, S)
             ce = F.cross_entropy(heads.steps.flatten(0, -2), classes.flatten(),
                                  reduction="none").reshape(classes.shape)  # (B, L, S)

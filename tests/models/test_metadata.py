@@ -283,6 +283,19 @@ def test_widen_classes_keeps_predictions_and_copies_new_values() -> None:
     assert torch.isfinite(loss) and wide.head[-1].weight.grad[2 + 6].abs().sum() > 0
 
 
+def train_steps(model: MetadataPredictor, cache: LatentCache, steps: int) -> None:
+    """`steps` AdamW steps (lr 3e-3, batch 32) on the cache's train windows."""
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    train = cache.window_starts("train", WINDOW + 1, 1)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        batch = to_tensors(cache_batch(cache, train[rng.integers(0, len(train), 32)], WINDOW))
+        loss, _ = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def test_learns_rule_better_than_copy_previous(tmp_path: Path) -> None:
     """400 steps (batch 32, GRU) on a rule the actions decide: held-out MAE of x below a
     quarter of the copy-previous MAE (seen: ~1/10), lives exact in >= 95% of test windows
@@ -295,15 +308,7 @@ def test_learns_rule_better_than_copy_previous(tmp_path: Path) -> None:
                       std=tuple(stats.std), hidden=32)
     torch.manual_seed(0)
     model = MetadataPredictor(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    train = cache.window_starts("train", WINDOW + 1, 1)
-    rng = np.random.default_rng(0)
-    for _ in range(400):
-        batch = to_tensors(cache_batch(cache, train[rng.integers(0, len(train), 32)], WINDOW))
-        loss, _ = model(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_steps(model, cache, 400)
     test = cache.window_starts("test", WINDOW + 1, 1)
     b = cache_batch(cache, test, WINDOW)
     t = to_tensors(b)
@@ -623,15 +628,7 @@ def test_stepped_model_learns_exact_changes(tmp_path: Path) -> None:
     assert cfg.stepped == (0,)
     torch.manual_seed(0)
     model = MetadataPredictor(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    train = cache.window_starts("train", WINDOW + 1, 1)
-    rng = np.random.default_rng(0)
-    for _ in range(400):
-        batch = to_tensors(cache_batch(cache, train[rng.integers(0, len(train), 32)], WINDOW))
-        loss, _ = model(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_steps(model, cache, 400)
     model.eval()
     b = cache_batch(cache, cache.window_starts("test", WINDOW + 1, 3), WINDOW, rollout=3)
     t = to_tensors(b)
