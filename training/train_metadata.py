@@ -97,6 +97,11 @@ class Args:
     change_weight: float = field(default=1.0, metadata={
         "help": "weight of a classified variable's loss at the steps where it changes (a point "
                 "scored), against 1 at the others: rare events count for more"})
+    sync_tol: float = field(default=0.1, metadata={
+        "help": "with --rollout > 1: a classified variable (a score) learns from a closed-loop "
+                "step only where the fed regressed variables are within this many standard "
+                "deviations of the recording (elsewhere the recording's points are not the "
+                "dream's); inf: every step"})
     event_weight: float = field(default=1.0, metadata={
         "help": "weight of a regressed variable's loss at its events, the steps where it "
                 "departs from constant velocity (a ball bouncing off a paddle), against 1"})
@@ -290,9 +295,9 @@ def main(argv: list[str] | None = None) -> None:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
     if (args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0
-            or args.event_weight <= 0):
+            or args.event_weight <= 0 or not args.sync_tol >= 0):
         sys.exit("error: --rollout must be at least 1, --dream-steps at least 0, "
-                 "--change-weight and --event-weight above 0")
+                 "--change-weight and --event-weight above 0, --sync-tol at least 0")
     if args.dream_steps and args.rollout == 1:
         sys.exit("error: --dream-steps needs --rollout > 1 (the first call reads recorded "
                  "latents only)")
@@ -395,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
             dream.generator.manual_seed(args.seed * 1_000_003 + step)
         with runtime.autocast():
             loss, logs = wrapped(batch, args.rollout, dream, step_limits, args.change_weight,
-                                 args.event_weight, args.reg_loss)
+                                 args.event_weight, args.reg_loss, args.sync_tol)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.grad_clip)
@@ -409,6 +414,9 @@ def main(argv: list[str] | None = None) -> None:
                         lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if done % args.checkpoint_every == 0 or done == args.steps:
             save(done)
+            if runtime.is_main:  # a line the logs keep (the bar's postfix is overwritten)
+                sync = f", in sync {logs['in_sync']:.2f}" if "in_sync" in logs else ""
+                tqdm.write(f"step {done}: loss {logs['loss']:.4f}{sync}")
     bar.close()
     if start < args.steps and runtime.is_main:
         print(f"trained {args.steps - start} steps in {time.time() - t0:.1f} s", flush=True)

@@ -419,7 +419,7 @@ class MetadataPredictor(nn.Module):
 
     def forward(self, batch: dict[str, Tensor], rollout: int = 1, dream: Dream | None = None,
                 step_limits: Tensor | None = None, change_weight: float = 1.0,
-                event_weight: float = 1.0, reg_loss: str = "mse"
+                event_weight: float = 1.0, reg_loss: str = "mse", sync_tol: float = 0.1
                 ) -> tuple[Tensor, dict[str, float]]:
         """Loss over every step of a window and logs (per-variable errors at the last step).
 
@@ -446,7 +446,9 @@ class MetadataPredictor(nn.Module):
         m_t departs from the constant-velocity guess 2 m_{t-1} - m_{t-2} (`EVENT_TOL`): a ball
         bouncing off a paddle, which an average over bounces and misses would blur. `reg_loss`
         "l1" regresses the median instead of the mean ("mse"), which keeps to the likelier
-        outcome where an outcome is in doubt.
+        outcome where an outcome is in doubt. In closed loop a classified variable learns the
+        recorded change from the value it was fed, and only where the fed regressed variables
+        are within `sync_tol` standard deviations of the recording (`_class_loss`).
         """
         if reg_loss not in REG_LOSSES:
             raise ValueError(f"reg_loss must be one of {REG_LOSSES}, got {reg_loss!r}")
@@ -473,7 +475,7 @@ class MetadataPredictor(nn.Module):
                                      actions[:, r:r + length])
             heads = self._heads(h, norm[:, 1:], norm[:, :-1])  # at every step of the window
             loss, per_var = self._loss(heads, target, metadata[:, r : r + 1 + length],
-                                       change_weight, event_weight, reg_loss)
+                                       change_weight, event_weight, reg_loss, sync_tol)
             losses.append(loss)
             with torch.no_grad():  # m_{t+r} as the dream would feed it back
                 pred = self._decode(heads.last_step())
@@ -481,17 +483,23 @@ class MetadataPredictor(nn.Module):
                     pred = hold_to_limits(pred.to(inputs.dtype), inputs[:, -1], step_limits)
                 inputs = torch.cat([inputs, pred[:, None]], 1)
         loss = torch.stack(losses).mean()
-        return loss, self._logs(loss, per_var, pred, target[:, -1])
+        logs = self._logs(loss, per_var, pred, target[:, -1])
+        if rollout > 1:  # how much of the last call's window the classes learnt from
+            fed = inputs[:, -(length + 1):-1]  # (B, L, M): the m_{t-1} each step was fed
+            logs["in_sync"] = float(self.in_sync(fed, metadata[:, -(length + 1):-1],
+                                                 sync_tol).float().mean().item())
+        return loss, logs
 
     def _loss(self, heads: Heads, target: Tensor, history: Tensor | None = None,
-              change_weight: float = 1.0, event_weight: float = 1.0, reg_loss: str = "mse"
-              ) -> tuple[Tensor, dict[int, Tensor]]:
+              change_weight: float = 1.0, event_weight: float = 1.0, reg_loss: str = "mse",
+              sync_tol: float = 0.1) -> tuple[Tensor, dict[int, Tensor]]:
         """Mean per-variable loss (MSE, or L1 with `reg_loss` "l1", of normalised regressions;
         cross-entropy of classes) over every step, and each variable's. heads at (B, L),
         target (B, L, M) raw; history (B, L+1, M) raw, the two recorded values before each
         target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}): with `change_weight` != 1
         a class's cross-entropy is a weighted mean, the steps where it changes weighing
-        `change_weight`, the others 1; with `event_weight` != 1 so is a regression's loss, its
+        `change_weight`, the others 1 (and, with `history`, those out of sync none:
+        `_class_loss`); with `event_weight` != 1 so is a regression's loss, its
         events (see `forward`) weighing `event_weight`. A stepped variable's loss is the
         cross-entropy of its step class (events weighted alike) plus its regression's error at
         the jumps only, where the regression is used. A jump is where the recording jumps
@@ -527,17 +535,47 @@ class MetadataPredictor(nn.Module):
                 per_var[i] = on_jumps + (ce[..., j].mean() if event is None else weighted_mean(
                     ce[..., j], event[..., col], event_weight, (0, 1)))
         if self.classified:
-            classes = self.class_targets(target)  # (B, L, K)
-            changed = None
-            if change_weight != 1.0 and history is not None:
-                changed = classes != self.class_targets(history[:, 1:])  # (B, L, K)
-            for k, (i, lg) in enumerate(zip(self.classified, heads.logits, strict=True)):
-                ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
-                                     reduction="none")  # (B*L,)
-                per_var[i] = (ce.mean() if changed is None else
-                              weighted_mean(ce, changed[..., k].flatten(), change_weight, (0,)))
+            per_var.update(self._class_loss(heads, target, history, change_weight, sync_tol))
         loss = torch.stack([per_var[i] for i in range(len(self.config.metadata_names))]).mean()
         return loss, per_var
+
+    def in_sync(self, fed: Tensor, recorded: Tensor, tol: float) -> Tensor:
+        """Where the fed m_{t-1} (..., M) keeps to the recorded one: every regressed variable
+        within `tol` standard deviations, raw scale -> bool (...)."""
+        r = self.regressed
+        if not r:
+            return torch.ones(fed.shape[:-1], dtype=torch.bool, device=fed.device)
+        return ((fed[..., r] - recorded[..., r]).abs() <= tol * self.std[r]).all(-1)
+
+    def _class_loss(self, heads: Heads, target: Tensor, history: Tensor | None,
+                    change_weight: float, sync_tol: float) -> dict[int, Tensor]:
+        """Each classified variable's cross-entropy (see `_loss`). Its target is the recorded
+        change applied to the m_{t-1} it was fed (in open loop, fed = recorded: the recorded
+        class), so that in closed loop a score the model already got wrong is not taught as a
+        change without cause (an absolute target after a missed point pays that point at
+        whatever state the dream is in). A step counts only where the fed regressed variables
+        are within `sync_tol` standard deviations of the recording: where the dream has
+        drifted away, the recording's events (a point scored there) are not its events."""
+        fed = self.class_targets(heads.last)  # (B, L, K)
+        if history is None:
+            classes, changed, weight = self.class_targets(target), None, None
+        else:
+            recorded = self.class_targets(history[:, 1:])  # (B, L, K)
+            change = self.class_targets(target) - recorded  # (B, L, K)
+            sizes = torch.tensor(self.class_sizes, device=fed.device)
+            classes = (fed + change).clamp(min=0).minimum(sizes - 1)  # (B, L, K)
+            changed = change != 0  # (B, L, K)
+            weight = self.in_sync(heads.last, history[:, 1:], sync_tol).float()  # (B, L)
+        out: dict[int, Tensor] = {}
+        for k, (i, lg) in enumerate(zip(self.classified, heads.logits, strict=True)):
+            ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
+                                 reduction="none")  # (B*L,)
+            if weight is None:
+                out[i] = ce.mean()
+                continue
+            w = weight.flatten() * (1.0 + (change_weight - 1.0) * changed[..., k].flatten())
+            out[i] = (ce * w).sum() / w.sum().clamp(min=1e-6)
+        return out
 
     @torch.no_grad()
     def _logs(self, loss: Tensor, per_var: dict[int, Tensor], pred: Tensor, target: Tensor

@@ -382,7 +382,7 @@ def test_rollout_feeds_its_own_predictions_back() -> None:
                                   model.encode_latents(window["latents"]),
                                   window["actions"])
         heads = model._heads(h, norm[:, 1:], norm[:, :-1])
-        losses.append(model._loss(heads, m[:, r + 2:r + 2 + WINDOW])[0])
+        losses.append(model._loss(heads, m[:, r + 2:r + 2 + WINDOW], m[:, r:r + 1 + WINDOW])[0])
         pred = model.predict(inputs[:, -(WINDOW + 1):], z[:, r:r + WINDOW], a[:, r:r + WINDOW])
         inputs = torch.cat([inputs, pred[:, None]], 1)
     torch.testing.assert_close(loss, torch.stack(losses).mean())
@@ -486,6 +486,34 @@ def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:
         batch = random_batch()  # random lives: changes everywhere, the weights matter
         assert float(model(batch, change_weight=7.0)[0]) != pytest.approx(
             float(model(batch)[0]))
+
+
+def test_closed_loop_class_target_is_the_recorded_change_where_in_sync() -> None:
+    """In closed loop a classified variable learns the recorded change from the value it was
+    fed (a point the model missed is not taught later, at a state with no cause for it), and
+    only at the steps where the fed regressions are within sync_tol std of the recording."""
+    model = MetadataPredictor(tiny_config())  # x: std 20, y: std 0.5, lives: 4 classes
+    history = torch.tensor([[[50.0, -3.0, 1.0], [50.0, -3.0, 1.0], [50.0, -3.0, 1.0],
+                             [50.0, -3.0, 2.0]]])  # (1, L+1=4, M): m_{t-2} of step 0, then m_{t-1}
+    target = torch.tensor([[[50.0, -3.0, 1.0], [50.0, -3.0, 2.0], [50.0, -3.0, 2.0]]])
+    fed = history[:, 1:].clone()  # (1, 3, M): the model missed the recorded change of step 1
+    fed[0, 2, 2] = 1.0  # fed lives 1 where the recording had 2
+    fed[0, 0, 0] = 51.0  # x drifted 1 (0.05 std): still in sync
+    logits = [torch.randn(1, 3, 4)]
+    heads = Heads(torch.zeros(1, 3, 2), logits, None, fed)
+    ce = torch.nn.functional.cross_entropy(logits[0][0], torch.tensor([1, 2, 1]),
+                                           reduction="none")  # step 2: copy the fed 1, not 2
+    _, per_var = model._loss(heads, target, history)
+    assert per_var[2] == pytest.approx(float(ce.mean()), rel=1e-5)
+    _, weighted = model._loss(heads, target, history, change_weight=3.0)
+    w = torch.tensor([1.0, 3.0, 1.0])
+    assert weighted[2] == pytest.approx(float((ce * w).sum() / w.sum()), rel=1e-5)
+    fed[0, 1, 0] = 56.0  # step 1's x drifted 0.3 std: the recorded change there is dropped
+    _, per_var = model._loss(Heads(torch.zeros(1, 3, 2), logits, None, fed), target, history)
+    assert per_var[2] == pytest.approx(float((ce[0] + ce[2]) / 2), rel=1e-5)
+    _, every = model._loss(Heads(torch.zeros(1, 3, 2), logits, None, fed), target, history,
+                           sync_tol=float("inf"))
+    assert every[2] == pytest.approx(float(ce.mean()), rel=1e-5)
 
 
 def test_event_weight_weighs_the_steps_that_break_constant_velocity() -> None:
