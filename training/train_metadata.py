@@ -98,10 +98,10 @@ class Args:
         "help": "weight of a classified variable's loss at the steps where it changes (a point "
                 "scored), against 1 at the others: rare events count for more"})
     sync_tol: float = field(default=0.1, metadata={
-        "help": "with --rollout > 1: a classified variable (a score) learns from a closed-loop "
-                "step only where the fed regressed variables are within this many standard "
-                "deviations of the recording (elsewhere the recording's points are not the "
-                "dream's); inf: every step"})
+        "help": "with --rollout > 1: a closed-loop step teaches g_phi only where the fed "
+                "regressed variables are within this many standard deviations of the "
+                "recording (elsewhere the recording's next step, a bounce or a point, is not "
+                "the dream's); inf: every step"})
     event_weight: float = field(default=1.0, metadata={
         "help": "weight of a regressed variable's loss at its events, the steps where it "
                 "departs from constant velocity (a ball bouncing off a paddle), against 1"})

@@ -72,10 +72,9 @@ def velocity_events(target: Any, previous: Any, before: Any) -> Any:
     return abs(target - (2 * previous - before)) > EVENT_TOL
 
 
-def weighted_mean(err: Tensor, mask: Tensor, weight: float, dim: tuple[int, ...]) -> Tensor:
-    """Mean of `err` over `dim`, the entries where `mask` is set weighing `weight`, others 1."""
-    w = 1.0 + (weight - 1.0) * mask.float()
-    return (err * w).sum(dim=dim) / w.sum(dim=dim)
+def masked_mean(err: Tensor, weight: Tensor, dim: tuple[int, ...]) -> Tensor:
+    """Mean of `err` over `dim` weighted by `weight` (alike shapes); 0 where no weight is set."""
+    return (err * weight).sum(dim=dim) / weight.sum(dim=dim).clamp(min=1e-6)
 
 
 # latents (B, n, C, h, w), actions (B, n), metadata (B, 2, M) -> the next latent (B, C, h, w)
@@ -446,9 +445,9 @@ class MetadataPredictor(nn.Module):
         m_t departs from the constant-velocity guess 2 m_{t-1} - m_{t-2} (`EVENT_TOL`): a ball
         bouncing off a paddle, which an average over bounces and misses would blur. `reg_loss`
         "l1" regresses the median instead of the mean ("mse"), which keeps to the likelier
-        outcome where an outcome is in doubt. In closed loop a classified variable learns the
-        recorded change from the value it was fed, and only where the fed regressed variables
-        are within `sync_tol` standard deviations of the recording (`_class_loss`).
+        outcome where an outcome is in doubt. In closed loop every variable learns the recorded
+        step from the value it was fed, and only where the fed regressed variables are within
+        `sync_tol` standard deviations of the recording (`_loss`).
         """
         if reg_loss not in REG_LOSSES:
             raise ValueError(f"reg_loss must be one of {REG_LOSSES}, got {reg_loss!r}")
@@ -496,46 +495,56 @@ class MetadataPredictor(nn.Module):
         """Mean per-variable loss (MSE, or L1 with `reg_loss` "l1", of normalised regressions;
         cross-entropy of classes) over every step, and each variable's. heads at (B, L),
         target (B, L, M) raw; history (B, L+1, M) raw, the two recorded values before each
-        target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}): with `change_weight` != 1
-        a class's cross-entropy is a weighted mean, the steps where it changes weighing
-        `change_weight`, the others 1 (and, with `history`, those out of sync none:
-        `_class_loss`); with `event_weight` != 1 so is a regression's loss, its
-        events (see `forward`) weighing `event_weight`. A stepped variable's loss is the
-        cross-entropy of its step class (events weighted alike) plus its regression's error at
-        the jumps only, where the regression is used. A jump is where the recording jumps
-        (m_t - m_{t-1} beyond -D..D, recorded values; without `history`, the fed ones); at
-        the other steps the class is the change from the m_{t-1} it was fed, held to -D..D,
-        so that in closed loop it learns to move back towards the recording, never to call a
-        drift a jump."""
+        target (history[:, 1:] is m_{t-1}, history[:, :-1] m_{t-2}; without it, the fed
+        m_{t-1} is taken as recorded). Each loss is a weighted mean over the steps: with
+        `change_weight` != 1 a class's steps where the recording changes weigh
+        `change_weight`, the others 1; with `event_weight` != 1 so do a regression's events
+        (see `forward`).
+
+        What is taught is the recorded step, from the m_{t-1} the model was fed: a stepped
+        variable's class is the recorded change m_t - m_{t-1} (a jump where the recording
+        jumps, where its regression is then taught the recorded value), a classified
+        variable's class is the fed value moved by the recorded change. In open loop fed and
+        recorded are one. In closed loop the fed values drift from the recording, and a step
+        counts only where every fed regressed variable is within `sync_tol` standard
+        deviations of it (`in_sync`): where the dream has gone its own way, the recording's
+        next step is not its next step (a point scored there, a ball's bounce), and a target
+        that pulls back towards the recording teaches moves the game never makes (a ball
+        crossing the screen in a few steps, a point paid at any state)."""
         per_var: dict[int, Tensor] = {}
         c, r = self.config, self.regressed
+        recorded = heads.last if history is None else history[:, 1:]  # (B, L, M) m_{t-1}
+        sync = self.in_sync(heads.last, recorded, sync_tol).float()  # (B, L)
         target_norm = self.normalise(target)[..., r]  # (B, L, R)
         diff = heads.reg - target_norm
         err = diff.abs() if reg_loss == "l1" else diff.pow(2)  # (B, L, R)
-        event = None
+        w_reg = sync[..., None].expand_as(err)  # (B, L, R)
         if event_weight != 1.0 and history is not None and r:
-            event = velocity_events(target[..., r], history[:, 1:, r],
-                                    history[:, :-1, r])  # (B, L, R)
-            mean_err = weighted_mean(err, event, event_weight, (0, 1))  # (R,)
-        else:
-            mean_err = err.mean(dim=(0, 1))  # (R,)
+            event = velocity_events(target[..., r], recorded[..., r], history[:, :-1, r])
+            w_reg = w_reg * (1.0 + (event_weight - 1.0) * event.float())  # (B, L, R)
+        mean_err = masked_mean(err, w_reg, (0, 1))  # (R,)
         for j, i in enumerate(r):
             per_var[i] = mean_err[j]
         if heads.steps is not None:
             s = self.stepped
-            recorded = heads.last if history is None else history[:, 1:]  # (B, L, M) m_{t-1}
-            jump = self.step_targets(target[..., s] - recorded[..., s]) == c.step_classes - 1
-            classes = self.step_targets(target[..., s] - heads.last[..., s], jump)  # (B, L, S)
+            classes = self.step_targets(target[..., s] - recorded[..., s])  # (B, L, S)
             ce = F.cross_entropy(heads.steps.flatten(0, -2), classes.flatten(),
                                  reduction="none").reshape(classes.shape)  # (B, L, S)
-            jump = jump.float()  # (B, L, S)
+            jump = (classes == c.step_classes - 1).float() * sync[..., None]  # (B, L, S)
             for j, i in enumerate(s):
                 col = r.index(i)
-                on_jumps = (err[..., col] * jump[..., j]).sum() / jump[..., j].sum().clamp(min=1)
-                per_var[i] = on_jumps + (ce[..., j].mean() if event is None else weighted_mean(
-                    ce[..., j], event[..., col], event_weight, (0, 1)))
+                per_var[i] = (masked_mean(err[..., col], jump[..., j], (0, 1))
+                              + masked_mean(ce[..., j], w_reg[..., col], (0, 1)))
         if self.classified:
-            per_var.update(self._class_loss(heads, target, history, change_weight, sync_tol))
+            fed = self.class_targets(heads.last)  # (B, L, K)
+            change = self.class_targets(target) - self.class_targets(recorded)  # (B, L, K)
+            sizes = torch.tensor(self.class_sizes, device=fed.device)
+            classes = (fed + change).clamp(min=0).minimum(sizes - 1)  # (B, L, K)
+            w_cls = sync[..., None] * (1.0 + (change_weight - 1.0) * (change != 0).float())
+            for k, (i, lg) in enumerate(zip(self.classified, heads.logits, strict=True)):
+                ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
+                                     reduction="none")  # (B*L,)
+                per_var[i] = masked_mean(ce, w_cls[..., k].flatten(), (0,))
         loss = torch.stack([per_var[i] for i in range(len(self.config.metadata_names))]).mean()
         return loss, per_var
 
@@ -546,36 +555,6 @@ class MetadataPredictor(nn.Module):
         if not r:
             return torch.ones(fed.shape[:-1], dtype=torch.bool, device=fed.device)
         return ((fed[..., r] - recorded[..., r]).abs() <= tol * self.std[r]).all(-1)
-
-    def _class_loss(self, heads: Heads, target: Tensor, history: Tensor | None,
-                    change_weight: float, sync_tol: float) -> dict[int, Tensor]:
-        """Each classified variable's cross-entropy (see `_loss`). Its target is the recorded
-        change applied to the m_{t-1} it was fed (in open loop, fed = recorded: the recorded
-        class), so that in closed loop a score the model already got wrong is not taught as a
-        change without cause (an absolute target after a missed point pays that point at
-        whatever state the dream is in). A step counts only where the fed regressed variables
-        are within `sync_tol` standard deviations of the recording: where the dream has
-        drifted away, the recording's events (a point scored there) are not its events."""
-        fed = self.class_targets(heads.last)  # (B, L, K)
-        if history is None:
-            classes, changed, weight = self.class_targets(target), None, None
-        else:
-            recorded = self.class_targets(history[:, 1:])  # (B, L, K)
-            change = self.class_targets(target) - recorded  # (B, L, K)
-            sizes = torch.tensor(self.class_sizes, device=fed.device)
-            classes = (fed + change).clamp(min=0).minimum(sizes - 1)  # (B, L, K)
-            changed = change != 0  # (B, L, K)
-            weight = self.in_sync(heads.last, history[:, 1:], sync_tol).float()  # (B, L)
-        out: dict[int, Tensor] = {}
-        for k, (i, lg) in enumerate(zip(self.classified, heads.logits, strict=True)):
-            ce = F.cross_entropy(lg.flatten(0, 1), classes[..., k].flatten(),
-                                 reduction="none")  # (B*L,)
-            if weight is None:
-                out[i] = ce.mean()
-                continue
-            w = weight.flatten() * (1.0 + (change_weight - 1.0) * changed[..., k].flatten())
-            out[i] = (ce * w).sum() / w.sum().clamp(min=1e-6)
-        return out
 
     @torch.no_grad()
     def _logs(self, loss: Tensor, per_var: dict[int, Tensor], pred: Tensor, target: Tensor
