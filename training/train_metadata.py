@@ -46,6 +46,7 @@ from neuralgym.models.metadata import (
     MetadataConfig,
     MetadataPredictor,
     cache_batch,
+    hold_to_limits,
     metadata_stats,
     to_tensors,
     velocity_events,
@@ -123,6 +124,17 @@ class Args:
     eval_only: bool = field(default=False, metadata={
         "help": "evaluate the folder's component on the cache's test split without training "
                 "(writes <component>_eval.json with steps null)"})
+    eval_rollout: int = field(default=0, metadata={
+        "help": "R > 0: also evaluate g_phi in closed loop, R calls from each of "
+                "--eval-rollout-windows windows, its changes of each classified variable (points "
+                "paid) against the recording's and how far its positions drift: fed its own "
+                "metadata over the recorded latents, and with --eval-dream-steps also over "
+                "dreamt latents (with the recorded metadata, then with its own: as the dream)"})
+    eval_rollout_windows: int = field(default=512, metadata={
+        "help": "windows of the closed-loop evaluation (evenly spaced)"})
+    eval_dream_steps: int = field(default=0, metadata={
+        "help": "sampler steps of the folder's denoiser for the closed-loop evaluation's "
+                "dreamt latents (0: recorded latents only)"})
     eval_split: str = field(default="test", metadata={
         "help": "split the evaluation reads: test, or all (a cache the component was not "
                 "trained on, e.g. a new recording, with --eval-only)",
@@ -237,6 +249,92 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     return result
 
 
+CLOSED_LOOP_MODES = {  # mode -> (g_phi reads its own metadata, the latents are dreamt)
+    "own metadata": (True, False),
+    "dreamt latents": (False, True),
+    "dream": (True, True),
+}
+
+
+@torch.no_grad()
+def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Args,
+                         device: torch.device, dream: DenoiserDream | None,
+                         limits: torch.Tensor | None) -> dict:
+    """g_phi over `args.eval_rollout` calls from real windows, each call reading the newest
+    metadata and latents of a mode (`CLOSED_LOOP_MODES`; the dreamt ones need `dream`):
+    per classified variable the changes it makes against the recording's changes at the same
+    steps, per regressed variable its mean absolute drift from the recording at the last call,
+    and the share of steps in sync (`MetadataPredictor.in_sync`, 0.1 std). Fed-back
+    predictions are held to the game's step `limits` (2, M), as the dream holds them."""
+    c, rollout = model.config, args.eval_rollout
+    w = c.window
+    last = cache.window_starts(args.eval_split, w + 1, rollout)
+    if len(last) > args.eval_rollout_windows:
+        pick = np.linspace(0, len(last) - 1, args.eval_rollout_windows).round().astype(np.int64)
+        last = last[pick]
+    model.eval()
+    modes = [m for m, (_, dreamt) in CLOSED_LOOP_MODES.items() if dream is not None or not dreamt]
+    result: dict = {"rollout": rollout, "windows": int(len(last)), "split": args.eval_split,
+                    "dream_steps": args.eval_dream_steps if dream is not None else 0,
+                    "modes": {}}
+    cls, reg = model.classified, model.regressed
+    for mode in modes:
+        own, dreamt = CLOSED_LOOP_MODES[mode]
+        made = torch.zeros(len(cls))  # changes g_phi made
+        real = torch.zeros(len(cls))  # changes the recording made at the same steps
+        false = torch.zeros(len(cls))  # g_phi's changes where the recording made none
+        drift = torch.zeros(len(reg))  # |fed - recorded| summed at the last call
+        sync = 0.0
+        for k in range(0, len(last), args.eval_batch):
+            t = to_tensors(cache_batch(cache, last[k:k + args.eval_batch], w, rollout), device)
+            rec, acts = t["metadata"].float(), t["actions"]  # (B, W+1+R, M), (B, W+R-1)
+            fed, lat = rec[:, :w + 1], t["latents"][:, :w].float()  # (B, W+1, M), (B, W, ...)
+            for r in range(rollout):
+                pred = model.predict(fed[:, -(w + 1):], lat[:, -w:], acts[:, r:r + w]).float()
+                if limits is not None:
+                    pred = hold_to_limits(pred, fed[:, -1], limits)  # (B, M)
+                before, now = rec[:, w + r], rec[:, w + r + 1]  # (B, M) recorded m_{t-1}, m_t
+                moved, changed = pred[:, cls] != fed[:, -1, cls], now[:, cls] != before[:, cls]
+                made += moved.sum(0).cpu()
+                real += changed.sum(0).cpu()
+                false += (moved & ~changed).sum(0).cpu()
+                sync += float(model.in_sync(fed[:, -1], before, 0.1).float().sum())
+                fed = torch.cat([fed, (pred if own else now)[:, None]], 1)
+                if r == rollout - 1:
+                    drift += (fed[:, -1, reg] - now[:, reg]).abs().sum(0).cpu()
+                elif dreamt:  # Z_{t+r} from the denoiser, conditioned on [m_{t+r-1}, m_{t+r}]
+                    z = dream(lat, acts[:, :lat.shape[1]], fed[:, -2:])
+                    lat = torch.cat([lat, z[:, None]], 1)
+                else:
+                    lat = t["latents"][:, :w + r + 1].float()
+        steps = len(last) * rollout
+        result["modes"][mode] = {
+            "steps": steps, "in_sync": sync / steps,
+            "variables": {
+                **{c.metadata_names[i]: {
+                    "changes": float(made[j]), "recorded_changes": float(real[j]),
+                    "false_changes": float(false[j])} for j, i in enumerate(cls)},
+                **{c.metadata_names[i]: {"last_call_mae": float(drift[j]) / len(last)}
+                   for j, i in enumerate(reg)},
+            },
+        }
+    return result
+
+
+def print_closed_loop(result: dict) -> None:
+    print(f"\nclosed loop: {result['rollout']} calls from each of {result['windows']} "
+          f"{result['split']} windows (dreamt latents: {result['dream_steps']} sampler steps)")
+    for mode, r in result["modes"].items():
+        parts = []
+        for name, v in r["variables"].items():
+            if "changes" in v:
+                parts.append(f"{name} changes {v['changes']:.0f} (false {v['false_changes']:.0f})"
+                             f" where the recording has {v['recorded_changes']:.0f}")
+            else:
+                parts.append(f"{name} MAE {v['last_call_mae']:.3g}")
+        print(f"{mode}: in sync {r['in_sync']:.3f} of steps; " + "; ".join(parts), flush=True)
+
+
 def print_table(result: dict) -> None:
     split = result.get("split", "test")
     print(f"\none-step-ahead on {result['test_windows']} {split} windows (raw scale)")
@@ -285,6 +383,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {cache.root}/info.json names {len(names)} metadata variables, "
                  f"the arrays hold {n_meta}")
     folder = ModelFolder(args.out)
+    if args.eval_rollout < 0 or args.eval_dream_steps < 0 or (
+            args.eval_dream_steps and not args.eval_rollout):
+        sys.exit("error: --eval-rollout and --eval-dream-steps must be at least 0, and "
+                 "--eval-dream-steps needs --eval-rollout")
     if args.eval_only:  # the folder's component as it is: no statistics, no training windows
         if not folder.has(args.component):
             sys.exit(f"error: {args.out} has no {args.component} component to evaluate; "
@@ -435,11 +537,22 @@ def write_eval(model: MetadataPredictor, cache: LatentCache, args: Args, device:
     """Evaluate on the test split, write OUT/<component>_eval.json and print the table."""
     config = model.config
     result = evaluate(model, cache, args, device)
+    if args.eval_rollout > 0:
+        folder = ModelFolder(args.out)
+        dream = make_dream(folder, device, args.eval_dream_steps) if args.eval_dream_steps \
+            else None
+        limits = game_step_limits(cache.info.get("env_id"), config.metadata_names)
+        result["closed_loop"] = evaluate_closed_loop(
+            model, cache, args, device, dream,
+            None if limits is None else torch.as_tensor(limits, dtype=torch.float32,
+                                                        device=device))
     result.update(component=args.component, kind=config.kind, window=config.window,
                   steps=steps, categorical_as_classes=config.categorical_as_classes,
                   parameters=count_parameters(model), cache=str(cache.root))
     atomic_write_json(Path(args.out) / f"{args.component}_eval.json", result)
     print_table(result)
+    if "closed_loop" in result:
+        print_closed_loop(result["closed_loop"])
 
 
 if __name__ == "__main__":

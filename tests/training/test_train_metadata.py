@@ -144,6 +144,34 @@ def test_closed_loop_rollout_with_the_folders_denoiser(breakout_cache: Path, tmp
     assert state["extra"]["args"]["event_weight"] == 4
     assert state["extra"]["args"]["reg_loss"] == "l1"
     assert json.loads((out / "metadata_eval.json").read_text())["test_windows"] > 0
+    # the closed-loop evaluation: own metadata, dreamt latents, both (as the dream runs)
+    r = run_script(SCRIPT, *common, "--eval-only", "--eval-dream-steps", "1")
+    assert r.returncode != 0 and "--eval-dream-steps needs --eval-rollout" in r.stderr
+    r = run_script(SCRIPT, *common, "--eval-only", "--eval-rollout", "3", "--eval-dream-steps",
+                   "1", "--eval-rollout-windows", "5")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "closed loop: 3 calls from each of 5 test windows" in r.stdout
+    closed = json.loads((out / "metadata_eval.json").read_text())["closed_loop"]
+    assert list(closed["modes"]) == ["own metadata", "dreamt latents", "dream"]
+    recorded = []
+    for mode in closed["modes"].values():
+        assert mode["steps"] == 15 and 0.0 <= mode["in_sync"] <= 1.0
+        counts = {}
+        for name, v in mode["variables"].items():
+            if "changes" in v:  # a classified variable: score, lives
+                assert 0 <= v["false_changes"] <= v["changes"] <= 15
+                counts[name] = v["recorded_changes"]
+            else:
+                assert v["last_call_mae"] >= 0.0
+        assert counts  # Breakout's score and lives are classified
+        recorded.append(counts)
+    assert recorded[0] == recorded[1] == recorded[2]  # every mode against the same steps
+    # with the recorded latents only: the one mode that needs no denoiser
+    r = run_script(SCRIPT, *common, "--eval-only", "--eval-rollout", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    closed = json.loads((out / "metadata_eval.json").read_text())["closed_loop"]
+    assert list(closed["modes"]) == ["own metadata"] and closed["dream_steps"] == 0
+    assert closed["modes"]["own metadata"]["steps"] == 2 * closed["windows"]
 
 
 def test_finetune_widens_classes_the_data_needs(breakout_cache: Path, tmp_path: Path,
