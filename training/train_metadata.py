@@ -243,6 +243,11 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
                 if moved.any():
                     row["expected_change_at_changes"] = float(
                         (mean[moved, i] - copy[moved, i]).mean())
+                # by the value it was fed: windows, g_phi's changes, the recording's
+                row["changes_by_value"] = {
+                    str(int(v)): [int(at.sum()), int((pred[at, i] != v).sum()),
+                                  int((true[at, i] != v).sum())]
+                    for v in np.unique(copy[:, i]) for at in [copy[:, i] == v]}
         result["variables"][name] = row
     result["normalised_mae"] = float((np.abs(pred - true) / std).mean())
     result["copy_normalised_mae"] = float((np.abs(copy - true) / std).mean())
@@ -285,6 +290,8 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
         false = torch.zeros(len(cls))  # g_phi's changes where the recording made none
         drift = torch.zeros(len(reg))  # |fed - recorded| summed at the last call
         sync = 0.0
+        bar = tqdm(total=len(last) * rollout, desc=f"closed loop, {mode}", unit="step",
+                   dynamic_ncols=True)
         for k in range(0, len(last), args.eval_batch):
             t = to_tensors(cache_batch(cache, last[k:k + args.eval_batch], w, rollout), device)
             rec, acts = t["metadata"].float(), t["actions"]  # (B, W+1+R, M), (B, W+R-1)
@@ -307,6 +314,8 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
                     lat = torch.cat([lat, z[:, None]], 1)
                 else:
                     lat = t["latents"][:, :w + r + 1].float()
+                bar.update(len(rec))
+        bar.close()
         steps = len(last) * rollout
         result["modes"][mode] = {
             "steps": steps, "in_sync": sync / steps,
@@ -355,6 +364,10 @@ def print_table(result: dict) -> None:
                   f"predicted (argmax) {r['argmax_change_sum']:.4g}, expected "
                   f"{r['expected_change_sum']:.4g}"
                   + (f" ({at:.3g} on average where it changed)" if at is not None else ""))
+        if "changes_by_value" in r:
+            print(f"{name}: by the value fed (windows: changes by g_phi / by the recording): "
+                  + ", ".join(f"{v} ({n}: {made} / {real})"
+                              for v, (n, made, real) in r["changes_by_value"].items()))
         if "event_mae" in r:
             print(f"{name}: at its {r['event_windows']} events (constant velocity off by more "
                   f"than {EVENT_TOL}): MAE {r['event_mae']:.4g}, constant velocity's "

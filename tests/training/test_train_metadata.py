@@ -58,6 +58,11 @@ def test_trains_saves_and_evaluates(breakout_cache: Path, tmp_path: Path, run_sc
         assert abs(lives[key]) <= 5 * result["test_windows"]  # classes 0-5, so |delta| <= 5
     # a 12-step model's class probabilities are spread: their mean is not the argmax
     assert lives["expected_change_sum"] != lives["argmax_change_sum"]
+    # by the value fed: windows, g_phi's changes, the recording's, summing to the totals
+    by_value = lives["changes_by_value"].values()
+    assert sum(n for n, _, _ in by_value) == result["test_windows"]
+    assert sum(real for _, _, real in by_value) == lives["changed_windows"]
+    assert all(0 <= made <= n for n, made, _ in by_value)
     assert "accuracy" not in result["variables"]["ball_x"]
     assert "expected_change_sum" not in result["variables"]["ball_x"]
     # events of a regressed variable: steps where constant velocity is off (a bounce)
