@@ -46,6 +46,7 @@ from neuralgym.models.metadata import (
     MetadataConfig,
     MetadataPredictor,
     cache_batch,
+    classes_as_steps,
     hold_to_limits,
     metadata_stats,
     to_tensors,
@@ -77,8 +78,10 @@ class Args:
     heads: int = field(default=4, metadata={"help": "attention heads (transformer)"})
     latent_width: int = field(default=32, metadata={"help": "channels of the latent conv stack"})
     latent_dim: int = field(default=128, metadata={"help": "latent feature size per step"})
-    categorical_as_classes: bool = field(
-        default=True, metadata={"help": "classify categorical variables (else regress them)"})
+    categorical_as_classes: bool = field(default=True, metadata={
+        "help": "classify categorical variables (else regress them, and with --delta-classes "
+                "classify their step change); --no-categorical-as-classes on a fine-tuned "
+                "g_phi that classifies them turns them into step classes"})
     steps: int = field(default=5000, metadata={"help": "optimiser steps"})
     batch_size: int = field(default=256, metadata={"help": "windows per step (per GPU)"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
@@ -476,6 +479,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"added step classes over -{args.delta_classes}..{args.delta_classes} "
                       f"for {[config.metadata_names[i] for i in stepped.config.stepped]}")
                 model, config = stepped, stepped.config
+        if not args.categorical_as_classes and model.classified:
+            try:
+                steps = classes_as_steps(model)
+            except ValueError as e:
+                sys.exit(f"error: {e}")
+            print(f"{[config.metadata_names[i] for i in model.classified]} now predicted by "
+                  "their step change, no longer by class")
+            model, config = steps, steps.config
     model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)

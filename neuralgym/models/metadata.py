@@ -217,6 +217,54 @@ def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataP
     return new
 
 
+def classes_as_steps(model: MetadataPredictor, copy_bias: float = 8.0) -> MetadataPredictor:
+    """A copy of `model` whose classified variables (scores, lives) are stepped instead: their
+    step change m_t - m_{t-1} is classified over -D..D (`MetadataConfig.delta_classes`, which
+    the model must have) like the positions', and no longer their value. A class per value is
+    learnt value by value, and a Pong score that random play seldom reaches (3, 5) is one the
+    model is unsure of, where any class above the fed score pays a point; a change of 0 or +1
+    is learnt at every score alike. Every other weight is copied; the new step classes start
+    at "no change" (a bias of `copy_bias` on it; no constant-velocity bonus, since a point is
+    not followed by another), their regressions (used for jumps beyond D only) at m_{t-1}."""
+    c = model.config
+    if not model.classified:
+        return model
+    if not c.stepped:
+        raise ValueError("classes as steps needs step classes; give the model some first "
+                         "(with_step_classes, train_metadata.py --delta-classes D)")
+    config = replace(c, categorical_as_classes=False)
+    new = MetadataPredictor(config).to(model.mean.device)
+    state = model.state_dict()
+    head = f"head.{len(model.head) - 1}"
+    old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (n_out, H)
+    old_bonus = state.pop("step_logit")
+    state.pop("copy_logit", None)
+    loaded = new.load_state_dict(state, strict=False)
+    assert not loaded.unexpected_keys and set(loaded.missing_keys) == {
+        f"{head}.weight", f"{head}.bias", "step_logit"}, loaded
+    new_w, new_b = new.head[-1].weight.data, new.head[-1].bias.data
+    new_w.zero_()
+    new_b.zero_()
+    n_reg, n_steps = len(new.regressed), c.step_classes
+    old_steps = len(model.regressed) + sum(model.class_sizes)  # first step row of the old
+    bonus = new.step_logit.data
+    for j, i in enumerate(new.regressed):
+        if i in model.regressed:
+            k = model.regressed.index(i)
+            new_w[j], new_b[j] = old_w[k], old_b[k]
+    for j, i in enumerate(new.stepped):
+        rows = slice(n_reg + j * n_steps, n_reg + (j + 1) * n_steps)
+        if i in model.stepped:
+            k = model.stepped.index(i)
+            old = slice(old_steps + k * n_steps, old_steps + (k + 1) * n_steps)
+            new_w[rows], new_b[rows] = old_w[old], old_b[old]
+            bonus[j] = old_bonus[k]
+        else:  # a former class: no change until trained
+            new_b[rows.start + c.delta_classes] = copy_bias
+            bonus[j] = 0.0
+    return new
+
+
 def _rebuilt(model: MetadataPredictor, config: MetadataConfig
              ) -> tuple[MetadataPredictor, Tensor, Tensor]:
     """A model of `config` holding all of `model`'s weights but its output layer's, and

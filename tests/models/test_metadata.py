@@ -18,6 +18,7 @@ from neuralgym.models.metadata import (
     MetadataConfig,
     MetadataPredictor,
     cache_batch,
+    classes_as_steps,
     metadata_stats,
     to_tensors,
     widen_classes,
@@ -703,3 +704,31 @@ def test_with_step_classes_keeps_the_other_predictions() -> None:
         p.data.add_(0.05 * torch.randn_like(p))
     wide = widen_classes(stepped, (0, 0, 6)).eval()
     torch.testing.assert_close(wide.predict(*args)[:, :2], stepped.predict(*args)[:, :2])
+
+
+def test_classes_as_steps_keeps_the_others_and_starts_the_former_classes_at_no_change() -> None:
+    """A classified variable (lives) becomes stepped: the stepped x and the regressed y are
+    predicted as before, lives are copied until trained (even after a change, where a
+    constant-velocity bonus would repeat it); the model's other weights are kept; a g_phi
+    without step classes is refused, one without classes returned as it is."""
+    torch.manual_seed(0)
+    model = with_step_classes(MetadataPredictor(tiny_config(integer=(True, False, True))), D)
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    steps = classes_as_steps(model).eval()
+    assert steps.classified == [] and steps.config.stepped == (0, 2)
+    assert classes_as_steps(steps) is steps
+    with pytest.raises(ValueError, match="needs step classes"):
+        classes_as_steps(MetadataPredictor(tiny_config(integer=(True, False, True))))
+    b = random_batch(b=32)
+    b["metadata"][:, -2, 2] = b["metadata"][:, -3, 2] + 1  # lives just changed by one
+    args = (b["metadata"][:, :-1], b["latents"], b["actions"])
+    old, new = model.predict(*args), steps.predict(*args)
+    torch.testing.assert_close(new[:, :2], old[:, :2])
+    torch.testing.assert_close(new[:, 2], args[0][:, -1, 2])  # copied, not repeated
+    torch.testing.assert_close(steps.latent_encoder[0].weight, model.latent_encoder[0].weight)
+    # it trains: a step change of lives is now a class of -D..D
+    loss, _ = steps(random_batch())
+    loss.backward()
+    assert steps.head[-1].weight.grad is not None

@@ -232,3 +232,20 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", again, "--steps", "2",
                    "--delta-classes", "3", *TINY)
     assert r.returncode != 0 and "already" in r.stderr
+    # --no-categorical-as-classes: the classified lives become stepped, and the run trains
+    steps = tmp_path / "wm3"
+    ModelFolder(steps).save_component("metadata", model, cfg)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", steps, "--steps", "2",
+                   "--eval-windows", "16", "--no-categorical-as-classes", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "['lives'] now predicted by their step change" in r.stdout
+    cfg = ModelFolder(steps).component_config("metadata", MetadataConfig)
+    assert cfg.classified == () and len(cfg.stepped) == m and not cfg.categorical_as_classes
+    model = ModelFolder(steps).load_component("metadata", MetadataPredictor(cfg))
+    assert model.head[-1].out_features == m + m * 10
+    # a g_phi without step classes cannot make its classes steps
+    none = tmp_path / "wm4"
+    ModelFolder(none).save_component("metadata", MetadataPredictor(plain), plain)
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", none, "--steps", "2",
+                   "--no-categorical-as-classes", *TINY)
+    assert r.returncode != 0 and "needs step classes" in r.stderr
