@@ -25,6 +25,7 @@ from neuralgym.cli import parse_args
 from neuralgym.policies import PongScriptedPolicy
 
 PADDLE_X = PongScriptedPolicy.HIT_X  # ball_x at the player's paddle
+MAX_STEP, RAM_MAX, RUN = 24, 255, 10  # a step class's largest move; a RAM byte; a run's gap
 ARRIVE_LO, PASSED_X, WINDOW = PADDLE_X - 8, PADDLE_X + 9, 8
 
 
@@ -52,6 +53,24 @@ def arrivals(ball_x: np.ndarray, ball_y: np.ndarray, player_y: np.ndarray
             else:
                 t += 1
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def motion(ball_x: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """How the ball moves and the points come, from (L, N) arrays: the median |ball_x step|
+    over the steps it moves by 1..MAX_STEP (the game's: 4), the share of steps with ball_x
+    outside a RAM byte's 0..RAM_MAX, and per score its points and those that come within RUN
+    steps of that side's last point (the game's never do: a serve comes first)."""
+    step = np.abs(np.diff(ball_x, axis=0))
+    moving = step[(step > 0) & (step <= MAX_STEP)]
+    out: dict[str, Any] = {
+        "ball_x_step_median": float(np.median(moving)) if moving.size else None,
+        "ball_x_off_byte": float(((ball_x < 0) | (ball_x > RAM_MAX)).mean())}
+    for name, score in scores.items():
+        points = np.diff(score, axis=0) > 0  # (L-1, N)
+        gaps = np.concatenate([np.diff(np.nonzero(points[:, e])[0])
+                               for e in range(points.shape[1])])
+        out[name] = {"points": int(points.sum()), "in_runs": int((gaps <= RUN).sum())}
+    return out
 
 
 def summary(offsets: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -90,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
                     o = s[f"{k}_offset"]
                     print(f"  {k}: ball_y - player_y median {o['median']:.0f}, quartiles "
                           f"{o['quartiles'][0]:.0f} / {o['quartiles'][1]:.0f}")
+            scores = {k: trace[f"{run}/{k}"] for k in ("player_score", "enemy_score")
+                      if f"{run}/{k}" in trace.files}
+            m = motion(cols[0], scores)
+            speed = "-" if m["ball_x_step_median"] is None else f"{m['ball_x_step_median']:.0f}"
+            print(f"  ball_x moves {speed} a step (median of its moves of 1-{MAX_STEP}), off "
+                  f"0..{RAM_MAX} in {m['ball_x_off_byte']:.3f} of steps"
+                  + "".join(f"; {k}: {m[k]['points']} points, {m[k]['in_runs']} within {RUN} "
+                            "steps of the last" for k in scores))
     return 0
 
 

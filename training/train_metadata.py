@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -178,6 +179,14 @@ class DenoiserDream:
         return z[:, 0].float()
 
 
+def step_limits_on(env_id: str | None, names: Sequence[str], device: torch.device
+                   ) -> torch.Tensor | None:
+    """The game's per-step limits (`GameSpec.step_limits`, (2, M)) on `device`, or None."""
+    limits = game_step_limits(env_id, names)
+    return None if limits is None else torch.as_tensor(limits, dtype=torch.float32,
+                                                       device=device)
+
+
 def make_dream(folder: ModelFolder, device: torch.device, steps: int) -> DenoiserDream:
     """The folder's trained denoiser, frozen, as the dream of `--dream-steps`."""
     if not folder.has("denoiser"):
@@ -272,7 +281,7 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
     metadata and latents of a mode (`CLOSED_LOOP_MODES`; the dreamt ones need `dream`):
     per classified variable the changes it makes against the recording's changes at the same
     steps, per regressed variable its mean absolute drift from the recording at the last call,
-    and the share of steps in sync (`MetadataPredictor.in_sync`, 0.1 std). Fed-back
+    and the share of steps in sync (`MetadataPredictor.in_sync`, `args.sync_tol` std). Fed-back
     predictions are held to the game's step `limits` (2, M), as the dream holds them."""
     c, rollout = model.config, args.eval_rollout
     w = c.window
@@ -308,7 +317,7 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
                 made += moved.sum(0).cpu()
                 real += changed.sum(0).cpu()
                 false += (moved & ~changed).sum(0).cpu()
-                sync += float(model.in_sync(fed[:, -1], before, 0.1).float().sum())
+                sync += float(model.in_sync(fed[:, -1], before, args.sync_tol).float().sum())
                 fed = torch.cat([fed, (pred if own else now)[:, None]], 1)
                 if r == rollout - 1:
                     drift += (fed[:, -1, reg] - now[:, reg]).abs().sum(0).cpu()
@@ -421,9 +430,8 @@ def main(argv: list[str] | None = None) -> None:
                  "latents only)")
     dream = make_dream(folder, runtime.device, args.dream_steps) if args.dream_steps else None
     # closed loop: the fed-back predictions keep to the game's per-step limits, as in the dream
-    limits = game_step_limits(info.get("env_id"), names) if args.rollout > 1 else None
-    step_limits = None if limits is None \
-        else torch.as_tensor(limits, dtype=torch.float32, device=runtime.device)
+    step_limits = step_limits_on(info.get("env_id"), names, runtime.device) \
+        if args.rollout > 1 else None
     try:
         train_last = cache.window_starts("train", args.window + 1, args.rollout)
         cache.window_starts(args.eval_split, args.window + 1, 1)  # fail now, not after training
@@ -565,11 +573,9 @@ def write_eval(model: MetadataPredictor, cache: LatentCache, args: Args, device:
         folder = ModelFolder(args.out)
         dream = make_dream(folder, device, args.eval_dream_steps) if args.eval_dream_steps \
             else None
-        limits = game_step_limits(cache.info.get("env_id"), config.metadata_names)
         result["closed_loop"] = evaluate_closed_loop(
             model, cache, args, device, dream,
-            None if limits is None else torch.as_tensor(limits, dtype=torch.float32,
-                                                        device=device))
+            step_limits_on(cache.info.get("env_id"), config.metadata_names, device))
     result.update(component=args.component, kind=config.kind, window=config.window,
                   steps=steps, categorical_as_classes=config.categorical_as_classes,
                   parameters=count_parameters(model), cache=str(cache.root))

@@ -183,7 +183,7 @@ def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> Metad
               for i, n in enumerate(c.num_classes)]
     if list(c.num_classes) == wanted:
         return model
-    wide, old_w, old_b = _rebuilt(model, replace(c, num_classes=tuple(wanted)))
+    wide, old_w, old_b, _ = _rebuilt(model, replace(c, num_classes=tuple(wanted)))
     new_w, new_b = wide.head[-1].weight.data, wide.head[-1].bias.data
     r = len(model.regressed)
     new_w[:r], new_b[:r] = old_w[:r], old_b[:r]
@@ -211,7 +211,7 @@ def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataP
     if c.delta_classes:
         raise ValueError(f"this g_phi classifies step changes over -{c.delta_classes}.."
                          f"{c.delta_classes} already; train a new one for another range")
-    new, old_w, old_b = _rebuilt(model, replace(c, delta_classes=delta_classes))
+    new, old_w, old_b, _ = _rebuilt(model, replace(c, delta_classes=delta_classes))
     new.head[-1].weight.data[:len(old_w)] = old_w
     new.head[-1].bias.data[:len(old_b)] = old_b
     return new
@@ -232,16 +232,8 @@ def classes_as_steps(model: MetadataPredictor, copy_bias: float = 8.0) -> Metada
     if not c.stepped:
         raise ValueError("classes as steps needs step classes; give the model some first "
                          "(with_step_classes, train_metadata.py --delta-classes D)")
-    config = replace(c, categorical_as_classes=False)
-    new = MetadataPredictor(config).to(model.mean.device)
-    state = model.state_dict()
-    head = f"head.{len(model.head) - 1}"
-    old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (n_out, H)
-    old_bonus = state.pop("step_logit")
-    state.pop("copy_logit", None)
-    loaded = new.load_state_dict(state, strict=False)
-    assert not loaded.unexpected_keys and set(loaded.missing_keys) == {
-        f"{head}.weight", f"{head}.bias", "step_logit"}, loaded
+    new, old_w, old_b, left = _rebuilt(model, replace(c, categorical_as_classes=False))
+    old_bonus = left["step_logit"]  # (S,): more variables are stepped now
     new_w, new_b = new.head[-1].weight.data, new.head[-1].bias.data
     new_w.zero_()
     new_b.zero_()
@@ -266,18 +258,19 @@ def classes_as_steps(model: MetadataPredictor, copy_bias: float = 8.0) -> Metada
 
 
 def _rebuilt(model: MetadataPredictor, config: MetadataConfig
-             ) -> tuple[MetadataPredictor, Tensor, Tensor]:
-    """A model of `config` holding all of `model`'s weights but its output layer's, and
-    that layer's old weight and bias."""
+             ) -> tuple[MetadataPredictor, Tensor, Tensor, dict[str, Tensor]]:
+    """A model of `config` holding all of `model`'s weights but its output layer's and those
+    the new one lacks or shapes otherwise (a bonus per class or stepped variable), and those
+    left: the old output layer's weight and bias and the other weights left out, by name."""
     new = MetadataPredictor(config).to(model.mean.device)
-    state = model.state_dict()
+    state, own = model.state_dict(), new.state_dict()
     head = f"head.{len(model.head) - 1}"
     old_w, old_b = state.pop(f"{head}.weight"), state.pop(f"{head}.bias")  # (n_out, H)
+    left = {k: state.pop(k) for k in list(state) if k not in own or own[k].shape != state[k].shape}
     loaded = new.load_state_dict(state, strict=False)  # all but the output layer
-    extra = {"step_logit"} if config.stepped and not model.config.stepped else set()
-    assert not loaded.unexpected_keys and set(loaded.missing_keys) == {
-        f"{head}.weight", f"{head}.bias", *extra}, loaded
-    return new, old_w, old_b
+    assert not loaded.unexpected_keys and {f"{head}.weight", f"{head}.bias"} <= set(
+        loaded.missing_keys) <= {f"{head}.weight", f"{head}.bias", "step_logit"}, loaded
+    return new, old_w, old_b, left
 
 
 def hold_to_limits(pred: Tensor, last: Tensor, limits: Tensor) -> Tensor:

@@ -43,6 +43,14 @@ def test_arrivals_sorts_returns_from_passes(pong_returns):
     assert pong_returns.summary(pong_returns.arrivals(bx, by * 0, py))["arrivals"] == 0
 
 
+def test_motion_measures_speed_off_screen_steps_and_runs_of_points(pong_returns):
+    bx = np.asarray([[10.0], [14.0], [18.0], [42.0], [300.0], [-5.0]])  # 4, 4, 24, jump, jump
+    score = np.asarray([[0.0], [1.0], [2.0], [2.0], [2.0], [3.0]])  # points at 1, 2 and 5
+    m = pong_returns.motion(bx, {"player_score": score})
+    assert m["ball_x_step_median"] == 4.0 and m["ball_x_off_byte"] == pytest.approx(2 / 6)
+    assert m["player_score"] == {"points": 3, "in_runs": 2}  # gaps 1 and 3, both <= 10
+
+
 def test_script_reads_a_trace(tmp_path: Path, run_script):
     real = rally(60, [(True, 3.0), (True, 3.0), (False, 20.0)])
     dream = rally(60, [(False, 3.0), (True, 25.0), (False, 3.0)])
