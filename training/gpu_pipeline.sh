@@ -57,6 +57,7 @@ VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_ST
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
 META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
+META_EVAL_ARGS=${META_EVAL_ARGS:-}  # extra flags of the metadata-eval stage (--eval-rollout 32)
 REWARDS_POLICIES=${REWARDS_POLICIES:-}  # policies or PPO .zip paths (default: random, and
 # the game's scripted player where it has one: neuralgym.policies.SCRIPTED)
 REWARDS_ENVS=${REWARDS_ENVS:-32}; REWARDS_STEPS=${REWARDS_STEPS:-500}
@@ -193,7 +194,7 @@ PY
     metadata-eval)  # the starting folder's g_phi (before this run) on this run's test windows
       rm -rf "$WORK/start-eval" && cp -r "$start" "$WORK/start-eval"
       python3 training/train_metadata.py --cache "$CACHE" --out "$WORK/start-eval" --eval-only \
-        --device "$DEVICE" 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -20
+        --device "$DEVICE" $META_EVAL_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -20
       cp "$WORK/start-eval/metadata_eval.json" "$RESULTS/metadata_eval-start.json"
       ;;
     metadata-closed)  # resumes the metadata stage's checkpoint: its steps, then these

@@ -255,11 +255,12 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
                 if moved.any():
                     row["expected_change_at_changes"] = float(
                         (mean[moved, i] - copy[moved, i]).mean())
-                # by the value it was fed: windows, g_phi's changes, the recording's
-                row["changes_by_value"] = {
-                    str(int(v)): [int(at.sum()), int((pred[at, i] != v).sum()),
-                                  int((true[at, i] != v).sum())]
-                    for v in np.unique(copy[:, i]) for at in [copy[:, i] == v]}
+            # by the value it was fed (classified or stepped): windows, g_phi's changes, the
+            # recording's
+            row["changes_by_value"] = {
+                str(int(v)): [int(at.sum()), int((pred[at, i] != v).sum()),
+                              int((true[at, i] != v).sum())]
+                for v in np.unique(copy[:, i]) for at in [copy[:, i] == v]}
         result["variables"][name] = row
     result["normalised_mae"] = float((np.abs(pred - true) / std).mean())
     result["copy_normalised_mae"] = float((np.abs(copy - true) / std).mean())
@@ -279,7 +280,7 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
                          limits: torch.Tensor | None) -> dict:
     """g_phi over `args.eval_rollout` calls from real windows, each call reading the newest
     metadata and latents of a mode (`CLOSED_LOOP_MODES`; the dreamt ones need `dream`):
-    per classified variable the changes it makes against the recording's changes at the same
+    per categorical variable the changes it makes against the recording's changes at the same
     steps, per regressed variable its mean absolute drift from the recording at the last call,
     and the share of steps in sync (`MetadataPredictor.in_sync`, `args.sync_tol` std). Fed-back
     predictions are held to the game's step `limits` (2, M), as the dream holds them."""
@@ -294,7 +295,9 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
     result: dict = {"rollout": rollout, "windows": int(len(last)), "split": args.eval_split,
                     "dream_steps": args.eval_dream_steps if dream is not None else 0,
                     "modes": {}}
-    cls, reg = model.classified, model.regressed
+    # points: every categorical variable, classified or stepped; drift: the regressed ones
+    cls = tuple(i for i, k in enumerate(c.kinds) if k == "categorical")
+    reg = model.regressed
     for mode in modes:
         own, dreamt = CLOSED_LOOP_MODES[mode]
         made = torch.zeros(len(cls))  # changes g_phi made
@@ -331,14 +334,15 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
         steps = len(last) * rollout
         result["modes"][mode] = {
             "steps": steps, "in_sync": sync / steps,
-            "variables": {
-                **{c.metadata_names[i]: {
-                    "changes": float(made[j]), "recorded_changes": float(real[j]),
-                    "false_changes": float(false[j])} for j, i in enumerate(cls)},
-                **{c.metadata_names[i]: {"last_call_mae": float(drift[j]) / len(last)}
-                   for j, i in enumerate(reg)},
-            },
+            "variables": {name: {} for name in c.metadata_names},
         }
+        for j, i in enumerate(cls):
+            result["modes"][mode]["variables"][c.metadata_names[i]].update(
+                changes=float(made[j]), recorded_changes=float(real[j]),
+                false_changes=float(false[j]))
+        for j, i in enumerate(reg):
+            result["modes"][mode]["variables"][c.metadata_names[i]]["last_call_mae"] = \
+                float(drift[j]) / len(last)
     return result
 
 

@@ -243,6 +243,18 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     assert cfg.classified == () and len(cfg.stepped) == m and not cfg.categorical_as_classes
     model = ModelFolder(steps).load_component("metadata", MetadataPredictor(cfg))
     assert model.head[-1].out_features == m + m * 10
+    # its points are still counted, one step ahead and in closed loop, though not classified
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", steps, "--eval-only",
+                   "--eval-windows", "16", "--eval-rollout", "2", "--eval-rollout-windows", "4",
+                   *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((steps / "metadata_eval.json").read_text())
+    lives = result["variables"]["lives"]
+    assert not lives["classified"] and sum(n for n, _, _ in lives["changes_by_value"].values()) \
+        == result["test_windows"]
+    closed = result["closed_loop"]["modes"]["own metadata"]["variables"]["lives"]
+    assert 0 <= closed["false_changes"] <= closed["changes"] <= 8
+    assert closed["last_call_mae"] >= 0.0  # stepped: regressed too
     # a g_phi without step classes cannot make its classes steps
     none = tmp_path / "wm4"
     ModelFolder(none).save_component("metadata", MetadataPredictor(plain), plain)
