@@ -55,21 +55,29 @@ def arrivals(ball_x: np.ndarray, ball_y: np.ndarray, player_y: np.ndarray
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def motion(ball_x: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+def motion(ball_x: np.ndarray, scores: dict[str, np.ndarray],
+           ball_y: np.ndarray | None = None) -> dict[str, Any]:
     """How the ball moves and the points come, from (L, N) arrays: the median |ball_x step|
     over the steps it moves by 1..MAX_STEP (the game's: 4), the share of steps with ball_x
-    outside a RAM byte's 0..RAM_MAX, and per score its points and those that come within RUN
-    steps of that side's last point (the game's never do: a serve comes first)."""
+    outside a RAM byte's 0..RAM_MAX, with `ball_y` the share with the ball out of play
+    (ball_y 0: the game's pause after a point), and per score its points, those that come
+    within RUN steps of that side's last point (the game's never do: a serve comes first)
+    and ball_x the step before them (10th, 50th, 90th percentiles: where the ball passed)."""
     step = np.abs(np.diff(ball_x, axis=0))
     moving = step[(step > 0) & (step <= MAX_STEP)]
     out: dict[str, Any] = {
         "ball_x_step_median": float(np.median(moving)) if moving.size else None,
         "ball_x_off_byte": float(((ball_x < 0) | (ball_x > RAM_MAX)).mean())}
+    if ball_y is not None:
+        out["out_of_play"] = float((ball_y == 0).mean())
     for name, score in scores.items():
         points = np.diff(score, axis=0) > 0  # (L-1, N)
         gaps = np.concatenate([np.diff(np.nonzero(points[:, e])[0])
                                for e in range(points.shape[1])])
-        out[name] = {"points": int(points.sum()), "in_runs": int((gaps <= RUN).sum())}
+        at = ball_x[:-1][points]  # ball_x the step before each point
+        out[name] = {"points": int(points.sum()), "in_runs": int((gaps <= RUN).sum()),
+                     "ball_x": [float(np.percentile(at, q)) for q in (10, 50, 90)]
+                     if at.size else None}
     return out
 
 
@@ -111,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                           f"{o['quartiles'][0]:.0f} / {o['quartiles'][1]:.0f}")
             scores = {k: trace[f"{run}/{k}"] for k in ("player_score", "enemy_score")
                       if f"{run}/{k}" in trace.files}
-            m = motion(cols[0], scores)
+            m = motion(cols[0], scores, cols[1])
             speed = "-" if m["ball_x_step_median"] is None else f"{m['ball_x_step_median']:.0f}"
             print(f"  ball_x moves {speed} a step (median of its moves of 1-{MAX_STEP}), off "
-                  f"0..{RAM_MAX} in {m['ball_x_off_byte']:.3f} of steps"
-                  + "".join(f"; {k}: {m[k]['points']} points, {m[k]['in_runs']} within {RUN} "
-                            "steps of the last" for k in scores))
+                  f"0..{RAM_MAX} in {m['ball_x_off_byte']:.3f} of steps; out of play (ball_y "
+                  f"0) in {m['out_of_play']:.3f}")
+            for k in scores:
+                at = m[k]["ball_x"]
+                print(f"  {k}: {m[k]['points']} points, {m[k]['in_runs']} within {RUN} steps "
+                      "of the last" + ("" if at is None else ", ball_x the step before at "
+                                       "{:.0f} / {:.0f} / {:.0f} (10th / 50th / 90th "
+                                       "percentile)".format(*at)))
     return 0
 
 

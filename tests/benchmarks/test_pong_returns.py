@@ -46,9 +46,17 @@ def test_arrivals_sorts_returns_from_passes(pong_returns):
 def test_motion_measures_speed_off_screen_steps_and_runs_of_points(pong_returns):
     bx = np.asarray([[10.0], [14.0], [18.0], [42.0], [300.0], [-5.0]])  # 4, 4, 24, jump, jump
     score = np.asarray([[0.0], [1.0], [2.0], [2.0], [2.0], [3.0]])  # points at 1, 2 and 5
-    m = pong_returns.motion(bx, {"player_score": score})
+    by = np.asarray([[0.0], [5.0], [5.0], [0.0], [0.0], [7.0]])
+    m = pong_returns.motion(bx, {"player_score": score}, by)
     assert m["ball_x_step_median"] == 4.0 and m["ball_x_off_byte"] == pytest.approx(2 / 6)
-    assert m["player_score"] == {"points": 3, "in_runs": 2}  # gaps 1 and 3, both <= 10
+    assert m["out_of_play"] == pytest.approx(3 / 6)
+    assert m["player_score"]["points"] == 3
+    assert m["player_score"]["in_runs"] == 2  # gaps 1 and 3, both <= 10
+    # ball_x the step before each point: 10, 14, 300
+    assert m["player_score"]["ball_x"] == pytest.approx(
+        [np.percentile([10, 14, 300], q) for q in (10, 50, 90)])
+    assert pong_returns.motion(bx, {"s": score * 0})["s"]["ball_x"] is None
+    assert "out_of_play" not in pong_returns.motion(bx, {})
 
 
 def test_script_reads_a_trace(tmp_path: Path, run_script):
