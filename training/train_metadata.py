@@ -49,6 +49,7 @@ from neuralgym.models.metadata import (
     cache_batch,
     classes_as_steps,
     hold_to_limits,
+    jumps_absolute,
     metadata_stats,
     to_tensors,
     velocity_events,
@@ -118,6 +119,10 @@ class Args:
                 "-D..D (exact speeds; a bounce or a miss, not their mean), a larger jump left "
                 "to the regression; fine-tuning a g_phi without these adds them; 0: a new "
                 "g_phi has none, a fine-tuned one keeps what it has"})
+    jump_absolute: bool = field(default=False, metadata={
+        "help": "with step classes: a jump's regression gives m_t itself, not its change from "
+                "m_{t-1} (a ball out of play goes to 0 wherever it was); fine-tuning a g_phi "
+                "without it converts it (its jump regressions start at the mean)"})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -425,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         if runtime.is_main:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
+    if args.jump_absolute and args.delta_classes <= 0 and not folder.has(args.component):
+        sys.exit("error: --jump-absolute needs step classes: give --delta-classes D too")
     if (args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0
             or args.event_weight <= 0 or not args.sync_tol >= 0):
         sys.exit("error: --rollout must be at least 1, --dream-steps at least 0, "
@@ -462,6 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         layers=args.layers, heads=args.heads, window=args.window,
         latent_width=args.latent_width, latent_dim=args.latent_dim,
         categorical_as_classes=args.categorical_as_classes, delta_classes=args.delta_classes,
+        jump_absolute=args.jump_absolute,
     )
     ckpt_dir = Path(args.out) / "train" / args.component
     state_file = ckpt_dir / "checkpoint" / "state.json"
@@ -499,6 +507,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{[config.metadata_names[i] for i in model.classified]} now predicted by "
                   "their step change, no longer by class")
             model, config = steps, steps.config
+        if args.jump_absolute and not config.jump_absolute:
+            try:
+                model = jumps_absolute(model)
+            except ValueError as e:
+                sys.exit(f"error: {e}")
+            config = model.config
+            print(f"the jumps of {[config.metadata_names[i] for i in config.stepped]} now "
+                  "regress their value, no longer their change")
     model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)

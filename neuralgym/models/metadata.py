@@ -110,6 +110,9 @@ class MetadataConfig:
     categorical_as_classes: bool = True
     residual: bool = True  # regress m_t - m_{t-1} (normalised) instead of m_t
     delta_classes: int = 0  # D > 0: classify whole-number regressed variables' step change
+    # a stepped variable's jump regresses m_t itself (normalised), not m_t - m_{t-1}: a jump
+    # goes to a fixed place (a ball out of play at 0, a serve), wherever it came from
+    jump_absolute: bool = False
 
     def __post_init__(self) -> None:
         m = len(self.metadata_names)
@@ -257,6 +260,27 @@ def classes_as_steps(model: MetadataPredictor, copy_bias: float = 8.0) -> Metada
     return new
 
 
+def jumps_absolute(model: MetadataPredictor) -> MetadataPredictor:
+    """A copy of `model` whose stepped variables' jumps regress m_t itself, no longer the
+    change from m_{t-1} (`MetadataConfig.jump_absolute`). A jump goes to a fixed place (Pong's
+    ball to 0 when a point is scored, to the serve after the pause), and a change learnt from
+    every place the jump starts from misses it by a few pixels (-4 for 0): a value the game
+    never shows, fed back in closed loop. Every weight is copied; the stepped variables'
+    regressions start at their mean (zero weights), to be trained at the jumps."""
+    c = model.config
+    if c.jump_absolute:
+        return model
+    if not c.stepped:
+        raise ValueError("absolute jumps need step classes; give the model some first "
+                         "(with_step_classes, train_metadata.py --delta-classes D)")
+    new = MetadataPredictor(replace(c, jump_absolute=True)).to(model.mean.device)
+    new.load_state_dict(model.state_dict())
+    rows = [model.regressed.index(i) for i in model.stepped]
+    new.head[-1].weight.data[rows] = 0.0
+    new.head[-1].bias.data[rows] = 0.0
+    return new
+
+
 def _rebuilt(model: MetadataPredictor, config: MetadataConfig
              ) -> tuple[MetadataPredictor, Tensor, Tensor, dict[str, Tensor]]:
     """A model of `config` holding all of `model`'s weights but its output layer's and those
@@ -312,6 +336,10 @@ class MetadataPredictor(nn.Module):
         self.register_buffer("rounded", torch.tensor(c.rounded, dtype=torch.bool),
                              persistent=False)
         self.stepped = list(c.stepped)
+        # per regression: 1 where it is a residual on m_{t-1}, 0 where it gives m_t itself
+        self.register_buffer("residual_on", torch.tensor(
+            [float(c.residual and not (c.jump_absolute and i in self.stepped))
+             for i in self.regressed]), persistent=False)
 
         # Z_{t-1} -> a vector: a small conv stack, pooled to a coarse grid (keeps where things
         # are), flattened and projected.
@@ -402,7 +430,7 @@ class MetadataPredictor(nn.Module):
         reg, flat = out[..., :n_reg], out[..., n_reg:n_reg + n_cls]
         logits = list(flat.split(self.class_sizes, dim=-1)) if self.class_sizes else []
         if c.residual:
-            reg = reg + prev[..., self.regressed]
+            reg = reg + prev[..., self.regressed] * self.residual_on  # (..., R)
             if logits:
                 prev_class = self.class_targets(prev * self.std + self.mean)  # (..., K)
                 logits = [lg + self.copy_logit[k] * F.one_hot(prev_class[..., k], n)

@@ -19,6 +19,7 @@ from neuralgym.models.metadata import (
     MetadataPredictor,
     cache_batch,
     classes_as_steps,
+    jumps_absolute,
     metadata_stats,
     to_tensors,
     widen_classes,
@@ -732,3 +733,37 @@ def test_classes_as_steps_keeps_the_others_and_starts_the_former_classes_at_no_c
     loss, _ = steps(random_batch())
     loss.backward()
     assert steps.head[-1].weight.grad is not None
+
+
+def test_jumps_absolute_regress_the_value_wherever_the_jump_starts() -> None:
+    """With `jump_absolute` a stepped variable's jump gives m_t itself: forced to its jump
+    class, x comes out at the same place from every m_{t-1} (Pong's ball going out of play
+    to 0), where the residual model's jump lands relative to m_{t-1}; its other predictions
+    are the model's, its other weights kept; a g_phi without step classes is refused."""
+    torch.manual_seed(0)
+    model = with_step_classes(MetadataPredictor(tiny_config(integer=(True, False, True))), D)
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    absolute = jumps_absolute(model).eval()
+    assert absolute.config.jump_absolute and jumps_absolute(absolute) is absolute
+    with pytest.raises(ValueError, match="need step classes"):
+        jumps_absolute(MetadataPredictor(tiny_config()))
+    b = random_batch(b=32)
+    args = (b["metadata"][:, :-1], b["latents"], b["actions"])
+    old, new = model.predict(*args), absolute.predict(*args)
+    torch.testing.assert_close(new[:, 1:], old[:, 1:])  # y and lives: the same model
+    torch.testing.assert_close(absolute.latent_encoder[0].weight, model.latent_encoder[0].weight)
+    # force x's jump class (the last step logit), and put its regression at 30 on the raw scale
+    jump_row = len(model.regressed) + sum(model.class_sizes) + model.config.step_classes - 1
+    for m in (model, absolute):
+        m.head[-1].bias.data[jump_row] += 1e3
+        m.head[-1].weight.data[0] = 0.0
+        m.head[-1].bias.data[0] = (30.0 - 50.0) / 20.0  # x: mean 50, std 20
+    fed = args[0][:, -1, 0]
+    assert fed.unique().numel() > 10  # jumps from many places
+    torch.testing.assert_close(absolute.predict(*args)[:, 0], torch.full_like(fed, 30.0))
+    torch.testing.assert_close(model.predict(*args)[:, 0], (fed - 20.0).round())  # relative
+    loss, _ = absolute(random_batch())  # it trains
+    loss.backward()
+    assert absolute.head[-1].weight.grad is not None

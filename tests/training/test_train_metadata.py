@@ -255,6 +255,18 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     closed = result["closed_loop"]["modes"]["own metadata"]["variables"]["lives"]
     assert 0 <= closed["false_changes"] <= closed["changes"] <= 8
     assert closed["last_call_mae"] >= 0.0  # stepped: regressed too
+    # --jump-absolute: its stepped variables' jumps regress their value; resumed, it keeps so
+    jumps = tmp_path / "wm5"
+    ModelFolder(jumps).save_component("metadata", model, cfg)
+    for n in (2, 4):
+        r = run_script(SCRIPT, "--cache", breakout_cache, "--out", jumps, "--steps", str(n),
+                       "--eval-windows", "16", "--jump-absolute", *TINY)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert ("now regress their value" in r.stdout) == (n == 2)
+        assert ModelFolder(jumps).component_config("metadata", MetadataConfig).jump_absolute
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "new", "--steps", "2",
+                   "--jump-absolute", *TINY)
+    assert r.returncode != 0 and "needs step classes" in r.stderr
     # a g_phi without step classes cannot make its classes steps
     none = tmp_path / "wm4"
     ModelFolder(none).save_component("metadata", MetadataPredictor(plain), plain)
