@@ -32,6 +32,9 @@ ARRIVE_LO, PASSED_X, WINDOW = PADDLE_X - 8, PADDLE_X + 9, 8
 @dataclass
 class Args:
     trace: str = field(metadata={"help": "a trace of NeuralPong-v0 (dream_rewards.py --trace)"})
+    steps: int = field(default=0, metadata={
+        "help": "read only the first N steps of each env (a PPO dream episode's length: 128); "
+                "0: all"})
 
 
 def arrivals(ball_x: np.ndarray, ball_y: np.ndarray, player_y: np.ndarray
@@ -76,6 +79,7 @@ def motion(ball_x: np.ndarray, scores: dict[str, np.ndarray],
                                for e in range(points.shape[1])])
         at = ball_x[:-1][points]  # ball_x the step before each point
         out[name] = {"points": int(points.sum()), "in_runs": int((gaps <= RUN).sum()),
+                     "per_1000": 1000.0 * float(points.mean()) if points.size else 0.0,
                      "ball_x": [float(np.percentile(at, q)) for q in (10, 50, 90)]
                      if at.size else None}
     return out
@@ -95,6 +99,9 @@ def summary(offsets: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
+    if args.steps < 0 or args.steps == 1:
+        sys.exit("error: --steps must be 0 (all) or at least 2")
+    cut = args.steps or None
     try:
         trace = np.load(args.trace)
     except (OSError, ValueError) as e:
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = sorted({k.split("/")[0] for k in trace.files})
         for run in runs:
             try:
-                cols = [trace[f"{run}/{k}"] for k in ("ball_x", "ball_y", "player_y")]
+                cols = [trace[f"{run}/{k}"][:cut] for k in ("ball_x", "ball_y", "player_y")]
             except KeyError:
                 sys.exit(f"error: {args.trace} has no Pong variables for run {run!r} (ball_x, "
                          "ball_y, player_y): is it a NeuralPong-v0 trace?")
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     o = s[f"{k}_offset"]
                     print(f"  {k}: ball_y - player_y median {o['median']:.0f}, quartiles "
                           f"{o['quartiles'][0]:.0f} / {o['quartiles'][1]:.0f}")
-            scores = {k: trace[f"{run}/{k}"] for k in ("player_score", "enemy_score")
+            scores = {k: trace[f"{run}/{k}"][:cut] for k in ("player_score", "enemy_score")
                       if f"{run}/{k}" in trace.files}
             m = motion(cols[0], scores, cols[1])
             speed = "-" if m["ball_x_step_median"] is None else f"{m['ball_x_step_median']:.0f}"
@@ -126,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"0) in {m['out_of_play']:.3f}")
             for k in scores:
                 at = m[k]["ball_x"]
-                print(f"  {k}: {m[k]['points']} points, {m[k]['in_runs']} within {RUN} steps "
-                      "of the last" + ("" if at is None else ", ball_x the step before at "
-                                       "{:.0f} / {:.0f} / {:.0f} (10th / 50th / 90th "
-                                       "percentile)".format(*at)))
+                where = "" if at is None else (", ball_x the step before at {:.0f} / {:.0f} / "
+                                                "{:.0f} (10th / 50th / 90th percentile)"
+                                                .format(*at))
+                print(f"  {k}: {m[k]['points']} points ({m[k]['per_1000']:.2f} per 1,000 "
+                      f"steps), {m[k]['in_runs']} within {RUN} steps of the last{where}")
     return 0
 
 

@@ -238,6 +238,11 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
             "copy_mae": float(np.abs(copy[:, i] - true[:, i]).mean()),
             "changed": float((copy[:, i] != true[:, i]).mean()),
         }
+        if i in model.stepped:  # jumps beyond -D..D (a serve, out of play): the regression's
+            jump = np.abs(true[:, i] - copy[:, i]) > c.delta_classes
+            row["jump_windows"] = int(jump.sum())
+            if jump.any():
+                row["jump_mae"] = float(np.abs(pred[jump, i] - true[jump, i]).mean())
         if i in model.regressed:  # events: where constant velocity is wrong (a bounce)
             event = velocity_events(true[:, i], copy[:, i], before[:, i])
             row["velocity_mae"] = float(np.abs(velocity[:, i] - true[:, i]).mean())
@@ -287,8 +292,10 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
     metadata and latents of a mode (`CLOSED_LOOP_MODES`; the dreamt ones need `dream`):
     per categorical variable the changes it makes against the recording's changes at the same
     steps, per regressed variable its mean absolute drift from the recording at the last call,
-    and the share of steps in sync (`MetadataPredictor.in_sync`, `args.sync_tol` std). Fed-back
-    predictions are held to the game's step `limits` (2, M), as the dream holds them."""
+    per stepped variable its error where the recording jumps (beyond -D..D) from a state in
+    sync (a serve, a ball out of play: the jump's regression), and the share of steps in sync
+    (`MetadataPredictor.in_sync`, `args.sync_tol` std). Fed-back predictions are held to the
+    game's step `limits` (2, M), as the dream holds them."""
     c, rollout = model.config, args.eval_rollout
     w = c.window
     last = cache.window_starts(args.eval_split, w + 1, rollout)
@@ -309,6 +316,9 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
         real = torch.zeros(len(cls))  # changes the recording made at the same steps
         false = torch.zeros(len(cls))  # g_phi's changes where the recording made none
         drift = torch.zeros(len(reg))  # |fed - recorded| summed at the last call
+        stepped = model.stepped
+        jumps = torch.zeros(len(stepped))  # in-sync steps where the recording jumps
+        jump_err = torch.zeros(len(stepped))  # |g_phi's m_t - recorded m_t| summed there
         sync = 0.0
         bar = tqdm(total=len(last) * rollout, desc=f"closed loop, {mode}", unit="step",
                    dynamic_ncols=True)
@@ -325,7 +335,13 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
                 made += moved.sum(0).cpu()
                 real += changed.sum(0).cpu()
                 false += (moved & ~changed).sum(0).cpu()
-                sync += float(model.in_sync(fed[:, -1], before, args.sync_tol).float().sum())
+                in_sync = model.in_sync(fed[:, -1], before, args.sync_tol)  # (B,)
+                sync += float(in_sync.float().sum())
+                if stepped:  # where the recording jumps beyond -D..D from a state in sync
+                    at = ((now[:, stepped] - before[:, stepped]).abs() > c.delta_classes) \
+                        & in_sync[:, None]  # (B, S)
+                    jumps += at.sum(0).cpu()
+                    jump_err += ((pred[:, stepped] - now[:, stepped]).abs() * at).sum(0).cpu()
                 fed = torch.cat([fed, (pred if own else now)[:, None]], 1)
                 if r == rollout - 1:
                     drift += (fed[:, -1, reg] - now[:, reg]).abs().sum(0).cpu()
@@ -348,6 +364,10 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
         for j, i in enumerate(reg):
             result["modes"][mode]["variables"][c.metadata_names[i]]["last_call_mae"] = \
                 float(drift[j]) / len(last)
+        for j, i in enumerate(stepped):
+            result["modes"][mode]["variables"][c.metadata_names[i]].update(
+                jumps=int(jumps[j]),
+                jump_mae=float(jump_err[j] / jumps[j]) if jumps[j] else None)
     return result
 
 
@@ -362,6 +382,8 @@ def print_closed_loop(result: dict) -> None:
                              f" where the recording has {v['recorded_changes']:.0f}")
             else:
                 parts.append(f"{name} MAE {v['last_call_mae']:.3g}")
+            if v.get("jump_mae") is not None:
+                parts[-1] += f" (at {v['jumps']} jumps {v['jump_mae']:.3g})"
         print(f"{mode}: in sync {r['in_sync']:.3f} of steps; " + "; ".join(parts), flush=True)
 
 
@@ -389,6 +411,9 @@ def print_table(result: dict) -> None:
             print(f"{name}: by the value fed (windows: changes by g_phi / by the recording): "
                   + ", ".join(f"{v} ({n}: {made} / {real})"
                               for v, (n, made, real) in r["changes_by_value"].items()))
+        if "jump_mae" in r:
+            print(f"{name}: at its {r['jump_windows']} jumps (beyond the step classes): MAE "
+                  f"{r['jump_mae']:.4g}")
         if "event_mae" in r:
             print(f"{name}: at its {r['event_windows']} events (constant velocity off by more "
                   f"than {EVENT_TOL}): MAE {r['event_mae']:.4g}, constant velocity's "

@@ -52,6 +52,7 @@ def test_motion_measures_speed_off_screen_steps_and_runs_of_points(pong_returns)
     assert m["out_of_play"] == pytest.approx(3 / 6)
     assert m["player_score"]["points"] == 3
     assert m["player_score"]["in_runs"] == 2  # gaps 1 and 3, both <= 10
+    assert m["player_score"]["per_1000"] == pytest.approx(1000 * 3 / 5)  # 3 in 5 steps
     # ball_x the step before each point: 10, 14, 300
     assert m["player_score"]["ball_x"] == pytest.approx(
         [np.percentile([10, 14, 300], q) for q in (10, 50, 90)])
@@ -70,6 +71,10 @@ def test_script_reads_a_trace(tmp_path: Path, run_script):
     r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", check=True)
     assert "real: 3 arrivals at the paddle, 2 returned (rate 0.67)" in r.stdout
     assert "dream: 3 arrivals at the paddle, 1 returned (rate 0.33)" in r.stdout
+    r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", "--steps", "20", check=True)
+    assert "real: 1 arrivals at the paddle" in r.stdout  # the first 20 steps: one rally
+    r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", "--steps", "1")
+    assert r.returncode != 0 and "--steps must be" in r.stderr
     np.savez(tmp_path / "bad.npz", **{"real/actions": np.zeros((3, 1))})
     r = run_script(SCRIPT, "--trace", tmp_path / "bad.npz")
     assert r.returncode != 0 and "is it a NeuralPong-v0 trace?" in r.stderr

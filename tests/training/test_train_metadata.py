@@ -255,6 +255,11 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     closed = result["closed_loop"]["modes"]["own metadata"]["variables"]["lives"]
     assert 0 <= closed["false_changes"] <= closed["changes"] <= 8
     assert closed["last_call_mae"] >= 0.0  # stepped: regressed too
+    # a stepped variable's jumps (beyond -D..D), counted one step ahead and in closed loop
+    ball = result["variables"]["ball_y"]
+    assert ball["jump_windows"] >= 0 and ("jump_mae" in ball) == (ball["jump_windows"] > 0)
+    for v in result["closed_loop"]["modes"]["own metadata"]["variables"].values():
+        assert v["jumps"] >= 0 and (v["jump_mae"] is None) == (v["jumps"] == 0)
     # --jump-absolute: its stepped variables' jumps regress their value; resumed, it keeps so
     jumps = tmp_path / "wm5"
     ModelFolder(jumps).save_component("metadata", model, cfg)
