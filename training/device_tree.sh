@@ -11,6 +11,8 @@
 #   bash training/device_tree.sh size .whl            # MiB that would travel, with these carries
 #   bash training/device_tree.sh restore              # all of them tracked again
 #
+# `keep` also leaves out benchmarks/results (earlier runs' results, which no stage reads; with
+# the carried wheels they push the tree past the cap).
 # `keep` runs `git rm -r --cached` on the other games' folders of both kinds (their files
 # stay on disk) and lists them in .git/info/exclude, so they are neither tracked nor untracked
 # for the copy. Nothing is committed; but a `git commit` made while they are left out would
@@ -20,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 exclude=.git/info/exclude
 folders="neuralgym/shipped checkpoints"  # the model folders: shipped/<game>, checkpoints/<game>
+results=benchmarks/results  # left out too: no stage reads earlier runs' results
 begin="# device_tree.sh keep: begin"; end="# device_tree.sh keep: end"
 
 drop_block() {  # remove our lines from .git/info/exclude
@@ -40,10 +43,10 @@ case ${1:-} in
              || { echo "device_tree.sh: no neuralgym/shipped/$g or checkpoints/$g" >&2; exit 2; } ;;
       esac
     done
-    if ! git diff --cached --quiet -- . ':!neuralgym/shipped' ':!checkpoints'; then
+    if ! git diff --cached --quiet -- . ':!neuralgym/shipped' ':!checkpoints' ":!$results"; then
       echo "device_tree.sh: other changes are staged; commit or unstage them first" >&2; exit 2
     fi
-    git reset -q -- $folders  # a previous keep, undone first
+    git reset -q -- $folders $results  # a previous keep, undone first
     drop_block
     mkdir -p "$(dirname "$exclude")"
     echo "$begin" >> "$exclude"
@@ -56,13 +59,18 @@ case ${1:-} in
       echo "/$dir/" >> "$exclude"
       echo "left out of the tree: $dir"
     done
+    if [ -n "$(git ls-files -- "$results")" ]; then
+      git rm -r -q --cached "$results"
+      echo "/$results/" >> "$exclude"
+      echo "left out of the tree: $results"
+    fi
     echo "$end" >> "$exclude"
     echo "restore with: bash training/device_tree.sh restore (before any commit)"
     ;;
   restore)
     drop_block
-    git reset -q -- $folders
-    echo "every shipped model and checkpoint is tracked again"
+    git reset -q -- $folders $results
+    echo "every shipped model, checkpoint and result is tracked again"
     ;;
   size)
     shift

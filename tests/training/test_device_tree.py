@@ -27,6 +27,8 @@ def repo(tmp_path: Path) -> Path:
         (tmp_path / "neuralgym" / "shipped" / game / "w.safetensors").write_bytes(b"x" * size)
     (tmp_path / "checkpoints" / "demonattack").mkdir(parents=True)  # committed, not shipped
     (tmp_path / "checkpoints" / "demonattack" / "w.safetensors").write_bytes(b"x" * 700)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)  # earlier runs' results
+    (tmp_path / "benchmarks" / "results" / "r.json").write_text("{}")
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", ".")
     git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "models")
@@ -45,6 +47,8 @@ def test_keep_size_restore(repo: Path) -> None:
     tracked = git(repo, "ls-files").split()
     assert "neuralgym/shipped/breakout/w.safetensors" in tracked
     assert not [p for p in tracked if "pong" in p or "airstriker" in p or "demonattack" in p]
+    assert "benchmarks/results/r.json" not in tracked and "left out of the tree: " \
+        "benchmarks/results" in r.stdout
     untracked = git(repo, "ls-files", "--others", "--exclude-standard").split()
     assert untracked == []  # ignored, so not copied either
     assert (repo / "neuralgym/shipped/pong/w.safetensors").stat().st_size == 3000  # on disk
