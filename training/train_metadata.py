@@ -239,7 +239,7 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
             "changed": float((copy[:, i] != true[:, i]).mean()),
         }
         if i in model.stepped:  # jumps beyond -D..D (a serve, out of play): the regression's
-            jump = np.abs(true[:, i] - copy[:, i]) > c.delta_classes
+            jump = np.abs(np.round(true[:, i] - copy[:, i])) > c.delta_classes  # as step_targets
             row["jump_windows"] = int(jump.sum())
             if jump.any():
                 row["jump_mae"] = float(np.abs(pred[jump, i] - true[jump, i]).mean())
@@ -338,8 +338,8 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
                 in_sync = model.in_sync(fed[:, -1], before, args.sync_tol)  # (B,)
                 sync += float(in_sync.float().sum())
                 if stepped:  # where the recording jumps beyond -D..D from a state in sync
-                    at = ((now[:, stepped] - before[:, stepped]).abs() > c.delta_classes) \
-                        & in_sync[:, None]  # (B, S)
+                    at = (model.step_targets(now[:, stepped] - before[:, stepped])
+                          == c.step_classes - 1) & in_sync[:, None]  # (B, S)
                     jumps += at.sum(0).cpu()
                     jump_err += ((pred[:, stepped] - now[:, stepped]).abs() * at).sum(0).cpu()
                 fed = torch.cat([fed, (pred if own else now)[:, None]], 1)

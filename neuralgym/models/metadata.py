@@ -264,8 +264,8 @@ def jumps_absolute(model: MetadataPredictor) -> MetadataPredictor:
     """A copy of `model` whose stepped variables' jumps regress m_t itself, no longer the
     change from m_{t-1} (`MetadataConfig.jump_absolute`). A jump goes to a fixed place (Pong's
     ball to 0 when a point is scored, to the serve after the pause), and a change learnt from
-    every place the jump starts from misses it by a few pixels (-4 for 0): a value the game
-    never shows, fed back in closed loop. Every weight is copied; the stepped variables'
+    every place the jump starts from can miss it by a few pixels: a value the game never
+    shows, fed back in closed loop. Every weight is copied; the stepped variables'
     regressions start at their mean (zero weights), to be trained at the jumps."""
     c = model.config
     if c.jump_absolute:

@@ -707,16 +707,22 @@ def test_with_step_classes_keeps_the_other_predictions() -> None:
     torch.testing.assert_close(wide.predict(*args)[:, :2], stepped.predict(*args)[:, :2])
 
 
+def trained_stepped_model() -> MetadataPredictor:
+    """A tiny g_phi with step classes on x and lives classified, its weights moved off their
+    initial values (as training leaves them), in eval mode."""
+    torch.manual_seed(0)
+    model = with_step_classes(MetadataPredictor(tiny_config(integer=(True, False, True))), D)
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
 def test_classes_as_steps_keeps_the_others_and_starts_the_former_classes_at_no_change() -> None:
     """A classified variable (lives) becomes stepped: the stepped x and the regressed y are
     predicted as before, lives are copied until trained (even after a change, where a
     constant-velocity bonus would repeat it); the model's other weights are kept; a g_phi
     without step classes is refused, one without classes returned as it is."""
-    torch.manual_seed(0)
-    model = with_step_classes(MetadataPredictor(tiny_config(integer=(True, False, True))), D)
-    for p in model.parameters():
-        p.data.add_(0.05 * torch.randn_like(p))
-    model.eval()
+    model = trained_stepped_model()
     steps = classes_as_steps(model).eval()
     assert steps.classified == [] and steps.config.stepped == (0, 2)
     assert classes_as_steps(steps) is steps
@@ -740,11 +746,7 @@ def test_jumps_absolute_regress_the_value_wherever_the_jump_starts() -> None:
     class, x comes out at the same place from every m_{t-1} (Pong's ball going out of play
     to 0), where the residual model's jump lands relative to m_{t-1}; its other predictions
     are the model's, its other weights kept; a g_phi without step classes is refused."""
-    torch.manual_seed(0)
-    model = with_step_classes(MetadataPredictor(tiny_config(integer=(True, False, True))), D)
-    for p in model.parameters():
-        p.data.add_(0.05 * torch.randn_like(p))
-    model.eval()
+    model = trained_stepped_model()
     absolute = jumps_absolute(model).eval()
     assert absolute.config.jump_absolute and jumps_absolute(absolute) is absolute
     with pytest.raises(ValueError, match="need step classes"):
