@@ -16,7 +16,8 @@
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
 # ppo-eval (both agents and the random policy scored in the real game, learning curves
-# plotted), ppo-probe (PPO_STEPS=auto: the steps PPO makes in the dream in PPO_PROBE_BUDGET
+# plotted; PPO_EVAL_POLICIES names fewer), partial (an archive of the results and PPO learning
+# curves so far, which gpu_session.sh poll --copy brings back), ppo-probe (PPO_STEPS=auto: the steps PPO makes in the dream in PPO_PROBE_BUDGET
 # seconds, from PPO_PROBE_SECONDS of dream PPO, so that both agents get those equal steps). Data, checkpoints and results stay in
 # $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
@@ -53,6 +54,8 @@ PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
 PPO_PROBE_SECONDS=${PPO_PROBE_SECONDS:-60}; PPO_PROBE_BUDGET=${PPO_PROBE_BUDGET:-800}
 PPO_PROBE_CAP=${PPO_PROBE_CAP:-1700}; PPO_PROBE_EPISODE=${PPO_PROBE_EPISODE:-200}
 EVAL_ARGS=${EVAL_ARGS:-}  # extra evaluate_policy.py flags
+# ppo-eval's policies: the PPO runs' models (real, dream: $PPO/<name>.zip) and random play
+PPO_EVAL_POLICIES=${PPO_EVAL_POLICIES:-real dream random}
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
@@ -121,7 +124,7 @@ budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ];
 
 for stage in "$@"; do
   log "stage $stage"
-  case $stage in setup|record|ppo-real|record-ppo|ppo-eval) ;; *) init_model ;; esac
+  case $stage in setup|record|ppo-real|record-ppo|ppo-eval|partial) ;; *) init_model ;; esac
   case $stage in
     setup)
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -164,16 +167,23 @@ PY
       dream_ppo "$steps" "$PPO_SECONDS" "$PPO/dream.zip" 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
-      for policy in real dream random; do
+      for policy in $PPO_EVAL_POLICIES; do
         path=$PPO/$policy.zip; [ "$policy" = random ] && path=random
         python3 agents/evaluate_policy.py --env "$ENV_ID" --policy "$path" \
           --episodes "$EVAL_EPISODES" --workers "$WORKERS" --json "$RESULTS/ppo-$policy.json" \
           $EVAL_ARGS 2>&1 | tail -2
       done
-      cp "$PPO"/*.curve.csv "$RESULTS"/
-      python3 agents/evaluate_policy.py --curves "$PPO/real.curve.csv" "$PPO/dream.curve.csv" \
-        --labels "PPO, real game" "PPO, dream" --reference "$RESULTS"/ppo-{real,dream,random}.json \
-        --plot "$RESULTS/ppo-curves.png" 2>&1 | tail -2
+      cp "$PPO"/*.curve.csv "$RESULTS"/ 2>/dev/null || true  # none when only random is scored
+      curves=(); labels=(); refs=()  # the runs this lease made (PPO_EVAL_POLICIES)
+      for policy in $PPO_EVAL_POLICIES; do
+        refs+=("$RESULTS/ppo-$policy.json")
+        [ "$policy" = random ] && continue
+        curves+=("$PPO/$policy.curve.csv"); labels+=("PPO, $([ "$policy" = real ] && echo "real game" || echo "$policy")")
+      done
+      if [ ${#curves[@]} -gt 0 ]; then
+        python3 agents/evaluate_policy.py --curves "${curves[@]}" --labels "${labels[@]}" \
+          --reference "${refs[@]}" --plot "$RESULTS/ppo-curves.png" 2>&1 | tail -2
+      fi
       ;;
     vae)
       lr=1e-3; if [ -e "$start/config.json" ]; then lr=3e-4; fi  # fine-tuning: a gentler peak
@@ -235,6 +245,11 @@ print('random scripted' if '$ENV_ID' in SCRIPTED else 'random')")
           --denoising-steps 1 --device "$DEVICE" --seed "$SEED" \
           --json "$RESULTS/rewards-$REWARDS_TAG$name.json" "${trace[@]}" $REWARDS_ARGS 2>&1 | tail -12
       done
+      ;;
+    partial)  # the run's results and PPO learning curves so far, for a poll to bring back
+      # (not the PPO models: with the exports they would pass what one call brings back)
+      files=(results); for f in "$PPO"/*.curve.csv; do [ -e "$f" ] && files+=("ppo/${f##*/}"); done
+      archive "$game-partial.tgz" --exclude='*.zip' -C "$WORK" "${files[@]}"
       ;;
     ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache
       rc=0

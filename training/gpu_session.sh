@@ -10,8 +10,9 @@
 # with '&' ("&ppo-real") runs beside the groups after it; "wait" waits for all of those. The
 # run stops at the first foreground group that fails. `poll` waits until the run is done (or
 # failed, or SECONDS passed), prints the logs' tails, and with --copy copies the exports
-# ($WORK/ENV_ID/out) and the logs (logs.tgz) into $OUT, the folder the device tool brings
-# back. Example (one lease, one game; see README, "Training a world model"):
+# ($WORK/ENV_ID/out), the logs (logs.tgz) and, while the run goes on, its results and PPO
+# learning curves so far (<game>-partial.tgz, the pipeline's partial stage) into $OUT, the
+# folder the device tool brings back. Example (one lease, one game; see README, "Training a world model"):
 #
 #   bash training/gpu_session.sh start NeuralBreakout-v0 "setup record" "&ppo-real" \
 #     "LIMIT=240 vae latents contexts" "&decoder" "metadata" "denoiser" "wait" "bench export"
@@ -67,6 +68,12 @@ case $cmd in
       : "${OUT:?--copy needs \$OUT}"
       cp -r "$ROOT/$ENV_ID/out/." "$OUT"/ 2>/dev/null || true
       tar czf "$OUT/logs.tgz" -C "$LOGS" .  # one file: $OUT takes few
+      # while the run goes on, also its results and PPO learning curves so far: a host lost
+      # before the last export still leaves what the last poll brought back
+      if [ "$state" = running ]; then
+        WORK=$ROOT OUT=$OUT bash training/gpu_pipeline.sh "$ENV_ID" partial > /dev/null \
+          || echo "poll: could not archive the results so far (a file written meanwhile?)" >&2
+      fi
     fi
     ;;
   *) echo "unknown command $cmd (start, poll)" >&2; exit 2 ;;
