@@ -156,8 +156,8 @@ def make_dream_venv(args: Args, device: str):
     graphs = device.startswith("cuda") if args.cuda_graphs is None else args.cuda_graphs
     venv = gym.make_vec(args.env, num_envs=args.n_envs, model=args.dream, device=device,
                         denoising_steps=args.denoising_steps, cuda_graphs=graphs,
-                        bf16_weights=args.bf16_weights, **kwargs)
-    venv.unwrapped.model.sample_metadata = args.sample_metadata
+                        bf16_weights=args.bf16_weights, sample_metadata=args.sample_metadata,
+                        **kwargs)
     if venv.unwrapped.start_contexts is None:  # reset() would fail later, inside PPO
         from neuralgym.start_contexts import StartContextsError, start_contexts_path
 

@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             venv = gym.make_vec(args.env, num_envs=args.envs,
                                 model=None if args.model == "default" else args.model,
-                                device=args.device, denoising_steps=args.denoising_steps)
-            venv.unwrapped.model.sample_metadata = args.sample_metadata  # type: ignore[attr-defined]
+                                device=args.device, denoising_steps=args.denoising_steps,
+                                sample_metadata=args.sample_metadata)
             if name == "dream-without-limits":
                 venv.unwrapped.model.step_limits = None  # type: ignore[attr-defined]
         policies = make_policies(args.policy, args.env, args.envs, spec.n_actions, args.seed)

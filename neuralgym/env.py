@@ -507,10 +507,10 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
     Determinism: `reset(seed=s)` seeds a `torch.Generator` on the model's device that every
     sampler call draws from, so the same seed and actions give the same frames.
 
-    Scores and lives: g_phi's most likely class by default; with
-    `env.unwrapped.model.sample_metadata = True` they are drawn from its predicted
-    distributions with the same generator (`WorldModel.predict_metadata`), so a point g_phi
-    gives probability 0.4 is scored, and rewarded, in 40% of dreams.
+    Scores and lives: g_phi's most likely class by default; with `sample_metadata=True`
+    (`gym.make(..., sample_metadata=True)`) they are drawn from its predicted distributions
+    with the same generator (`WorldModel.predict_metadata`), so a point g_phi gives
+    probability 0.4 is scored, and rewarded, in 40% of dreams.
 
     ## Version History
 
@@ -522,7 +522,8 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
     def __init__(self, env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
                  denoising_steps: int | None = None, frames_per_call: int | None = None,
                  render_mode: str | None = None, cuda_graphs: bool = False,
-                 decoder: str = "auto", bf16_weights: bool = False):
+                 decoder: str = "auto", bf16_weights: bool = False,
+                 sample_metadata: bool = False):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.game = get_spec(env_id)
@@ -532,6 +533,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
         self.model, self.model_path, self.start_contexts = load_dream_model(
             env_id, model, device, denoising_steps, frames_per_call, cuda_graphs, decoder,
             bf16_weights)
+        self.model.sample_metadata = bool(sample_metadata)
         self._dreams = DreamBatch(self.model, self.game, 1)
         self._generator: torch.Generator | None = None
 

@@ -52,8 +52,9 @@ class NeuralRetroVectorEnv(VectorEnv):
     Args:
         env_id: the Neural id (set by the registration).
         num_envs: number of dreams B.
-        model, device, denoising_steps, frames_per_call, cuda_graphs, decoder, bf16_weights: as for
-            `NeuralRetroEnv` (CUDA graphs: one per batch size of the step's model call).
+        model, device, denoising_steps, frames_per_call, cuda_graphs, decoder, bf16_weights,
+            sample_metadata: as for `NeuralRetroEnv` (CUDA graphs: one per batch size of
+            the step's model call).
         render_mode: None or "rgb_array" (`render()` returns a tuple of the last frames).
         max_episode_steps: steps after which a sub-env truncates.
 
@@ -69,7 +70,8 @@ class NeuralRetroVectorEnv(VectorEnv):
                  device: str = "cpu", denoising_steps: int | None = None,
                  frames_per_call: int | None = None, render_mode: str | None = None,
                  max_episode_steps: int | None = None, cuda_graphs: bool = False,
-                 decoder: str = "auto", bf16_weights: bool = False):
+                 decoder: str = "auto", bf16_weights: bool = False,
+                 sample_metadata: bool = False):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
@@ -90,6 +92,7 @@ class NeuralRetroVectorEnv(VectorEnv):
         self.model, self.model_path, self.start_contexts = load_dream_model(
             env_id, model, device, denoising_steps, frames_per_call, cuda_graphs, decoder,
             bf16_weights)
+        self.model.sample_metadata = bool(sample_metadata)
         self._dreams = DreamBatch(self.model, self.game, self.num_envs)
         self._generator: torch.Generator | None = None
         self._context: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None

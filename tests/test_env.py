@@ -121,6 +121,21 @@ def test_bf16_weights(dream_model_dir: Path):
     assert obs.shape == (2, *get_spec(ID).obs_shape) and obs.dtype == np.uint8
 
 
+def test_sample_metadata_is_a_make_argument(dream_model_dir: Path):
+    """gym.make(..., sample_metadata=True) (and make_vec) has g_phi's scores and lives drawn
+    from its distributions (WorldModel.sample_metadata); off by default."""
+    env = gym.make(ID, model=str(dream_model_dir), denoising_steps=1)
+    assert env.unwrapped.model.sample_metadata is False
+    env = gym.make(ID, model=str(dream_model_dir), denoising_steps=1, sample_metadata=True)
+    assert env.unwrapped.model.sample_metadata is True
+    venv = gym.make_vec(ID, num_envs=2, model=str(dream_model_dir), denoising_steps=1,
+                        sample_metadata=True)
+    assert venv.unwrapped.model.sample_metadata is True
+    venv.reset(seed=0)
+    obs, reward, *_ = venv.step(np.array([1, 2]))
+    assert obs.shape == (2, *get_spec(ID).obs_shape) and reward.shape == (2,)
+
+
 def test_reset_options(dream_model_dir: Path, breakout_dataset: Dataset):
     env = gym.make(ID, model=str(dream_model_dir)).unwrapped
     ep = breakout_dataset.load(breakout_dataset.episodes[0])

@@ -117,6 +117,28 @@ def test_ppo_real_and_dream_scored_in_the_real_game(run: tuple[Path, Path, str],
     assert {"ppo-curves.png", "real.curve.csv", "dream.curve.csv"} <= names
 
 
+def test_ppo_eval_scores_only_the_named_policies(run: tuple[Path, Path, str], tmp_path: Path,
+                                                run_script) -> None:
+    """PPO_EVAL_POLICIES: a lease that trained only on the real game scores that agent and
+    random play and plots that one learning curve; a named policy without its model fails."""
+    import json
+
+    root = copy_run(run[0], tmp_path / "work")
+    (root / "ppo").mkdir()
+    for f in ("real.zip", "real.curve.csv"):
+        shutil.copy(run[0] / "ppo" / f, root / "ppo" / f)
+    env = {**TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+           "PPO_EVAL_POLICIES": "real random"}
+    r = run_script(SCRIPT, ENV_ID, "ppo-eval", env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    results = root / "results"
+    assert sorted(p.name for p in results.iterdir()) == [
+        "ppo-curves.png", "ppo-random.json", "ppo-real.json", "real.curve.csv"]
+    assert json.loads((results / "ppo-real.json").read_text())["policy"].endswith("real.zip")
+    env["PPO_EVAL_POLICIES"] = "dream"
+    assert run_script(SCRIPT, ENV_ID, "ppo-eval", env=env).returncode != 0
+
+
 def test_ppo_dream_trains_in_the_dream_it_is_given(tmp_path: Path, run_script) -> None:
     missing = tmp_path / "no-model-here"
     r = run_script(SCRIPT, ENV_ID, "ppo-dream", env={
