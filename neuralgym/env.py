@@ -83,7 +83,7 @@ def resolve_model_folder(env_id: str, model: str | os.PathLike | None) -> Path:
 def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device: str = "cpu",
                      denoising_steps: int | None = None, frames_per_call: int | None = None,
                      cuda_graphs: bool = False, decoder: str = "auto",
-                     bf16_weights: bool = False
+                     bf16_weights: bool = False, sample_metadata: bool = False
                      ) -> tuple[WorldModel, Path, StartContexts | None]:
     """Load and check the world model behind a Neural id.
 
@@ -128,6 +128,7 @@ def load_dream_model(env_id: str, model: str | os.PathLike | None = None, device
                          f"default), got {denoising_steps!r}")
     wm = WorldModel.from_pretrained(path, device=dev, decoder=decoder,
                                     steps=int(denoising_steps) if denoising_steps else None)
+    wm.sample_metadata = bool(sample_metadata)
     if bf16_weights:  # before the graphs are captured
         wm.hold_in_bf16()
     if cuda_graphs:
@@ -479,7 +480,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
     ```python
     gym.make("NeuralBreakout-v0", model=None, device="cpu", denoising_steps=None,
              frames_per_call=None, decoder="auto", cuda_graphs=False, bf16_weights=False,
-             render_mode=None)
+             sample_metadata=False, render_mode=None)
     ```
 
     * `model`: a world-model folder (config.json + safetensors, `WorldModel.from_pretrained`);
@@ -532,8 +533,7 @@ class NeuralRetroEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = gym.spaces.Discrete(self.game.n_actions)
         self.model, self.model_path, self.start_contexts = load_dream_model(
             env_id, model, device, denoising_steps, frames_per_call, cuda_graphs, decoder,
-            bf16_weights)
-        self.model.sample_metadata = bool(sample_metadata)
+            bf16_weights, sample_metadata)
         self._dreams = DreamBatch(self.model, self.game, 1)
         self._generator: torch.Generator | None = None
 

@@ -91,8 +91,7 @@ class NeuralRetroVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.model, self.model_path, self.start_contexts = load_dream_model(
             env_id, model, device, denoising_steps, frames_per_call, cuda_graphs, decoder,
-            bf16_weights)
-        self.model.sample_metadata = bool(sample_metadata)
+            bf16_weights, sample_metadata)
         self._dreams = DreamBatch(self.model, self.game, self.num_envs)
         self._generator: torch.Generator | None = None
         self._context: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None

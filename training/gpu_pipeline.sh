@@ -16,10 +16,11 @@
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
 # ppo-eval (both agents and the random policy scored in the real game, learning curves
-# plotted; PPO_EVAL_POLICIES names fewer), partial (an archive of the results and PPO learning
-# curves so far, which gpu_session.sh poll --copy brings back), ppo-probe (PPO_STEPS=auto: the steps PPO makes in the dream in PPO_PROBE_BUDGET
-# seconds, from PPO_PROBE_SECONDS of dream PPO, so that both agents get those equal steps). Data, checkpoints and results stay in
-# $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
+# plotted; PPO_EVAL_POLICIES names fewer), partial (an archive of the results and PPO
+# learning curves so far, which gpu_session.sh poll --copy brings back), ppo-probe
+# (PPO_STEPS=auto: the steps PPO makes in the dream in PPO_PROBE_BUDGET seconds, from
+# PPO_PROBE_SECONDS of dream PPO, so that both agents get those equal steps). Data,
+# checkpoints and results stay in $WORK/ENV_ID on the host's disk between calls; every training stage resumes from its
 # checkpoint there, and the first one of a fresh host starts from the weights last committed
 # (checkpoints/<game>/, else the shipped neuralgym/shipped/<game>/; START=DIR names another
 # folder, START=none starts from scratch), so quality accumulates across sessions. `export`
@@ -167,18 +168,17 @@ PY
       dream_ppo "$steps" "$PPO_SECONDS" "$PPO/dream.zip" 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
+      curves=(); labels=(); refs=()  # the scored PPO runs' learning curves, plotted below
       for policy in $PPO_EVAL_POLICIES; do
         path=$PPO/$policy.zip; [ "$policy" = random ] && path=random
         python3 agents/evaluate_policy.py --env "$ENV_ID" --policy "$path" \
           --episodes "$EVAL_EPISODES" --workers "$WORKERS" --json "$RESULTS/ppo-$policy.json" \
           $EVAL_ARGS 2>&1 | tail -2
-      done
-      cp "$PPO"/*.curve.csv "$RESULTS"/ 2>/dev/null || true  # none when only random is scored
-      curves=(); labels=(); refs=()  # the runs this lease made (PPO_EVAL_POLICIES)
-      for policy in $PPO_EVAL_POLICIES; do
         refs+=("$RESULTS/ppo-$policy.json")
-        [ "$policy" = random ] && continue
-        curves+=("$PPO/$policy.curve.csv"); labels+=("PPO, $([ "$policy" = real ] && echo "real game" || echo "$policy")")
+        if [ "$policy" != random ]; then
+          cp "$PPO/$policy.curve.csv" "$RESULTS"/
+          curves+=("$PPO/$policy.curve.csv"); labels+=("PPO, ${policy/#real/real game}")
+        fi
       done
       if [ ${#curves[@]} -gt 0 ]; then
         python3 agents/evaluate_policy.py --curves "${curves[@]}" --labels "${labels[@]}" \

@@ -12,7 +12,8 @@
 # failed, or SECONDS passed), prints the logs' tails, and with --copy copies the exports
 # ($WORK/ENV_ID/out), the logs (logs.tgz) and, while the run goes on, its results and PPO
 # learning curves so far (<game>-partial.tgz, the pipeline's partial stage) into $OUT, the
-# folder the device tool brings back. Example (one lease, one game; see README, "Training a world model"):
+# folder the device tool brings back. Example (one lease, one game; see README, "Training a
+# world model"):
 #
 #   bash training/gpu_session.sh start NeuralBreakout-v0 "setup record" "&ppo-real" \
 #     "LIMIT=240 vae latents contexts" "&decoder" "metadata" "denoiser" "wait" "bench export"
