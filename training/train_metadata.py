@@ -55,6 +55,7 @@ from neuralgym.models.metadata import (
     velocity_events,
     widen_classes,
     with_step_classes,
+    without_latents,
 )
 from neuralgym.sampler import sample
 from neuralgym.trainer import (
@@ -123,6 +124,11 @@ class Args:
         "help": "with step classes: a jump's regression gives m_t itself, not its change from "
                 "m_{t-1} (a ball out of play goes to 0 wherever it was); fine-tuning a g_phi "
                 "without it converts it (its jump regressions start at the mean)"})
+    latent_input: bool = field(default=True, metadata={
+        "help": "g_phi reads the latent frame Z_{t-1}; --no-latent-input: past metadata and "
+                "actions only (a dreamt frame cannot then steer the metadata); fine-tuning a "
+                "g_phi that reads frames drops its latent encoder, its mean feature over "
+                "training frames folded into the input layer"})
     seed: int = field(default=0, metadata={"help": "seed of the weights and the batches"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda (default: cuda if any)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (CUDA)"})
@@ -182,6 +188,20 @@ class DenoiserDream:
         z = sample(self.denoiser, latents[:, -k:].float(), actions[:, -k:], meta, self.steps,
                    self.generator)  # (B, 1, C, h, w)
         return z[:, 0].float()
+
+
+def mean_features(model: MetadataPredictor, cache: LatentCache, frames: np.ndarray, seed: int,
+                  count: int = 1024, batch: int = 256) -> torch.Tensor:
+    """g_phi's latent features (D,) averaged over `count` of the cache's `frames` (drawn with
+    `seed`; all of them if fewer)."""
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(frames, min(count, len(frames)), replace=False))
+    total = torch.zeros(model.config.latent_dim)
+    with torch.no_grad():
+        for i in range(0, len(pick), batch):
+            z = torch.from_numpy(np.asarray(cache.latents[pick[i:i + batch]])).float()
+            total += model.encode_latents(z[:, None])[:, 0].sum(0).cpu()  # (D,)
+    return total / len(pick)
 
 
 def step_limits_on(env_id: str | None, names: Sequence[str], device: torch.device
@@ -494,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
         layers=args.layers, heads=args.heads, window=args.window,
         latent_width=args.latent_width, latent_dim=args.latent_dim,
         categorical_as_classes=args.categorical_as_classes, delta_classes=args.delta_classes,
-        jump_absolute=args.jump_absolute,
+        jump_absolute=args.jump_absolute, latent_input=args.latent_input,
     )
     ckpt_dir = Path(args.out) / "train" / args.component
     state_file = ckpt_dir / "checkpoint" / "state.json"
@@ -540,6 +560,10 @@ def main(argv: list[str] | None = None) -> None:
             config = model.config
             print(f"the jumps of {[config.metadata_names[i] for i in config.stepped]} now "
                   "regress their value, no longer their change")
+        if not args.latent_input and config.latent_input:
+            model = without_latents(model, mean_features(model, cache, train_last, args.seed))
+            config = model.config
+            print("g_phi no longer reads the latent frames (their mean feature folded in)")
     model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)

@@ -113,6 +113,10 @@ class MetadataConfig:
     # a stepped variable's jump regresses m_t itself (normalised), not m_t - m_{t-1}: a jump
     # goes to a fixed place (a ball out of play at 0, a serve), wherever it came from
     jump_absolute: bool = False
+    # Z_{t-1} is an input; off: g_phi reads only past metadata and actions, so in the dream
+    # a dreamt frame that disagrees with the metadata cannot steer it (a game whose RAM
+    # variables hold its whole state, as Pong's do)
+    latent_input: bool = True
 
     def __post_init__(self) -> None:
         m = len(self.metadata_names)
@@ -281,6 +285,29 @@ def jumps_absolute(model: MetadataPredictor) -> MetadataPredictor:
     return new
 
 
+def without_latents(model: MetadataPredictor, features: Tensor | None = None
+                    ) -> MetadataPredictor:
+    """A copy of `model` that reads no latents (`MetadataConfig.latent_input` off): its
+    latent encoder is dropped, and so are the input layer's columns for its features. With
+    `features` (D,), a typical step's latent features (their mean over training frames), the
+    dropped columns' contribution at those features is folded into the input layer's bias,
+    so the copy predicts what the model did for any window whose latent features are
+    `features`; fine-tuning then teaches it to do without the frames."""
+    c = model.config
+    if not c.latent_input:
+        return model
+    new = MetadataPredictor(replace(c, latent_input=False)).to(model.mean.device)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("latent_encoder.")}
+    m = 2 * len(c.metadata_names)
+    w = state["input_proj.weight"]  # (H, 2M + D + A)
+    state["input_proj.weight"] = torch.cat([w[:, :m], w[:, m + c.latent_dim:]], 1)  # (H, 2M + A)
+    if features is not None:
+        state["input_proj.bias"] = state["input_proj.bias"] + (
+            w[:, m:m + c.latent_dim] @ features.to(w))  # (H,)
+    new.load_state_dict(state)
+    return new
+
+
 def _rebuilt(model: MetadataPredictor, config: MetadataConfig
              ) -> tuple[MetadataPredictor, Tensor, Tensor, dict[str, Tensor]]:
     """A model of `config` holding all of `model`'s weights but its output layer's and those
@@ -342,16 +369,19 @@ class MetadataPredictor(nn.Module):
              for i in self.regressed]), persistent=False)
 
         # Z_{t-1} -> a vector: a small conv stack, pooled to a coarse grid (keeps where things
-        # are), flattened and projected.
-        convs: list[nn.Module] = [nn.Conv2d(c.latent_channels, c.latent_width, 3, padding=1),
-                                  nn.SiLU()]
-        for _ in range(c.latent_downsamples):
-            convs += [nn.Conv2d(c.latent_width, c.latent_width, 3, stride=2, padding=1), nn.SiLU()]
-        convs += [nn.AdaptiveAvgPool2d(c.latent_pool), nn.Flatten(),
-                  nn.Linear(c.latent_width * c.latent_pool**2, c.latent_dim), nn.SiLU()]
-        self.latent_encoder = nn.Sequential(*convs)
+        # are), flattened and projected (none without `latent_input`: features of width 0).
+        self.latent_features = c.latent_dim if c.latent_input else 0
+        if c.latent_input:
+            convs: list[nn.Module] = [nn.Conv2d(c.latent_channels, c.latent_width, 3, padding=1),
+                                      nn.SiLU()]
+            for _ in range(c.latent_downsamples):
+                convs += [nn.Conv2d(c.latent_width, c.latent_width, 3, stride=2, padding=1),
+                          nn.SiLU()]
+            convs += [nn.AdaptiveAvgPool2d(c.latent_pool), nn.Flatten(),
+                      nn.Linear(c.latent_width * c.latent_pool**2, c.latent_dim), nn.SiLU()]
+            self.latent_encoder = nn.Sequential(*convs)
         self.action_embedding = nn.Embedding(c.n_actions, c.action_dim)
-        self.input_proj = nn.Linear(2 * m + c.latent_dim + c.action_dim, c.hidden)
+        self.input_proj = nn.Linear(2 * m + self.latent_features + c.action_dim, c.hidden)
 
         if c.kind == "gru":
             self.backbone: nn.Module = nn.GRU(c.hidden, c.hidden, c.layers, batch_first=True)
@@ -384,11 +414,14 @@ class MetadataPredictor(nn.Module):
         return (metadata.float() - self.mean) / self.std
 
     def encode_latents(self, latents: Tensor) -> Tensor:
-        """Latents (B, L, C, h, w) -> per-step features (B, L, D)."""
+        """Latents (B, L, C, h, w) -> per-step features (B, L, D); D = 0 without
+        `latent_input` (the latents are not read)."""
         c = self.config
         if tuple(latents.shape[2:]) != (c.latent_channels, *c.latent_hw):
             raise ValueError(f"g_phi was built for latents {(c.latent_channels, *c.latent_hw)}, "
                              f"got {tuple(latents.shape[2:])}")
+        if not c.latent_input:
+            return latents.new_zeros(*latents.shape[:2], 0, dtype=torch.float32)  # (B, L, 0)
         z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
         return z.reshape(*latents.shape[:2], -1)  # (B, L, D)
 

@@ -24,6 +24,7 @@ from neuralgym.models.metadata import (
     to_tensors,
     widen_classes,
     with_step_classes,
+    without_latents,
 )
 
 C, H, W_LAT = 2, 8, 6  # tiny latents
@@ -769,3 +770,37 @@ def test_jumps_absolute_regress_the_value_wherever_the_jump_starts() -> None:
     loss, _ = absolute(random_batch())  # it trains
     loss.backward()
     assert absolute.head[-1].weight.grad is not None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_without_latents_reads_no_frames_and_keeps_predictions_at_the_folded_features(
+        kind: str) -> None:
+    """`latent_input` off: g_phi has no latent encoder and its predictions do not depend on
+    the latents. `without_latents` with the features of a frame z0 folded in predicts what
+    the model did on windows of z0, and not what it did on other frames; it trains."""
+    torch.manual_seed(0)
+    model = trained_stepped_model() if kind == "gru" else MetadataPredictor(tiny_config(kind))
+    with torch.no_grad():  # outputs that depend on the inputs (the head starts at zero)
+        model.head[-1].weight.normal_(0.0, 0.5)
+    model.eval()
+    b = random_batch(b=16)
+    z0 = b["latents"][:1, :1]  # (1, 1, C, h, w)
+    features = model.encode_latents(z0)[0, 0]  # (D,)
+    plain = without_latents(model, features).eval()
+    assert not plain.config.latent_input and not hasattr(plain, "latent_encoder")
+    assert without_latents(plain) is plain
+    assert plain.input_proj.in_features == model.input_proj.in_features - model.config.latent_dim
+    meta, acts = b["metadata"][:, :-1], b["actions"]
+    on_z0 = z0.expand(16, WINDOW, -1, -1, -1)
+    torch.testing.assert_close(plain.predict(meta, b["latents"], acts),
+                               plain.predict(meta, torch.zeros_like(b["latents"]), acts))
+    heads = plain._last_heads(meta, b["latents"], acts)
+    ref = model._last_heads(meta, on_z0, acts)
+    torch.testing.assert_close(heads.reg, ref.reg)
+    other = model._last_heads(meta, b["latents"], acts)
+    assert not torch.allclose(other.reg, ref.reg, atol=1e-4)  # the frames did matter
+    fresh = MetadataPredictor(replace(model.config, latent_input=False))
+    assert fresh.input_proj.in_features == plain.input_proj.in_features
+    loss, _ = plain.train()(random_batch())
+    loss.backward()
+    assert plain.input_proj.weight.grad is not None

@@ -4,6 +4,7 @@ recorded Breakout fixture (frames pooled to 3 x 13 x 10 stand in for VAE latents
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -278,3 +279,32 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", none, "--steps", "2",
                    "--no-categorical-as-classes", *TINY)
     assert r.returncode != 0 and "needs step classes" in r.stderr
+
+
+def test_no_latent_input_trains_new_and_converts_a_committed_g_phi(
+        breakout_cache: Path, tmp_path: Path, run_script) -> None:
+    """--no-latent-input: a new g_phi reads no frames (no latent encoder saved), and a
+    committed g_phi that reads them is converted (`without_latents`) and fine-tuned; both
+    evaluate in closed loop."""
+    new = tmp_path / "new"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", new, "--steps", "3",
+                   "--eval-windows", "16", "--no-latent-input", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = ModelFolder(new).component_config("metadata", MetadataConfig)
+    assert not cfg.latent_input
+    model = ModelFolder(new).load_component("metadata", MetadataPredictor(cfg))
+    assert not any(k.startswith("latent_encoder") for k in model.state_dict())
+    old = tmp_path / "old"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", old, "--steps", "2",
+                   "--eval-windows", "16", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ModelFolder(old).component_config("metadata", MetadataConfig).latent_input
+    shutil.rmtree(old / "train")  # a committed folder: weights, no checkpoint
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", old, "--steps", "2",
+                   "--eval-windows", "16", "--eval-rollout", "2", "--eval-rollout-windows", "4",
+                   "--no-latent-input", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "no longer reads the latent frames" in r.stdout
+    assert not ModelFolder(old).component_config("metadata", MetadataConfig).latent_input
+    result = json.loads((old / "metadata_eval.json").read_text())
+    assert result["closed_loop"]["modes"]["own metadata"]["variables"]
