@@ -342,3 +342,33 @@ def test_the_shipped_pong_and_airstriker_models(env_id: str):
     assert set(real_info) <= set(info)
     real.close()
     env.close()
+
+
+def test_dream_env_with_a_g_phi_that_reads_no_frames(dream_model_dir: Path, tmp_path: Path):
+    """A folder whose g_phi reads no latent frames (`without_latents`) runs as a dream env:
+    Gymnasium's checks pass, every step's info has the game's variables, and the same
+    actions from the same seed give the same episode."""
+    from neuralgym.model_folder import ModelFolder
+    from neuralgym.models.metadata import MetadataConfig, MetadataPredictor, without_latents
+
+    dst = tmp_path / "wm"
+    shutil.copytree(dream_model_dir, dst)
+    folder = ModelFolder(dst)
+    model = folder.load_component(
+        "metadata", MetadataPredictor(folder.component_config("metadata", MetadataConfig)))
+    plain = without_latents(model)
+    folder.save_component("metadata", plain, plain.config)
+    env = gym.make(ID, model=str(dst))
+    check_env(env.unwrapped)
+    runs = []
+    for _ in range(2):
+        _, info = env.reset(seed=3)
+        names = get_spec(ID).metadata_names
+        infos = [[float(info[k]) for k in names]]
+        for a in (0, 1, 2, 3, 1):
+            obs, _, _, _, info = env.step(a)
+            assert env.observation_space.contains(obs)
+            infos.append([float(info[k]) for k in names])
+        runs.append(infos)
+    assert runs[0] == runs[1]
+    env.close()
