@@ -564,6 +564,9 @@ def main(argv: list[str] | None = None) -> None:
             model = without_latents(model, mean_features(model, cache, train_last, args.seed))
             config = model.config
             print("g_phi no longer reads the latent frames (their mean feature folded in)")
+    if dream is not None and not config.latent_input:
+        print("note: g_phi reads no latent frames; --dream-steps has nothing to dream")
+        dream = None
     model = model.to(runtime.device)  # first: a resumed optimizer's state follows the weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=args.weight_decay)
@@ -640,8 +643,9 @@ def write_eval(model: MetadataPredictor, cache: LatentCache, args: Args, device:
     result = evaluate(model, cache, args, device)
     if args.eval_rollout > 0:
         folder = ModelFolder(args.out)
-        dream = make_dream(folder, device, args.eval_dream_steps) if args.eval_dream_steps \
-            else None
+        # a g_phi that reads no frames gives the same numbers over dreamt latents: none made
+        dream = make_dream(folder, device, args.eval_dream_steps) \
+            if args.eval_dream_steps and config.latent_input else None
         result["closed_loop"] = evaluate_closed_loop(
             model, cache, args, device, dream,
             step_limits_on(cache.info.get("env_id"), config.metadata_names, device))

@@ -370,7 +370,6 @@ class MetadataPredictor(nn.Module):
 
         # Z_{t-1} -> a vector: a small conv stack, pooled to a coarse grid (keeps where things
         # are), flattened and projected (none without `latent_input`: features of width 0).
-        self.latent_features = c.latent_dim if c.latent_input else 0
         if c.latent_input:
             convs: list[nn.Module] = [nn.Conv2d(c.latent_channels, c.latent_width, 3, padding=1),
                                       nn.SiLU()]
@@ -381,7 +380,8 @@ class MetadataPredictor(nn.Module):
                       nn.Linear(c.latent_width * c.latent_pool**2, c.latent_dim), nn.SiLU()]
             self.latent_encoder = nn.Sequential(*convs)
         self.action_embedding = nn.Embedding(c.n_actions, c.action_dim)
-        self.input_proj = nn.Linear(2 * m + self.latent_features + c.action_dim, c.hidden)
+        self.input_proj = nn.Linear(2 * m + c.latent_dim * c.latent_input + c.action_dim,
+                                    c.hidden)
 
         if c.kind == "gru":
             self.backbone: nn.Module = nn.GRU(c.hidden, c.hidden, c.layers, batch_first=True)
