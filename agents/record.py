@@ -5,9 +5,12 @@ r"""Record episodes of a real game played by an agent, into a dataset folder.
 
 Each worker process plays its own copy of the game and writes its episodes straight to
 OUT/episodes/<agent>-s<seed>-w<worker>-<number> (nothing but step counts goes back to the main
-process). The step budget is split across the workers; an episode is cut (truncated) where it
-would overrun its worker's budget, so the dataset holds exactly --steps steps. Episode seeds
-come from (seed, worker, number), so the same command gives the same data.
+process). With --no-frames the episodes keep the game's variables, actions and emulator states
+but no frames (<agent>-s<seed>-noframes-w<worker>-<number>): a million steps in megabytes, to
+train a g_phi that reads no frames (train_metadata.py --no-latent-input). The step budget is
+split across the workers; an episode is cut (truncated) where it would overrun its worker's
+budget, so the dataset holds exactly --steps steps. Episode seeds come from (seed, worker,
+number), so the same command gives the same data.
 
 Resume: re-running the same command (same --seed, --agent, --workers) continues where it
 stopped: each worker counts the steps of its episodes already on disk and records only the
@@ -58,6 +61,9 @@ class Args:
         "help": "worker processes; resume with the same number"})
     max_episode_steps: int = field(default=2000, metadata={
         "help": "longest episode; a longer one is cut and marked truncated"})
+    frames: bool = field(default=True, metadata={
+        "help": "keep the frames (--no-frames: the game's variables, actions and states only, "
+                "for a g_phi that reads no frames; its episodes are named apart)"})
     state_every: int = field(default=50, metadata={
         "help": "save the emulator state every this many steps (and at step 0)"})
 
@@ -69,7 +75,7 @@ class RecordError(Exception):
 # -- episodes on disk ---------------------------------------------------------------------
 
 def run_prefix(args: Args) -> str:
-    return f"{args.agent}-s{args.seed}-"
+    return f"{args.agent}-s{args.seed}-" + ("" if args.frames else "noframes-")
 
 
 def worker_prefix(args: Args, worker: int) -> str:
@@ -128,7 +134,7 @@ def work(args: Args, worker: int, progress: mp.Queue) -> None:
             ep = record_episode(
                 env, policy, seed=episode_seed(args.seed, worker, number),
                 max_steps=min(args.max_episode_steps, budget - steps),
-                state_every=args.state_every,
+                state_every=args.state_every, frames=args.frames,
                 agent=args.agent, worker=worker, number=number,
                 **({"ppo_model": str(args.ppo_model)} if args.agent == "ppo" else {}),
             )

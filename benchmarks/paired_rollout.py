@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from neuralgym import make_real
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset, Episode, atomic_write_json
+from neuralgym.data import Dataset, Episode, atomic_write_json, frames_of
 from neuralgym.games import GameSpec, UnknownEnvError, get_spec
 from neuralgym.metrics import LPIPSMetric, frame_metrics, summarize_frame_metrics
 from neuralgym.metrics import summarize as summarize_values
@@ -190,7 +190,7 @@ def context_batch(batch: list[tuple[str, Episode, int]], context: int, length: i
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Recorded context of each start: frames (B, K, H, W, 3), metadata (B, K, M),
     past actions (B, K-1), future actions (B, L)."""
-    frames = np.stack([ep.frames[t - context + 1 : t + 1] for _, ep, t in batch])
+    frames = np.stack([frames_of(ep, name)[t - context + 1 : t + 1] for name, ep, t in batch])
     metadata = np.stack([ep.metadata[t - context + 1 : t + 1] for _, ep, t in batch])
     past = np.stack([ep.actions[t - context + 1 : t] for _, ep, t in batch]).astype(np.int64)
     future = np.stack([ep.actions[t : t + length] for _, ep, t in batch]).astype(np.int64)

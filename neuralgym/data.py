@@ -4,7 +4,8 @@ A dataset is a folder of episode folders plus an `index.json`:
 
     DIR/index.json                 env id, metadata names, episodes with lengths and split
     DIR/episodes/<name>/episode.json   what the episode is, and each array file's size and CRC32
-    DIR/episodes/<name>/frames.npy     (N+1, H, W, 3) uint8  o_0 .. o_N (o_0 from reset)
+    DIR/episodes/<name>/frames.npy     (N+1, H, W, 3) uint8  o_0 .. o_N (o_0 from reset);
+                                       (N+1, 0, 0, 3) when recorded without frames
     DIR/episodes/<name>/metadata.npy   (N+1, M) float32      m_0 .. m_N
     DIR/episodes/<name>/actions.npy    (N,) int64            a_t leads from o_t to o_{t+1}
     DIR/episodes/<name>/rewards.npy    (N,) float32
@@ -18,6 +19,11 @@ Every write is atomic: an episode is written into a temporary folder that is ren
 place, and `index.json` is written to a temporary file that is renamed over the old one. A
 crash loses at most the episode being written; its leftover temporary folder is removed by
 the next writer. Arrays are read back memory-mapped (`np.load(mmap_mode="r")`).
+
+An episode recorded without frames (`agents/record.py --no-frames`) keeps everything else: a
+million steps of a game's variables take megabytes where their frames take a hundred
+gigabytes. Such episodes train a g_phi that reads no frames; whatever needs the frames (the
+VAE, latents, start contexts, paired rollouts) gets them through `frames_of`, which says so.
 """
 
 from __future__ import annotations
@@ -59,6 +65,11 @@ class Episode:
     def __len__(self) -> int:
         return len(self.actions)
 
+    @property
+    def has_frames(self) -> bool:
+        """False for an episode recorded without frames (frames of shape (N+1, 0, 0, 3))."""
+        return self.frames.shape[1] > 0
+
     def validate(self) -> None:
         n = len(self.actions)
         shapes = {
@@ -81,8 +92,10 @@ class Episode:
 class EpisodeRecorder:
     """Collects one episode step by step; `finish()` turns it into an `Episode`."""
 
-    def __init__(self, obs: np.ndarray, metadata: np.ndarray, state: bytes | None = None):
-        self.frames = [np.asarray(obs, np.uint8)]
+    def __init__(self, obs: np.ndarray, metadata: np.ndarray, state: bytes | None = None,
+                 frames: bool = True):
+        self.keep_frames = frames  # False: every frame kept as (0, 0, 3), none stored
+        self.frames = [self._frame(obs)]
         self.metadata = [np.asarray(metadata, np.float32)]
         self.actions: list[int] = []
         self.rewards: list[float] = []
@@ -96,13 +109,17 @@ class EpisodeRecorder:
     def add(self, action: int, obs: np.ndarray, metadata: np.ndarray, reward: float,
             terminated: bool, truncated: bool, state: bytes | None = None) -> None:
         self.actions.append(int(action))
-        self.frames.append(np.asarray(obs, np.uint8))
+        self.frames.append(self._frame(obs))
         self.metadata.append(np.asarray(metadata, np.float32))
         self.rewards.append(float(reward))
         self.terminated.append(bool(terminated))
         self.truncated.append(bool(truncated))
         if state is not None:
             self.states[len(self.actions)] = state
+
+    def _frame(self, obs: np.ndarray) -> np.ndarray:
+        frame = np.asarray(obs, np.uint8)
+        return frame if self.keep_frames else frame[:0, :0]
 
     def finish(self, **info: object) -> Episode:
         return Episode(
@@ -115,6 +132,17 @@ class EpisodeRecorder:
             states=dict(self.states),
             info=dict(info),
         )
+
+
+def frames_of(episode: Episode, name: str) -> np.ndarray:
+    """The episode's frames (N+1, H, W, 3), or a ValueError naming episode `name` when it was
+    recorded without them."""
+    if not episode.has_frames:
+        raise ValueError(f"episode {name} was recorded without frames (agents/record.py "
+                         "--no-frames): it can train only a g_phi that reads no frames "
+                         "(training/prepare_latents.py without --model, then "
+                         "train_metadata.py --no-latent-input); record frames for the rest")
+    return episode.frames
 
 
 @contextmanager
@@ -355,7 +383,7 @@ class FrameSampler:
         refs = dataset.split(split)
         if not refs:
             raise ValueError(f"{dataset.root}: the {split!r} split has no episodes")
-        self.frames = [dataset.load(r).frames for r in refs]
+        self.frames = [frames_of(dataset.load(r), r.name) for r in refs]
         self.offsets = np.cumsum([0] + [len(f) for f in self.frames])
 
     def __len__(self) -> int:

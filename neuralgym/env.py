@@ -197,7 +197,7 @@ def context_from_options(options: Mapping[str, Any], spec: GameSpec, context: in
     frames (L, H, W, 3) uint8, metadata (L, M) float32, actions (L-1,) int64.
 
     Raises a ValueError that says what is expected."""
-    from neuralgym.data import Episode, load_episode
+    from neuralgym.data import Episode, frames_of, load_episode
 
     expected = expected_options(spec, context)
     bad = f"{spec.env_id}: bad reset options: "
@@ -225,7 +225,12 @@ def context_from_options(options: Mapping[str, Any], spec: GameSpec, context: in
                              f"needs the {context} frames up to the step (the episode has "
                              f"{len(ep)} steps)")
         L = min(t + 1, history)
-        frames = np.array(ep.frames[t - L + 1 : t + 1])
+        name = options["episode"] if isinstance(options["episode"], (str, os.PathLike)) \
+            else "given"
+        try:
+            frames = np.array(frames_of(ep, str(name))[t - L + 1 : t + 1])
+        except ValueError as e:
+            raise ValueError(f"{bad}{e}") from None
         metadata = np.array(ep.metadata[t - L + 1 : t + 1])
         actions = np.array(ep.actions[t - L + 1 : t])
     elif keys == {"frames", "metadata", "actions"}:

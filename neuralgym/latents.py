@@ -1,7 +1,8 @@
 """A dataset encoded once into VAE latents, read back memory-mapped (nanoGPT's prepare.py).
 
     DIR/latents.npy     (N, C, h, w) float16   normalised latents of every frame, episodes
-                                               concatenated in index order
+                                               concatenated in index order; (N, 0, 0, 0) in
+                                               a cache of metadata only (no VAE, no frames)
     DIR/metadata.npy    (N, M) float32         m of every frame
     DIR/actions.npy     (N,) int64             the action taken at that frame (-1 at an
                                                episode's last frame)
@@ -87,6 +88,19 @@ class LatentCache:
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         return tuple(self.latents.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def has_latents(self) -> bool:
+        """False for a cache of metadata and actions only (prepare_latents.py without a
+        model): a g_phi that reads no frames trains on it, nothing else does."""
+        return self.latents.shape[1] > 0
+
+    def require_latents(self, what: str) -> None:
+        """A ValueError saying that `what` needs latents, where the cache has none."""
+        if not self.has_latents:
+            raise ValueError(f"{self.root} holds metadata and actions only (prepared without "
+                             f"--model); {what} needs latents: run training/prepare_latents.py "
+                             "with --model on a recording with frames")
 
     def window_starts(self, split: str, context: int, horizon: int) -> np.ndarray:
         """Indices i whose window i-K+1 .. i+T lies inside one episode of the split."""

@@ -24,16 +24,18 @@ def record_episode(
     seed: int,
     max_steps: int,
     state_every: int = 50,
+    frames: bool = True,
     **info: Any,
 ) -> Episode:
     """Play one episode of at most `max_steps` steps (the last one is marked truncated).
 
     The emulator state is saved at step 0 and every `state_every` steps, so that paired
-    evaluation can restart the real game there. `info` is stored with the episode.
+    evaluation can restart the real game there. `frames` False keeps no frames (the game's
+    variables, actions and states only). `info` is stored with the episode.
     """
     obs, inf = env.reset(seed=seed)
     policy.reset(seed)
-    rec = EpisodeRecorder(obs, inf["metadata"], env.get_state())
+    rec = EpisodeRecorder(obs, inf["metadata"], env.get_state(), frames=frames)
     for t in range(1, max_steps + 1):
         action = policy(obs, inf)
         obs, reward, terminated, truncated, inf = env.step(action)
@@ -47,5 +49,6 @@ def record_episode(
         metadata_names=list(env.game.metadata_names),
         seed=seed,
         state_every=state_every,
+        frames=frames,
         **info,
     )

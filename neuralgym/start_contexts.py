@@ -22,7 +22,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
-from neuralgym.data import Dataset, Episode
+from neuralgym.data import Dataset, Episode, frames_of
 
 FILENAME = "start_contexts.safetensors"
 ARRAYS = ("frames", "metadata", "actions")
@@ -171,7 +171,7 @@ def contexts_from_dataset(dataset: Dataset, length: int, count: int, split: str 
         if e not in episodes:
             episodes[e] = dataset.load(refs[e])
         ep = episodes[e]
-        frames.append(np.asarray(ep.frames[t - length + 1 : t + 1]))
+        frames.append(np.asarray(frames_of(ep, refs[e].name)[t - length + 1 : t + 1]))
         metadata.append(np.asarray(ep.metadata[t - length + 1 : t + 1]))
         actions.append(np.asarray(ep.actions[t - length + 1 : t]))
     return StartContexts(

@@ -13,15 +13,18 @@ from neuralgym.data import (
     Dataset,
     EpisodeRecorder,
     FrameSampler,
+    frames_of,
     load_episode,
     save_episode,
 )
 
 
-def make_episode(n: int = 12, seed: int = 0, env_id: str = "NeuralBreakout-v0"):
+def make_episode(n: int = 12, seed: int = 0, env_id: str = "NeuralBreakout-v0",
+                 frames: bool = True):
     rng = np.random.default_rng(seed)
     rec = EpisodeRecorder(rng.integers(0, 255, (8, 6, 3), dtype=np.uint8),
-                          rng.normal(size=3).astype(np.float32), state=b"s0" * 100)
+                          rng.normal(size=3).astype(np.float32), state=b"s0" * 100,
+                          frames=frames)
     for t in range(1, n + 1):
         rec.add(int(rng.integers(4)), rng.integers(0, 255, (8, 6, 3), dtype=np.uint8),
                 rng.normal(size=3).astype(np.float32), float(t), t == n, False,
@@ -145,6 +148,24 @@ def test_frame_sampler_draws_real_frames_reproducibly(tmp_path: Path):
     pool = np.concatenate([np.asarray(ds.load(e).frames) for e in ds.episodes])
     for frame in a:
         assert (pool == frame).all(axis=(1, 2, 3)).any()
+
+
+def test_episode_without_frames_round_trips_and_says_so(tmp_path: Path):
+    """An episode recorded without frames keeps the rest exactly; whatever asks for its
+    frames (frames_of, the VAE's FrameSampler) gets a ValueError that names it and says why."""
+    full, bare = make_episode(seed=3), make_episode(seed=3, frames=False)
+    save_episode(bare, tmp_path / "episodes" / "bare")
+    back = load_episode(tmp_path / "episodes" / "bare")
+    assert back.frames.shape == (13, 0, 0, 3) and not back.has_frames and full.has_frames
+    for name in ("metadata", "actions", "rewards", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(full, name))
+    assert dict(back.states) == dict(full.states)
+    np.testing.assert_array_equal(frames_of(full, "full"), full.frames)
+    with pytest.raises(ValueError, match="episode bare was recorded without frames"):
+        frames_of(back, "bare")
+    Dataset.reindex(tmp_path)
+    with pytest.raises(ValueError, match="--no-frames"):
+        FrameSampler(Dataset(tmp_path), "all")
 
 
 def test_recorded_real_episode_restarts_bit_exactly(breakout_dataset: Dataset):

@@ -4,7 +4,11 @@
 #   bash training/gpu_pipeline.sh ENV_ID STAGE [STAGE ...]
 #
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
-# uniform random play and SCRIPTED_STEPS of the game's scripted player), vae, latents,
+# uniform random play and SCRIPTED_STEPS of the game's scripted player), record-noframes
+# (NOFRAMES_SCRIPTED, NOFRAMES_RANDOM and NOFRAMES_STICKY steps of those players without
+# frames, into their own dataset, and its cache of metadata only: a g_phi that reads no frames
+# learns the game's rules from millions of steps; META_NOFRAMES=1 trains and evaluates g_phi
+# on it), vae, latents,
 # metadata, metadata-eval (the starting folder's g_phi on this run's test windows, to
 # $RESULTS/metadata_eval-start.json), metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
 # metadata stage's run), denoiser, decoder (a fast decoder for the VAE's
@@ -38,6 +42,7 @@ WORK=${WORK:-/root/neuralgym-work}/$ENV_ID
 OUT=${OUT:-$WORK/out}
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
 DATA=$WORK/data; MODEL=$WORK/model; CACHE=$WORK/latents; RESULTS=$WORK/results; PPO=$WORK/ppo
+NF_DATA=$WORK/data-noframes; NF_CACHE=$WORK/metadata-noframes  # record-noframes' dataset, cache
 mkdir -p "$WORK" "$OUT" "$RESULTS"
 DEVICE=${DEVICE:-cuda}
 RECORD_STEPS=${RECORD_STEPS:-100000}; SEED=${SEED:-0}; WORKERS=${WORKERS:-$(nproc)}
@@ -60,6 +65,10 @@ PPO_EVAL_POLICIES=${PPO_EVAL_POLICIES:-real dream random}
 VAE_STEPS=${VAE_STEPS:-1000}; META_STEPS=${META_STEPS:-3000}; DEN_STEPS=${DEN_STEPS:-3000}
 DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) after this
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
+NOFRAMES_SCRIPTED=${NOFRAMES_SCRIPTED:-0}; NOFRAMES_RANDOM=${NOFRAMES_RANDOM:-0}
+NOFRAMES_STICKY=${NOFRAMES_STICKY:-0}  # record-noframes' steps per player
+META_NOFRAMES=${META_NOFRAMES:-}  # 1: the metadata stages read record-noframes' cache
+META_CACHE=$CACHE; [ -z "$META_NOFRAMES" ] || META_CACHE=$NF_CACHE
 META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
 META_EVAL_ARGS=${META_EVAL_ARGS:-}  # extra flags of the metadata-eval stage (--eval-rollout 32)
 REWARDS_POLICIES=${REWARDS_POLICIES:-}  # policies or PPO .zip paths (default: random, and
@@ -125,7 +134,8 @@ budget() { local s=$1; shift; timeout --signal=TERM "$s" "$@" || [ $? -eq 124 ];
 
 for stage in "$@"; do
   log "stage $stage"
-  case $stage in setup|record|ppo-real|record-ppo|ppo-eval|partial) ;; *) init_model ;; esac
+  case $stage in setup|record|record-noframes|ppo-real|record-ppo|ppo-eval|partial) ;;
+    *) init_model ;; esac
   case $stage in
     setup)
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -136,6 +146,17 @@ for stage in "$@"; do
       [ "$RANDOM_STEPS" -eq 0 ] || record random "$RANDOM_STEPS"
       [ "$SCRIPTED_STEPS" -eq 0 ] || record scripted "$SCRIPTED_STEPS" \
         --max-episode-steps "$SCRIPTED_EPISODE"
+      ;;
+    record-noframes)
+      for agent in scripted random sticky-random; do
+        case $agent in scripted) n=$NOFRAMES_SCRIPTED ;; random) n=$NOFRAMES_RANDOM ;;
+                       *) n=$NOFRAMES_STICKY ;; esac
+        [ "$n" -eq 0 ] || record "$agent" "$n" --no-frames --state-every 1000 \
+          --max-episode-steps "$SCRIPTED_EPISODE" --out "$NF_DATA"
+      done
+      rm -rf "$NF_CACHE"
+      python3 training/prepare_latents.py --data "$NF_DATA" --out "$NF_CACHE" 2>&1 \
+        | tr '\r' '\n' | tail -1
       ;;
     ppo-real)
       steps=$(ppo_steps)
@@ -198,17 +219,17 @@ PY
         --batch-size 512 --device "$DEVICE" 2>&1 | tr '\r' '\n' | tail -3
       ;;
     metadata)
-      budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
+      budget "$LIMIT" python3 training/train_metadata.py --cache "$META_CACHE" --out "$MODEL" \
         --steps "$META_STEPS" --checkpoint-every 500 --device "$DEVICE" $META_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;
     metadata-eval)  # the starting folder's g_phi (before this run) on this run's test windows
       rm -rf "$WORK/start-eval" && cp -r "$start" "$WORK/start-eval"
-      python3 training/train_metadata.py --cache "$CACHE" --out "$WORK/start-eval" --eval-only \
+      python3 training/train_metadata.py --cache "$META_CACHE" --out "$WORK/start-eval" --eval-only \
         --device "$DEVICE" $META_EVAL_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -20
       cp "$WORK/start-eval/metadata_eval.json" "$RESULTS/metadata_eval-start.json"
       ;;
     metadata-closed)  # resumes the metadata stage's checkpoint: its steps, then these
-      budget "$LIMIT" python3 training/train_metadata.py --cache "$CACHE" --out "$MODEL" \
+      budget "$LIMIT" python3 training/train_metadata.py --cache "$META_CACHE" --out "$MODEL" \
         --steps $((META_STEPS + META_CLOSED_STEPS)) --checkpoint-every 100 --device "$DEVICE" \
         $META_ARGS $META_CLOSED_ARGS 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -15
       ;;

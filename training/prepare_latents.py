@@ -14,6 +14,10 @@ retraining the VAE (info.json records the VAE's config and the checksum of its w
 info.json also holds per-variable metadata statistics over the train frames
 ("metadata_mean", "metadata_std"; a constant variable gets std 1) for the models that
 normalise metadata.
+
+Without --model no frame is read: the cache holds the metadata and actions only (latents of
+shape (N, 0, 0, 0)), for a g_phi that reads no frames (train_metadata.py --no-latent-input),
+from episodes recorded with or without frames (agents/record.py --no-frames).
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from neuralgym.cli import parse_args
-from neuralgym.data import Dataset
+from neuralgym.data import Dataset, frames_of
 from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, ModelFolderError
@@ -42,8 +47,10 @@ class Args:
     """Encode a dataset into a latent cache with a world-model folder's VAE."""
 
     data: str = field(metadata={"help": "dataset folder (agents/record.py)"})
-    model: str = field(metadata={"help": "world-model folder with a trained vae component"})
     out: str = field(metadata={"help": "latent cache folder to create (must not exist)"})
+    model: str | None = field(default=None, metadata={
+        "help": "world-model folder with a trained vae component (none: metadata and actions "
+                "only, no latents)"})
     batch_size: int = field(default=256, metadata={"help": "frames per encoder call"})
     device: str | None = field(default=None, metadata={"help": "cuda or cpu (default: cuda if "
                                                                  "available)"})
@@ -57,6 +64,20 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def encode(vae: FrameVAE, frames: np.ndarray, out: np.ndarray, name: str, batch_size: int,
+           runtime: Any) -> None:
+    """Encode an episode's frames (N+1, H, W, 3) into out[:N+1] (C, h, w) float16."""
+    cfg = vae.config
+    if frames.shape[1:3] != (cfg.frame_height, cfg.frame_width):
+        raise ValueError(f"episode {name} has {frames.shape[1]}x{frames.shape[2]} frames, the "
+                         f"VAE takes {cfg.frame_height}x{cfg.frame_width}")
+    for i in range(0, len(frames), batch_size):
+        chunk = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size]))  # (B,H,W,3)
+        with runtime.autocast():
+            z = vae.encode(chunk)  # (B, C, h, w) float32, normalised
+        out[i : i + len(chunk)] = z.cpu().numpy()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv)
     out = Path(args.out)
@@ -64,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {out} already exists; delete it to encode again")
     try:
         dataset = Dataset(args.data)
-        vae = FrameVAE.from_folder(args.model)
-        model_env = ModelFolder(args.model).read_config().get("env_id")
+        vae = FrameVAE.from_folder(args.model) if args.model else None
+        model_env = ModelFolder(args.model).read_config().get("env_id") if args.model else None
     except (FileNotFoundError, ModelFolderError) as e:
         sys.exit(f"error: {e}")
     if model_env and model_env != dataset.env_id:
@@ -75,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     if not refs:
         sys.exit(f"error: {args.data} has no episodes")
     runtime = setup_runtime(args.device)
-    vae = vae.to(runtime.device)
-    cfg = vae.config
+    if vae is not None:
+        vae = vae.to(runtime.device)
+    latent_shape = vae.config.latent_shape if vae is not None else (0, 0, 0)
 
     lengths = np.asarray([ref.length + 1 for ref in refs], np.int64)  # frames per episode
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -89,23 +111,16 @@ def main(argv: list[str] | None = None) -> None:
     tmp_latents = out.with_name(f".tmp-{out.name}-latents.npy.{os.getpid()}")
     try:
         latents = np.lib.format.open_memmap(tmp_latents, mode="w+", dtype=np.float16,
-                                            shape=(n, *cfg.latent_shape))  # (N, C, h, w)
-        with tqdm(total=n, unit="frame", desc="encoding") as bar:
+                                            shape=(n, *latent_shape))  # (N, C, h, w)
+        with tqdm(total=n, unit="frame", desc="encoding" if vae is not None else "reading") as bar:
             for ref, start in zip(refs, starts, strict=True):
                 ep = dataset.load(ref)
-                if ep.frames.shape[1:3] != (cfg.frame_height, cfg.frame_width):
-                    raise ValueError(f"episode {ref.name} has {ep.frames.shape[1]}x"
-                                     f"{ep.frames.shape[2]} frames, the VAE takes "
-                                     f"{cfg.frame_height}x{cfg.frame_width}")
-                for i in range(0, len(ep.frames), args.batch_size):
-                    chunk = np.ascontiguousarray(ep.frames[i : i + args.batch_size])
-                    frames = torch.from_numpy(chunk)  # (B, H, W, 3) uint8
-                    with runtime.autocast():
-                        z = vae.encode(frames)  # (B, C, h, w) float32, normalised
-                    latents[start + i : start + i + len(frames)] = z.cpu().numpy()
-                    bar.update(len(frames))
-                metadata[start : start + len(ep.frames)] = ep.metadata
+                if vae is not None:
+                    encode(vae, frames_of(ep, ref.name), latents[start:], ref.name,
+                           args.batch_size, runtime)
+                metadata[start : start + len(ep.metadata)] = ep.metadata
                 actions[start : start + len(ep.actions)] = ep.actions
+                bar.update(len(ep.metadata))
         latents.flush()
         del latents
 
@@ -121,18 +136,19 @@ def main(argv: list[str] | None = None) -> None:
         info = {
             "env_id": dataset.env_id,
             "metadata_names": list(dataset.metadata_names),
-            "latent_shape": list(cfg.latent_shape),
-            "frame_shape": [cfg.frame_height, cfg.frame_width, 3],
+            "latent_shape": list(latent_shape),
             "num_frames": n,
             "num_episodes": len(refs),
             "metadata_mean": [float(v) for v in mean],
             "metadata_std": [float(v) for v in std],
             "metadata_stats_split": "train" if train_rows.any() else "all",
-            "vae_config": asdict(cfg),
-            "model_folder": str(Path(args.model).resolve()),
-            "vae_sha256": sha256(Path(args.model) / "vae.safetensors"),
             "dataset": str(Path(args.data).resolve()),
         }
+        if vae is not None and args.model:
+            cfg = vae.config
+            info.update(frame_shape=[cfg.frame_height, cfg.frame_width, 3],
+                        vae_config=asdict(cfg), model_folder=str(Path(args.model).resolve()),
+                        vae_sha256=sha256(Path(args.model) / "vae.safetensors"))
         try:
             spec = get_spec(dataset.env_id)
             info["n_actions"] = spec.n_actions
@@ -147,8 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         tmp_latents.unlink(missing_ok=True)
     cache = LatentCache(out)
     print(f"wrote {out}: {n} frames of {len(refs)} episodes "
-          f"({int(episodes[:, 2].sum())} test), latents {cache.latent_shape} float16 "
-          f"({cache.latents.nbytes / 2**20:.1f} MiB)")
+          f"({int(episodes[:, 2].sum())} test), "
+          + (f"latents {cache.latent_shape} float16 ({cache.latents.nbytes / 2**20:.1f} MiB)"
+             if cache.has_latents else "metadata and actions only (no latents)"))
 
 
 if __name__ == "__main__":

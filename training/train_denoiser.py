@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     # -- data -----------------------------------------------------------------------------
     try:
         cache = LatentCache(args.cache)
-    except (FileNotFoundError, RuntimeError) as e:
+        cache.require_latents("the denoiser")
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
         sys.exit(f"error: {e}")
     K, T = args.context, args.frames_per_call
     try:

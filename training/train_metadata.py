@@ -136,6 +136,9 @@ class Args:
         default=0, metadata={"help": "tests: exit(3) right after this step, saving nothing"})
     component: str = field(
         default="metadata", metadata={"help": "component name in the world-model folder"})
+    fresh: bool = field(default=False, metadata={
+        "help": "train a new g_phi even where --out has one (it is replaced at the first "
+                "checkpoint); without it a committed g_phi is fine-tuned"})
     eval_only: bool = field(default=False, metadata={
         "help": "evaluate the folder's component on the cache's test split without training "
                 "(writes <component>_eval.json with steps null)"})
@@ -234,7 +237,7 @@ def evaluate(model: MetadataPredictor, cache: LatentCache, args: Args,
     preds, means, truth, prev, prev2 = [], [], [], [], []
     model.eval()
     for k in range(0, len(last), args.eval_batch):
-        b = cache_batch(cache, last[k:k + args.eval_batch], c.window)
+        b = cache_batch(cache, last[k:k + args.eval_batch], c.window, latents=c.latent_input)
         t = to_tensors(b, device)
         p, e = model.predict_expected(t["metadata"][:, :-1], t["latents"], t["actions"])
         preds.append(p.cpu())
@@ -343,7 +346,8 @@ def evaluate_closed_loop(model: MetadataPredictor, cache: LatentCache, args: Arg
         bar = tqdm(total=len(last) * rollout, desc=f"closed loop, {mode}", unit="step",
                    dynamic_ncols=True)
         for k in range(0, len(last), args.eval_batch):
-            t = to_tensors(cache_batch(cache, last[k:k + args.eval_batch], w, rollout), device)
+            t = to_tensors(cache_batch(cache, last[k:k + args.eval_batch], w, rollout,
+                                       latents=model.config.latent_input), device)
             rec, acts = t["metadata"].float(), t["actions"]  # (B, W+1+R, M), (B, W+R-1)
             fed, lat = rec[:, :w + 1], t["latents"][:, :w].float()  # (B, W+1, M), (B, W, ...)
             for r in range(rollout):
@@ -475,6 +479,9 @@ def main(argv: list[str] | None = None) -> None:
         if runtime.is_main:
             write_eval(model.to(runtime.device), cache, args, runtime.device, steps=None)
         return
+    if not cache.has_latents and args.latent_input:
+        sys.exit(f"error: {cache.root} holds metadata and actions only (no latents): train a "
+                 "g_phi that reads no frames (--no-latent-input)")
     if args.jump_absolute and args.delta_classes <= 0 and not folder.has(args.component):
         sys.exit("error: --jump-absolute needs step classes: give --delta-classes D too")
     if (args.rollout < 1 or args.dream_steps < 0 or args.change_weight <= 0
@@ -522,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
         saved = json.loads(state_file.read_text())["extra"].get("config")
         if saved is not None:
             config = config_from_dict(MetadataConfig, saved)
-    finetune = not state_file.exists() and folder.has(args.component)
+    finetune = not state_file.exists() and folder.has(args.component) and not args.fresh
     if finetune:  # weights an earlier session committed: keep their architecture and classes
         config = folder.component_config(args.component, MetadataConfig)
     model = MetadataPredictor(config)
@@ -561,6 +568,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"the jumps of {[config.metadata_names[i] for i in config.stepped]} now "
                   "regress their value, no longer their change")
         if not args.latent_input and config.latent_input:
+            if not cache.has_latents:
+                sys.exit(f"error: the {args.component} in {args.out} reads frames; dropping them "
+                         f"folds in its mean latent feature, which {cache.root} (metadata only) "
+                         "cannot give: use a cache with latents, or --fresh for a new g_phi")
             model = without_latents(model, mean_features(model, cache, train_last, args.seed))
             config = model.config
             print("g_phi no longer reads the latent frames (their mean feature folded in)")
@@ -598,7 +609,8 @@ def main(argv: list[str] | None = None) -> None:
     def windows(step: int) -> dict[str, np.ndarray]:  # CPU work, made ahead (prefetch)
         rng = runtime.rng(args.seed, step)
         last = train_last[rng.integers(0, len(train_last), args.batch_size)]
-        return cache_batch(cache, last, config.window, args.rollout, dreamt=dream is not None)
+        return cache_batch(cache, last, config.window, args.rollout, dreamt=dream is not None,
+                           latents=config.latent_input)
 
     for step, made in prefetch(windows, range(start, args.steps)):
         batch = to_tensors(made, runtime.device)

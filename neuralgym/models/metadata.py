@@ -417,11 +417,11 @@ class MetadataPredictor(nn.Module):
         """Latents (B, L, C, h, w) -> per-step features (B, L, D); D = 0 without
         `latent_input` (the latents are not read)."""
         c = self.config
+        if not c.latent_input:  # any latents, or none (B, L, 0, 0, 0)
+            return latents.new_zeros(*latents.shape[:2], 0, dtype=torch.float32)  # (B, L, 0)
         if tuple(latents.shape[2:]) != (c.latent_channels, *c.latent_hw):
             raise ValueError(f"g_phi was built for latents {(c.latent_channels, *c.latent_hw)}, "
                              f"got {tuple(latents.shape[2:])}")
-        if not c.latent_input:
-            return latents.new_zeros(*latents.shape[:2], 0, dtype=torch.float32)  # (B, L, 0)
         z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
         return z.reshape(*latents.shape[:2], -1)  # (B, L, D)
 
@@ -716,7 +716,7 @@ class MetadataPredictor(nn.Module):
 
 
 def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int = 1,
-                dreamt: bool = False) -> dict[str, np.ndarray]:
+                dreamt: bool = False, latents: bool = True) -> dict[str, np.ndarray]:
     """The training batch of windows whose last input frame is `last` (B,) in a LatentCache.
 
     Frame i = last: metadata m_{i-W} .. m_{i+R} (B, W+1+R, M) float32 (m_{i+1} is the first
@@ -724,7 +724,8 @@ def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int 
     a_{i-W+1} .. a_{i+R-1} (B, W+R-1), for R = `rollout` calls (`MetadataPredictor.forward`).
     Valid `last` values: `cache.window_starts(split, window + 1, rollout)`, which keeps every
     frame inside one episode. Only the frames the model reads are gathered (the latents stay
-    fp16): with `dreamt` (the unrolled steps' latents come from a dream), the window's W.
+    fp16): with `dreamt` (the unrolled steps' latents come from a dream), the window's W;
+    with `latents` False (a g_phi that reads no frames) none are read: empty, (B, n, 0, 0, 0).
     """
     last = np.asarray(last, np.int64)
     b, n = len(last), window + rollout - 1
@@ -732,7 +733,8 @@ def cache_batch(cache: LatentCache, last: np.ndarray, window: int, rollout: int 
     meta_idx = last[:, None] + np.arange(-window, rollout + 1)[None]  # (B, W+1+R)
     read = steps[:, :window] if dreamt else steps  # (B, W) or (B, W+R-1)
     lat = np.asarray(cache.latents[read.reshape(-1)]).reshape(b, read.shape[1],
-                                                               *cache.latent_shape)
+                                                               *cache.latent_shape) \
+        if latents else np.zeros((*read.shape, 0, 0, 0), np.float16)
     return {
         "metadata": np.asarray(cache.metadata[meta_idx.reshape(-1)], np.float32).reshape(
             b, window + 1 + rollout, -1),

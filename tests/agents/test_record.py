@@ -192,3 +192,23 @@ def test_one_writer_per_folder(tmp_path: Path, record) -> None:
         r = record(out, "--steps", "20", check=False)
     assert r.returncode == 1 and "another record.py is writing to" in r.stderr
     assert not (out / "episodes").exists()
+
+
+def test_no_frames_keeps_the_rest(tmp_path: Path, record) -> None:
+    """--no-frames: episodes named apart, frames (N+1, 0, 0, 3), and the same variables,
+    actions and states as the recording with frames of the same seed."""
+    args = ("--agent", "sticky-random", "--steps", "200", "--max-episode-steps", "80",
+            "--seed", "5")
+    record(tmp_path / "with", *args)
+    record(tmp_path / "without", *args, "--no-frames")
+    a, b = Dataset(tmp_path / "with"), Dataset(tmp_path / "without")
+    assert [e.name.replace("-noframes", "") for e in b.episodes] == [e.name for e in a.episodes]
+    assert all("-noframes-" in e.name for e in b.episodes)
+    for ea, eb in zip(a.iter_episodes(), b.iter_episodes(), strict=True):
+        assert ea.has_frames and not eb.has_frames
+        assert eb.frames.shape == (len(ea) + 1, 0, 0, 3)
+        np.testing.assert_array_equal(ea.metadata, eb.metadata)
+        np.testing.assert_array_equal(ea.actions, eb.actions)
+        assert dict(ea.states) == dict(eb.states)
+    assert sum(p.stat().st_size for p in (tmp_path / "without").rglob("*.npy")) < \
+        sum(p.stat().st_size for p in (tmp_path / "with").rglob("*.npy")) / 20

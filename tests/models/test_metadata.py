@@ -463,6 +463,10 @@ def test_cache_batch_rollout(tmp_path: Path) -> None:
     dreamt = cache_batch(cache, last, WINDOW, rollout=3, dreamt=True)  # the window's only
     np.testing.assert_array_equal(dreamt["latents"], b["latents"][:, :WINDOW])
     np.testing.assert_array_equal(dreamt["actions"], b["actions"])
+    bare = cache_batch(cache, last, WINDOW, rollout=3, latents=False)  # none read
+    assert bare["latents"].shape == (2, WINDOW + 2, 0, 0, 0)
+    np.testing.assert_array_equal(bare["metadata"], b["metadata"])
+    np.testing.assert_array_equal(bare["actions"], b["actions"])
 
 
 def test_change_weight_weighs_the_steps_where_a_class_changes() -> None:

@@ -5,6 +5,7 @@ in the real game, and the export archives; the exported folder loads as a world 
 
 from __future__ import annotations
 
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -179,6 +180,33 @@ def test_record_stage_records_the_scripted_player(tmp_path: Path, run_script) ->
         agent = ref.name.split("-s3-")[0]
         steps[agent] = steps.get(agent, 0) + len(data.load(ref))
     assert steps == {"sticky-random": 60, "scripted": 80}
+
+
+def test_record_noframes_and_a_g_phi_trained_on_it(tmp_path: Path, run_script) -> None:
+    """record-noframes: each player's steps without frames in their own dataset, its cache of
+    metadata only; META_NOFRAMES=1 trains a new g_phi on that cache (--no-latent-input)."""
+    from neuralgym.data import Dataset
+    from neuralgym.latents import LatentCache
+
+    work = tmp_path / "work"
+    env = {**TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "NOFRAMES_SCRIPTED": "90",
+           "NOFRAMES_RANDOM": "50", "META_NOFRAMES": "1",
+           "META_ARGS": TINY["META_ARGS"] + " --no-latent-input --fresh"}
+    r = run_script(SCRIPT, "NeuralPong-v0", "record-noframes", "metadata", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    root = work / "NeuralPong-v0"
+    data = Dataset(root / "data-noframes")
+    steps: dict[str, int] = {}
+    for ref in data.split("all"):
+        assert not data.load(ref).has_frames
+        agent = ref.name.split("-s3-")[0]
+        steps[agent] = steps.get(agent, 0) + ref.length
+    assert steps == {"scripted": 90, "random": 50}
+    assert not (root / "data").exists()  # the frames' dataset is not touched
+    cache = LatentCache(root / "metadata-noframes")
+    assert not cache.has_latents and len(cache.metadata) == 140 + len(data.episodes)
+    model = json.loads((root / "model" / "config.json").read_text())
+    assert model["components"]["metadata"]["latent_input"] is False
 
 
 def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],

@@ -125,3 +125,25 @@ def test_clear_errors(cache_dir: Path, model_dir: Path, breakout_dataset: Datase
     assert proc.returncode != 0 and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert json.loads((model_dir / "config.json").read_text())["env_id"] == "NeuralBreakout-v0"
+
+
+def test_without_a_model_a_cache_of_metadata_only(cache_dir: Path, breakout_dataset: Dataset,
+                                                   tmp_path: Path, run_script) -> None:
+    """No --model: no frame is read; the cache has the encoded cache's metadata, actions,
+    episodes and statistics, latents of shape (N, 0, 0, 0), and the denoiser refuses it."""
+    out = tmp_path / "meta"
+    run_script(SCRIPT, "--data", breakout_dataset.root, "--out", out, "--device", "cpu",
+               check=True)
+    bare, full = LatentCache(out), LatentCache(cache_dir)
+    assert not bare.has_latents and full.has_latents
+    assert bare.latents.shape == (len(full.latents), 0, 0, 0) and bare.latent_shape == (0, 0, 0)
+    np.testing.assert_array_equal(bare.metadata, full.metadata)
+    np.testing.assert_array_equal(bare.actions, full.actions)
+    np.testing.assert_array_equal(bare.episodes, full.episodes)
+    for key in ("metadata_mean", "metadata_std", "metadata_names", "n_actions"):
+        assert bare.info[key] == full.info[key]
+    assert "vae_config" not in bare.info
+    proc = run_script(ROOT / "training" / "train_denoiser.py", "--cache", out, "--out",
+                      tmp_path / "model", "--device", "cpu")
+    assert proc.returncode != 0 and "holds metadata and actions only" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -310,3 +311,39 @@ def test_no_latent_input_trains_new_and_converts_a_committed_g_phi(
     result = json.loads((old / "metadata_eval.json").read_text())
     assert list(result["closed_loop"]["modes"]) == ["own metadata"]
     assert result["closed_loop"]["modes"]["own metadata"]["variables"]
+
+
+def test_a_cache_of_metadata_only_trains_a_g_phi_that_reads_no_frames(
+        breakout_cache: Path, tmp_path: Path, run_script) -> None:
+    """A cache without latents (prepare_latents.py without --model) trains a g_phi with
+    --no-latent-input only; a committed g_phi that reads frames is replaced with --fresh (its
+    conversion needs latents), and the new one takes any latents the dream gives it."""
+    full = LatentCache(breakout_cache)
+    bare_root = tmp_path / "bare"
+    LatentCache.write(bare_root, np.zeros((len(full.metadata), 0, 0, 0), np.float16),
+                      full.metadata, full.actions, full.episodes, full.info)
+    folder = tmp_path / "model"
+    r = run_script(SCRIPT, "--cache", bare_root, "--out", folder, "--steps", "2", *TINY)
+    assert r.returncode != 0 and "--no-latent-input" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", folder, "--steps", "2",
+                   "--eval-windows", "16", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    shutil.rmtree(folder / "train")  # a committed folder: weights, no checkpoint
+    r = run_script(SCRIPT, "--cache", bare_root, "--out", folder, "--steps", "2",
+                   "--no-latent-input", *TINY)
+    assert r.returncode != 0 and "--fresh" in r.stderr and "Traceback" not in r.stderr
+    assert ModelFolder(folder).component_config("metadata", MetadataConfig).latent_input
+    r = run_script(SCRIPT, "--cache", bare_root, "--out", folder, "--steps", "3",
+                   "--eval-windows", "16", "--eval-rollout", "2", "--eval-rollout-windows", "4",
+                   "--no-latent-input", "--fresh", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = ModelFolder(folder).component_config("metadata", MetadataConfig)
+    assert not cfg.latent_input and cfg.latent_channels == 0
+    result = json.loads((folder / "metadata_eval.json").read_text())
+    assert result["steps"] == 3 and result["closed_loop"]["modes"]["own metadata"]["variables"]
+    model = ModelFolder(folder).load_component("metadata", MetadataPredictor(cfg)).eval()
+    b = to_tensors(cache_batch(LatentCache(bare_root), full.window_starts("test", 5, 1)[:4], 4))
+    m, a = b["metadata"][:, :-1], b["actions"]
+    frames = torch.randn(4, 4, *full.latent_shape)  # what the dream would pass
+    torch.testing.assert_close(model.predict(m, frames, a), model.predict(m, b["latents"], a))
