@@ -79,12 +79,16 @@ def make_policies(policy: str, env_id: str, n: int, n_actions: int, seed: int) -
 
 def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
          progress: Callable[[int], None] | None = None,
-         trace: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+         trace: dict[str, np.ndarray] | None = None,
+         observe: Callable[[int, np.ndarray, dict], None] | None = None
+         ) -> dict[str, np.ndarray]:
     """Step `venv` (next-step autoreset) `steps` times with one policy per sub-env; per env
     (N,): points won (sum of positive rewards), points lost (sum of negative, as a positive
     count), episodes ended, and the steps that counted (reset steps do not). With `trace`
     (a dict of (L, N) arrays: "actions", "rewards" and any of info's keys), step t's actions,
-    rewards and info values after it are written into row t (NaN where info lacks a key)."""
+    rewards and info values after it are written into row t (NaN where info lacks a key).
+    With `observe`, `observe(t, obs, info)` is called after step t with its batched
+    observations (N, H, W, 3) and the vector env's batched info dict."""
     n = venv.num_envs
     won, lost = np.zeros(n), np.zeros(n)
     ended, counted = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -94,6 +98,8 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
         infos = split_infos(info, n)  # a scripted policy reads the metadata
         actions = np.array([p(obs[i], infos[i]) for i, p in enumerate(policies)])
         obs, reward, terminated, truncated, info = venv.step(actions)
+        if observe is not None:
+            observe(t, obs, info)
         if trace is not None:
             now = {**info, "actions": actions, "rewards": reward}
             for key, rows in trace.items():  # NaN where info lacks it (a reset step's)
