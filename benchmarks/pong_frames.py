@@ -18,6 +18,14 @@ seen ball's median |error| in x and y, the share of in-play steps with the ball 
 pixels on both axes, the share of out-of-play steps (ball_y 0) that show a ball anyway, and
 for the paddle the share of steps where it is seen, its median |error| and the share within 4.
 
+Control (--control N): does the metadata place the objects? From N windows of the real game
+(the policy's play, the ball in play and seen), the dream makes one step with the game's next
+metadata, and again with one variable moved SHIFT pixels towards the field's middle (ball_x,
+ball_y, player_y in turn); per variable the share of windows where the object is drawn within
+4 pixels of the moved position ("follows") and of the unmoved one ("stays"), beside the share
+within 4 pixels with nothing moved. A denoiser that draws where the past frames' motion
+points, whatever the metadata, follows 0 and stays 1.
+
 Detection (tolerant, for the dream's blurred colours), in the playfield rows 34..193: the ball
 is the centroid (x, y) of the bright grey pixels (min channel > 150, max - min < 40); the
 paddle is the y centroid of the green pixels (g > 140, r < 140, b < 140) in columns 136..147.
@@ -63,6 +71,12 @@ class Args:
     device: str = field(default="cpu", metadata={"help": "torch device of the world model"})
     seed: int = field(default=0, metadata={"help": "seed of the envs and the policy"})
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
+    context_noise: float | None = field(default=None, metadata={
+        "help": "the dream's context noise level (default: the folder's sampler setting)"})
+    control: int = field(default=0, metadata={
+        "help": "also measure control with this many real windows (0: not)"})
+    shift: float = field(default=24.0, metadata={
+        "help": "--control: pixels a variable is moved by"})
 
 
 def _centre_y(per_row: np.ndarray, height: int) -> np.ndarray:
@@ -233,6 +247,84 @@ def markdown_table(results: dict[str, dict[str, Any]], near: float = NEAR) -> li
     return lines
 
 
+CONTROLLED = {"ball_x": ("ball_x", 0), "ball_y": ("ball_y", 1), "player_y": ("paddle_y", None)}
+
+
+def control_windows(env_id: str, names: list[str], context: int, n: int, seed: int,
+                    policy: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n windows of the real game played by `policy` (a `dream_rewards` policy of one env):
+    frames (n, K, H, W, 3), metadata (n, K+1, M) in `names`' order (the last row the next
+    step's) and actions (n, K), the last the next step's; taken every 7 steps where the next
+    frame shows the ball in play."""
+    from neuralgym import make_real
+
+    env = make_real(env_id)
+    frames: list[np.ndarray] = []
+    metas: list[list[float]] = []
+    actions: list[int] = []
+    out: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    obs, info = env.reset(seed=seed)
+    episode = 0
+    while len(out[0]) < n:
+        frames.append(obs)
+        metas.append([float(info[k]) for k in names])
+        a = int(policy(obs, info))
+        actions.append(a)
+        obs, _, terminated, truncated, info = env.step(a)
+        t = len(frames)
+        if (t >= context and t % 7 == 0 and info["ball_y"] > 0
+                and np.isfinite(detect_ball(obs[None])).all()):
+            out[0].append(np.stack(frames[-context:]))
+            out[1].append(np.array(metas[-context:] + [[float(info[k]) for k in names]]))
+            out[2].append(np.array(actions[-context:]))
+        if terminated or truncated:
+            episode += 1
+            obs, info = env.reset(seed=seed + episode)
+            frames, metas, actions = [], [], []
+    env.close()
+    return tuple(np.stack(x) for x in out)  # type: ignore[return-value]
+
+
+def control(model: Any, windows: tuple[np.ndarray, np.ndarray, np.ndarray],
+            offsets: dict[str, float], shift: float, seed: int, near: float = NEAR
+            ) -> dict[str, Any]:
+    """One dream step per window with the next metadata as recorded and with each of
+    CONTROLLED moved by `shift` pixels towards the field's middle: the share of windows whose
+    object is drawn within `near` pixels of the moved (follows) and unmoved (stays) position."""
+    import torch
+
+    frames, metadata, actions = windows
+    names = list(model.g.config.metadata_names)
+    K = frames.shape[1]
+    middle = {"ball_x": WIDTH / 2, "ball_y": (TOP + BOTTOM) / 2, "paddle_y": (TOP + BOTTOM) / 2}
+
+    def drawn(meta_next: np.ndarray) -> np.ndarray:
+        state = model.start(frames, metadata[:, :K], actions[:, :K - 1])
+        g = torch.Generator(model.device).manual_seed(seed)
+        out, _, _ = model.step(state, torch.as_tensor(actions[:, K - 1:]), g,
+                               metadata=torch.as_tensor(meta_next[:, None], dtype=torch.float32))
+        out = out[:, 0].cpu().numpy() if hasattr(out, "cpu") else out[:, 0]
+        return np.column_stack([detect_ball(out), detect_paddle(out)])  # (n, 3): x, y, paddle
+
+    truth = metadata[:, K].astype(np.float64)  # (n, M)
+    base = drawn(truth)
+    results: dict[str, Any] = {"windows": len(frames), "shift_px": shift}
+    for var, (offset_key, col) in CONTROLLED.items():
+        j = names.index(var)
+        column = 2 if col is None else col
+        where = truth[:, j] + offsets[offset_key]  # pixels
+        moved = truth.copy()
+        moved[:, j] += np.where(where < middle[offset_key], shift, -shift)
+        seen = drawn(moved)[:, column]
+        results[var] = {
+            "near_unmoved": _share(np.abs(base[:, column] - where) <= near, len(frames)),
+            "follows": _share(np.abs(seen - (moved[:, j] + offsets[offset_key])) <= near,
+                              len(frames)),
+            "stays": _share(np.abs(seen - where) <= near, len(frames)),
+        }
+    return results
+
+
 def _dream_rewards() -> Any:
     """benchmarks/dream_rewards.py as a module (its `play` and `make_policies`)."""
     here = str(Path(__file__).resolve().parent)
@@ -275,12 +367,16 @@ def main(argv: list[str] | None = None) -> int:
                                     device=args.device, denoising_steps=args.denoising_steps)
             except (FileNotFoundError, ValueError) as e:
                 sys.exit(f"error: {e}")
+            if args.context_noise is not None:
+                venv.unwrapped.model.context_noise = args.context_noise  # type: ignore[attr-defined]
         policies = dr.make_policies(args.policy, args.env, args.envs, spec.n_actions,
                                     args.seed)
         recorder = Recorder(args.steps, args.envs)
         with tqdm(total=args.steps, desc=name, unit="step") as bar:
             dr.play(venv, policies, args.steps, args.seed, lambda _: bar.update(),
                     observe=recorder)
+        if name == "dream":
+            model = venv.unwrapped.model  # type: ignore[attr-defined]
         venv.close()
         recorded[name] = recorder.rows
         wall[name] = round(time.perf_counter() - t0, 2)
@@ -296,12 +392,25 @@ def main(argv: list[str] | None = None) -> int:
           f"ball x {offsets['ball_x']:+.1f}, ball y {offsets['ball_y']:+.1f}, paddle y "
           f"{offsets['paddle_y']:+.1f}")
     print("\n".join(markdown_table(results)))
+    controlled = None
+    if args.control:
+        policy = dr.make_policies(args.policy, args.env, 1, spec.n_actions, args.seed)
+        windows = control_windows(args.env, list(model.g.config.metadata_names), model.context,
+                                  args.control, args.seed, policy[0])
+        controlled = control(model, windows, offsets, args.shift, args.seed)
+        print(f"control over {args.control} real windows, variables moved {args.shift:g} px "
+              f"(share drawn within {NEAR:g} px):")
+        for var in CONTROLLED:
+            c = controlled[var]
+            print(f"  {var}: unmoved {c['near_unmoved']:.2f}; moved: follows "
+                  f"{c['follows']:.2f}, stays {c['stays']:.2f}")
     if args.json:
         from neuralgym.data import atomic_write_json
 
         atomic_write_json(args.json, {"benchmark": "pong_frames", "env_id": args.env,
                                       "args": vars(args), "near_px": NEAR,
-                                      "offsets": offsets, "results": results})
+                                      "offsets": offsets, "results": results,
+                                      "control": controlled})
         print(f"results: {args.json}")
     return 0
 

@@ -97,6 +97,10 @@ class WorldModel:
             # is the faster one (throughput/breakout-h100-session5-channels-last.meta.json).
             self.set_memory_format(torch.channels_last)
         self.steps = steps
+        # the context noise level the sampler gives the denoiser (its context latents noised
+        # so, as in training): > 0 leans it on the actions and metadata rather than on the
+        # past frames' motion; the folder's config.json "sampler": {"context_noise": ...}
+        self.context_noise = 0.0
         self.name = name
         self.folder: str | None = None  # the world-model folder it was loaded from, if any
         self.bf16_weights = False  # `hold_in_bf16` was called
@@ -195,6 +199,7 @@ class WorldModel:
         sampler = config.get("sampler", {})
         model = cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
                     name=str(root), device=device, env_id=config.get("env_id"), decoder=fast)
+        model.context_noise = float(sampler.get("context_noise", 0.0))
         model.folder = str(root)
         return model
 
@@ -207,7 +212,10 @@ class WorldModel:
         folder.save_component("denoiser", self.denoiser, self.denoiser.config)
         if self.decoder is not self.vae:
             folder.save_component(DECODER, self.decoder, self.decoder.config)
-        folder.update(env_id=self.env_id, sampler={"steps": self.steps})
+        sampler: dict[str, Any] = {"steps": self.steps}
+        if self.context_noise:
+            sampler["context_noise"] = self.context_noise
+        folder.update(env_id=self.env_id, sampler=sampler)
 
     # -- the dream ------------------------------------------------------------------------
 
@@ -286,7 +294,7 @@ class WorldModel:
             else None
         with self._autocast():
             z = sample(self.denoiser, context, torch.cat([past, actions], 1), metadata,
-                       self.steps, generator)  # (B, T, C, h, w)
+                       self.steps, generator, self.context_noise)  # (B, T, C, h, w)
         z = z.float()
         frames = None
         if decode:

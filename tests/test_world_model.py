@@ -56,6 +56,23 @@ def test_save_pretrained_round_trips_exactly(tiny_world_model: Path, tmp_path: P
     np.testing.assert_array_equal(model.rollout(*args, seed=0), again.rollout(*args, seed=0))
 
 
+def test_context_noise_comes_from_the_folder_and_changes_the_dream(
+        tiny_world_model: Path, tmp_path: Path, breakout_dataset: Dataset):
+    model = WorldModel.from_pretrained(tiny_world_model)
+    assert model.context_noise == 0.0
+    args = context_of(breakout_dataset, model.context, B=1)
+    clean = model.rollout(*args, seed=0)
+    model.context_noise = 0.8
+    model.save_pretrained(tmp_path / "noisy")
+    config = json.loads((tmp_path / "noisy" / "config.json").read_text())
+    assert config["sampler"] == {"steps": 2, "context_noise": 0.8}
+    again = WorldModel.from_pretrained(tmp_path / "noisy")
+    assert again.context_noise == 0.8
+    noisy = again.rollout(*args, seed=0)
+    np.testing.assert_array_equal(noisy, again.rollout(*args, seed=0))  # still seeded
+    assert (noisy != clean).any()
+
+
 def test_steps_keep_a_bounded_history(tiny_world_model: Path, breakout_dataset: Dataset):
     model = WorldModel.from_pretrained(tiny_world_model)
     frames, meta, past, future = context_of(breakout_dataset, 6)

@@ -15,7 +15,10 @@
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), rewards (benchmarks/dream_rewards.py:
 # the dream's points against the game's for each of REWARDS_POLICIES), ablations
-# (training/ablations.sh $ABL_GROUPS), throughput (benchmarks/throughput.py),
+# (training/ablations.sh $ABL_GROUPS), throughput (benchmarks/throughput.py), frames (Pong:
+# benchmarks/pong_frames.py --control at each of FRAMES_NOISE context-noise levels: does the
+# dream draw the ball and paddle where its metadata puts them), sampler (SAMPLER_NOISE as the
+# model folder's context-noise level, which its dream env then uses),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
@@ -80,6 +83,8 @@ REWARDS_TRACE=${REWARDS_TRACE:-}  # 1: also keep each policy's trace (rewards-<p
 DEN_ARGS=${DEN_ARGS:-}  # extra train_denoiser.py flags (model size, T, ablations)
 DEC_STEPS=${DEC_STEPS:-2000}; DEC_ARGS=${DEC_ARGS:-}  # train_decoder.py steps and flags
 CONTEXTS=${CONTEXTS:-24}  # start contexts shipped with the model
+FRAMES_NOISE=${FRAMES_NOISE:-0}; FRAMES_ARGS=${FRAMES_ARGS:---envs 16 --steps 64 --control 64}
+SAMPLER_NOISE=${SAMPLER_NOISE:-0}  # the sampler stage's context-noise level
 BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
 BENCH_ALSO=${BENCH_ALSO:-}  # more bench predictors beside the model and copy-last (folders)
@@ -266,6 +271,23 @@ print('random scripted' if '$ENV_ID' in SCRIPTED else 'random')")
           --denoising-steps 1 --device "$DEVICE" --seed "$SEED" \
           --json "$RESULTS/rewards-$REWARDS_TAG$name.json" "${trace[@]}" $REWARDS_ARGS 2>&1 | tail -12
       done
+      ;;
+    frames)  # Pong: do the dream's frames show what its metadata says, per context noise
+      for level in $FRAMES_NOISE; do
+        python3 benchmarks/pong_frames.py --model "$MODEL" --device "$DEVICE" --seed "$SEED" \
+          --context-noise "$level" --json "$RESULTS/pong_frames-noise$level.json" $FRAMES_ARGS \
+          2>&1 | tr '\r' '\n' | grep -v "step/s" | tail -9
+      done
+      ;;
+    sampler)  # the folder's sampler settings: its dream env noises the context at this level
+      python3 - "$MODEL" "$SAMPLER_NOISE" <<'PY'
+import sys
+from neuralgym.model_folder import ModelFolder
+folder = ModelFolder(sys.argv[1])
+sampler = {**folder.read_config().get("sampler", {}), "context_noise": float(sys.argv[2])}
+folder.update(sampler=sampler)
+print(f"{sys.argv[1]}: sampler {sampler}")
+PY
       ;;
     partial)  # the run's results and PPO learning curves so far, for a poll to bring back
       # (not the PPO models: with the exports they would pass what one call brings back)

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +97,13 @@ class Args:
     dit_layers: int = field(default=4, metadata={"help": "dit: spatial+temporal block pairs"})
     dit_heads: int = field(default=4, metadata={"help": "dit: attention heads"})
     dit_head_dim: int = field(default=64, metadata={"help": "dit: channels per head"})
-    context_noise_max: float = field(default=0.3, metadata={
-        "help": "context noise augmentation: level ~ U(0, this)"})
+    context_noise_max: float | None = field(default=None, metadata={
+        "help": "context noise augmentation: level ~ U(0, this) (default: 0.3, or the "
+                "fine-tuned denoiser's own)"})
+    metadata_maps: bool = field(default=False, metadata={
+        "help": "unet: the metadata and pixel coordinates also as input channels, so that "
+                "the metadata can place objects (a fine-tuned denoiser without them gains "
+                "them, their new weights at zero)"})
     # optimisation
     steps: int = field(default=20_000, metadata={"help": "optimiser steps"})
     batch_size: int = field(default=64, metadata={"help": "windows per step (per GPU)"})
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e} (or lower --context / --frames-per-call)")
     C, h, w = cache.latent_shape
     M = cache.metadata.shape[1] if args.metadata else 0
+    if args.metadata_maps and not M:
+        sys.exit("error: --metadata-maps needs metadata (drop --no-metadata)")
 
     # -- model ----------------------------------------------------------------------------
     down = tuple("CrossAttnDownBlock2D" if i >= args.attention_from else "DownBlock2D"
@@ -224,7 +231,9 @@ def main(argv: list[str] | None = None) -> None:
         latent_channels=C, latent_height=h, latent_width=w, context=K, frames_per_call=T,
         n_actions=n_actions_of(cache), metadata_dim=M, stage=args.stage,
         action_encoding=args.action_encoding, action_context=args.action_context,
-        token_dim=args.token_dim, context_noise_max=args.context_noise_max,
+        token_dim=args.token_dim,
+        context_noise_max=0.3 if args.context_noise_max is None else args.context_noise_max,
+        metadata_maps=args.metadata_maps,
         backbone=args.backbone, block_out_channels=tuple(args.channels), down_block_types=down,
         up_block_types=up, layers_per_block=args.layers_per_block,
         attention_head_dim=args.heads, norm_num_groups=args.norm_groups,
@@ -242,8 +251,16 @@ def main(argv: list[str] | None = None) -> None:
         model = Denoiser(config)
     elif folder.has(component) and args.base != "none":  # weights an earlier session committed
         model = Denoiser.from_folder(folder, component).train()
-        config = model.config
         say(f"fine-tuning the {component} in {args.out} (architecture from its config.json)")
+        if args.metadata_maps and not model.config.metadata_maps:
+            try:
+                model = model.with_metadata_maps()
+            except ValueError as e:
+                sys.exit(f"error: --metadata-maps: {e}")
+            say("  it gains metadata maps (new input weights at zero)")
+        if args.context_noise_max is not None:
+            model.config = replace(model.config, context_noise_max=args.context_noise_max)
+        config = model.config
     else:
         base_path = "" if args.base == "none" else args.base
         if not args.base and args.stage == "cond" and folder.has("denoiser_lora"):

@@ -17,6 +17,15 @@ token per frame. The tokens, with learned position embeddings, are the cross-att
 context. Context latents are noise-augmented during training, with the level given to the
 network (GameNGen), so that a rollout on its own imperfect frames stays in distribution.
 
+Metadata maps (`metadata_maps`, UNet only): a token reaches every pixel alike, and a UNet's
+convolutions do not know where a pixel is, so a token alone cannot say where to draw an object;
+a denoiser conditioned so draws the objects where the context frames' motion puts them and
+ignores the metadata (`benchmarks/pong_frames.py --control`). With metadata maps the UNet also
+reads, as extra input channels, the pixel's coordinates (x and y in [-1, 1]) and every
+normalised metadata value of the T target frames broadcast over the image, so its first
+convolution can compare a position with a variable (ball_x against x). A trained denoiser
+gains them by `Denoiser.with_metadata_maps` (the new input weights start at zero).
+
 Training follows the first document's two stages: stage "lora" learns the frames alone (no
 context, no tokens: a learned null token), stage "cond" adds all conditioning, starting from
 the stage-"lora" network or any diffusers network ("base") with LoRA adapters (peft) on the
@@ -109,12 +118,16 @@ class UNetBackbone(nn.Module):
 
     ADAPTED = ("conv_in", "conv_out", "class_embedding")  # new layers when starting from a base
 
-    def __init__(self, channels: int, context: int, frames: int, kwargs: dict[str, Any]):
+    def __init__(self, channels: int, context: int, frames: int, kwargs: dict[str, Any],
+                 maps: int = 0):
+        """maps: metadata values broadcast as input channels (besides 2 coordinate channels
+        when > 0; 0: none)."""
         super().__init__()
         self.channels, self.context, self.frames = channels, context, frames
+        self.maps = maps
         self.net = UNet2DConditionModel(
             **kwargs,
-            in_channels=channels * (context + frames),
+            in_channels=channels * (context + frames) + (maps + 2 if maps else 0),
             out_channels=channels * frames,
             class_embed_type="timestep",
             num_class_embeds=None,
@@ -122,11 +135,22 @@ class UNetBackbone(nn.Module):
         self.multiple = 2 ** (len(kwargs["down_block_types"]) - 1)
 
     def forward(self, noisy: Tensor, timestep: Tensor, context: Tensor, level: Tensor,
-                tokens: Tensor) -> Tensor:
-        """level (B,): the context noise level on the timestep scale."""
+                tokens: Tensor, maps: Tensor | None = None) -> Tensor:
+        """level (B,): the context noise level on the timestep scale; maps (B, maps): the
+        normalised metadata to broadcast (with `maps` > 0)."""
         B, T, C, h, w = noisy.shape  # (B, T, C, h, w)
         x = torch.cat([context.flatten(1, 2), noisy.flatten(1, 2)], 1)  # (B, C*(K+T), h, w)
         x = F.pad(x, (0, -w % self.multiple, 0, -h % self.multiple))  # (B, C*(K+T), h', w')
+        if self.maps:
+            if maps is None or maps.shape[1] != self.maps:
+                raise ValueError(f"this UNet reads {self.maps} metadata maps; pass them")
+            hp, wp = x.shape[-2:]
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
+            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
+            coords = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))  # (2, h, w): y, x
+            coords = F.pad(coords, (0, wp - w, 0, hp - h))  # (2, h', w')
+            x = torch.cat([x, coords.expand(B, -1, -1, -1),  # (B, 2, h', w')
+                           maps.to(x.dtype)[:, :, None, None].expand(-1, -1, hp, wp)], 1)
         out = self.net(x, timestep, encoder_hidden_states=tokens,  # tokens (B, N, D)
                        class_labels=level).sample  # (B, C*T, h', w')
         return out[..., :h, :w].reshape(B, T, C, h, w)
@@ -139,6 +163,7 @@ class Condition:
     context: Tensor  # (B, K, C, h, w) latents (zeros in stage "lora")
     level: Tensor  # (B,) context noise level
     tokens: Tensor  # (B, N, D) cross-attention tokens
+    maps: Tensor | None = None  # (B, T*M) normalised metadata, for metadata maps
 
 
 @dataclass
@@ -159,6 +184,7 @@ class DenoiserConfig:
     action_context: str = "future"  # "future": a_t .. a_{t+T-1}; "past+future": also K-1 past
     token_dim: int = 256  # D, the cross-attention dimension
     context_noise_max: float = 0.3  # context noise level ~ U(0, max) in training
+    metadata_maps: bool = False  # unet: metadata and coordinates also as input channels
     # backbone
     backbone: str = "unet"  # "unet" | "dit"
     block_out_channels: tuple[int, ...] = (64, 128, 128)  # unet
@@ -193,6 +219,8 @@ class DenoiserConfig:
                 raise ValueError(f"DenoiserConfig.{name} must be one of {allowed}, got {value!r}")
         if self.context < 1 or self.frames_per_call < 1:
             raise ValueError("context and frames_per_call must be at least 1")
+        if self.metadata_maps and (self.backbone != "unet" or not self.metadata_dim):
+            raise ValueError("metadata_maps needs the unet backbone and metadata (metadata_dim)")
 
     @property
     def n_action_tokens(self) -> int:
@@ -239,8 +267,9 @@ class Denoiser(nn.Module):
             if kwargs["cross_attention_dim"] != D:
                 raise ValueError(f"token_dim {D} must equal the UNet's cross_attention_dim "
                                  f"{kwargs['cross_attention_dim']}")
+            maps = c.frames_per_call * c.metadata_dim if c.metadata_maps else 0
             self.backbone: nn.Module = UNetBackbone(c.latent_channels, c.context,
-                                                    c.frames_per_call, kwargs)
+                                                    c.frames_per_call, kwargs, maps)
         else:
             self.backbone = SpatioTemporalDiT(
                 channels=c.latent_channels, context=c.context, frames=c.frames_per_call,
@@ -326,6 +355,25 @@ class Denoiser(nn.Module):
             plain.set_trainable()
         return plain
 
+    def with_metadata_maps(self) -> Denoiser:
+        """A copy that also reads metadata maps (see the module docstring): the same weights,
+        the UNet's first convolution widened with zero weights for the new channels, so that
+        it computes what this one does until trained."""
+        c = self.config
+        if c.metadata_maps:
+            raise ValueError("this denoiser already reads metadata maps")
+        if self.lora_rank:
+            raise ValueError("merge the LoRA adapters first (Denoiser.merged)")
+        new = Denoiser(replace(c, metadata_maps=True))
+        state = self.state_dict()
+        key = "backbone.net.conv_in.weight"
+        wide = new.state_dict()[key]  # (O, I + maps + 2, 3, 3)
+        weight = torch.zeros_like(wide)
+        weight[:, :state[key].shape[1]] = state[key]
+        state[key] = weight
+        new.load_state_dict(state)
+        return new.train(self.training)
+
     @classmethod
     def from_folder(cls, folder: ModelFolder, name: str = "denoiser") -> Denoiser:
         """Rebuild a component of a world-model folder, in eval mode."""
@@ -359,16 +407,23 @@ class Denoiser(nn.Module):
             m = metadata[:, -c.frames_per_call:].float()  # (B, T, M)
             m = (m - self.metadata_mean) / self.metadata_std
             tokens.append(self.metadata_encoder(m.to(dtype)))  # (B, T, D)
+            maps = m.flatten(1).to(dtype) if c.metadata_maps else None  # (B, T*M)
+        else:
+            maps = None
         tokens_t = torch.cat(tokens, 1) + self.token_pos  # (B, N, D)
         # contiguous: the dream hands a view of its growing history, whose strides would make
         # torch.compile recompile at every new history length
-        return Condition(context.to(dtype).contiguous(), level, tokens_t)
+        return Condition(context.to(dtype).contiguous(), level, tokens_t, maps)
 
     def velocity(self, noisy: Tensor, timestep: Tensor, cond: Condition) -> Tensor:
         """The network: predicted v of the T targets (B, T, C, h, w), float32."""
         dtype = self.token_pos.dtype
         level = (cond.level * LEVEL_SCALE).to(dtype)  # (B,) on the timestep scale
-        v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens)
+        if cond.maps is not None:
+            v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens,
+                              cond.maps)
+        else:
+            v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens)
         return v.float()
 
     # -- training --------------------------------------------------------------------------

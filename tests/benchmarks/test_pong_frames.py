@@ -158,3 +158,58 @@ def test_script_runs_real_game_and_shipped_dream(run_script, tmp_path):
     assert real["steps"] == dream["steps"] == 40
     assert real["ball_near"] == 1.0 and real["paddle_near"] == 1.0
     assert 0 <= dream["paddle_seen"] <= 1 and dream["wall_s"] > 0
+
+
+class Renderer:
+    """A stand-in world model that draws the ball and paddle where the next metadata puts
+    them (`obey`) or where the last context metadata had them (ignoring the new metadata)."""
+
+    NAMES = ["player_y", "player_x", "enemy_y", "enemy_x", "ball_x", "ball_y"]
+    OFFSETS = {"ball_x": -48.5, "ball_y": -12.5, "paddle_y": -6.5}
+
+    def __init__(self, obey: bool):
+        from types import SimpleNamespace
+
+        import torch
+
+        self.obey, self.device = obey, torch.device("cpu")
+        self.g = SimpleNamespace(config=SimpleNamespace(metadata_names=self.NAMES))
+
+    def start(self, frames, metadata, actions):
+        return np.asarray(metadata)[:, -1]
+
+    def draw(self, m: np.ndarray) -> np.ndarray:
+        f = frame()
+        x, y = m[4] + self.OFFSETS["ball_x"], m[5] + self.OFFSETS["ball_y"]
+        f[int(y - 1.5):int(y - 1.5) + 4, int(x - 0.5):int(x - 0.5) + 2] = BALL
+        p = m[0] + self.OFFSETS["paddle_y"]
+        f[int(p - 7.5):int(p - 7.5) + 16, 140:144] = PADDLE
+        return f
+
+    def step(self, state, actions, generator, metadata):
+        rows = metadata[:, 0].numpy() if self.obey else state
+        return np.stack([self.draw(m) for m in rows])[:, None], metadata, state
+
+
+def test_control_tells_a_model_that_obeys_from_one_that_ignores(pong_frames):
+    n, K = 6, 4
+    rng = np.random.default_rng(0)
+    meta = np.zeros((n, K + 1, 6))
+    meta[:, :, 0] = rng.uniform(60, 160, (n, 1))  # player_y
+    meta[:, :, 4] = rng.uniform(80, 180, (n, 1))  # ball_x
+    meta[:, :, 5] = rng.uniform(70, 170, (n, 1))  # ball_y
+    windows = (np.zeros((n, K, 210, 160, 3), np.uint8), meta, np.zeros((n, K), np.int64))
+    for obey, follows, stays in ((True, 1.0, 0.0), (False, 0.0, 1.0)):
+        result = pong_frames.control(Renderer(obey), windows, Renderer.OFFSETS, 24.0, seed=0)
+        assert result["windows"] == n and result["shift_px"] == 24.0
+        for var in ("ball_x", "ball_y", "player_y"):
+            assert result[var] == {"near_unmoved": 1.0, "follows": follows, "stays": stays}, var
+
+
+def test_control_windows_come_from_the_real_game_in_play(pong_frames):
+    names = ["player_y", "ball_x", "ball_y"]
+    frames, metadata, actions = pong_frames.control_windows(
+        "NeuralPong-v0", names, 3, 4, seed=0, policy=lambda obs, info: 2)
+    assert frames.shape == (4, 3, 210, 160, 3) and metadata.shape == (4, 4, 3)
+    assert actions.shape == (4, 3) and (actions == 2).all()
+    assert (metadata[:, -1, 2] > 0).all()  # the ball in play at the step to dream

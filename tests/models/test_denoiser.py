@@ -185,3 +185,76 @@ def test_world_model_base_keeps_architecture(tmp_path, tiny_denoiser):
     assert torch.equal(sd1["backbone.net.conv_in.weight"], sd2["backbone.net.conv_in.weight"])
     with pytest.raises(ValueError, match="unet"):
         base.apply_to(replace(config, backbone="dit"))
+
+
+def test_metadata_maps_shapes_and_refusals(tiny_denoiser):
+    config = tiny_denoiser.config(metadata_maps=True, frames_per_call=2)
+    tiny_denoiser.check_shapes(config)
+    conv_in = Denoiser(config).backbone.net.conv_in
+    # C*(K+T) latent channels + 2 coordinates + T*M metadata values
+    assert conv_in.in_channels == 4 * (3 + 2) + 2 + 2 * 3
+    with pytest.raises(ValueError, match="metadata_maps"):
+        tiny_denoiser.config(metadata_maps=True, metadata_dim=0)
+    with pytest.raises(ValueError, match="metadata_maps"):
+        tiny_denoiser.config(metadata_maps=True, backbone="dit")
+
+
+def test_with_metadata_maps_starts_where_it_was_and_learns_from_them(tiny_denoiser):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config())
+    model.set_metadata_stats([5.0] * 3, [10.0] * 3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    wide = model.with_metadata_maps()
+    assert wide.config.metadata_maps and not model.config.metadata_maps
+    a = tiny_denoiser.batch(model.config, seed=0)
+    t, level = torch.tensor([500, 500]), torch.zeros(2)
+    with torch.no_grad():
+        ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
+                                                             a["metadata"], level))
+        cond = wide.condition(a["context"], a["actions"], a["metadata"], level)
+        assert cond.maps is not None and cond.maps.shape == (2, 3)
+        torch.testing.assert_close(wide.velocity(a["target"], t, cond), ref)
+    # the new input weights get gradients: the maps reach the network
+    loss, _ = wide(a, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    grad = wide.backbone.net.conv_in.weight.grad
+    assert grad is not None and grad[:, 4 * 4:].abs().sum() > 0
+    with pytest.raises(ValueError, match="already"):
+        wide.with_metadata_maps()
+
+
+def test_metadata_maps_give_the_unet_coordinates_and_metadata(tiny_denoiser):
+    """The UNet's input: the latents, then y and x in [-1, 1] over the latent (zero in the
+    padding), then each normalised metadata value of the target frame, constant."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config(metadata_maps=True))
+    model.set_metadata_stats([5.0] * 3, [10.0] * 3)
+    seen = []
+    model.backbone.net.conv_in.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    a = tiny_denoiser.batch(model.config, seed=0)
+    with torch.no_grad():
+        model.velocity(a["target"], torch.tensor([500, 500]), model.condition(
+            a["context"], a["actions"], a["metadata"], torch.zeros(2)))
+    x = seen[0]  # (B, C*(K+T) + 2 + M, h', w'), the latents padded to (10, 14)
+    n = 4 * (3 + 1)
+    H, W = 9, 14
+    assert x.shape == (2, n + 2 + 3, 10, 14)
+    torch.testing.assert_close(x[0, n, :H, 0], torch.linspace(-1, 1, H))
+    torch.testing.assert_close(x[1, n + 1, 0, :W], torch.linspace(-1, 1, W))
+    assert torch.all(x[:, n:n + 2, H:] == 0)
+    want = (a["metadata"][:, -1] - 5.0) / 10.0  # (B, M)
+    torch.testing.assert_close(x[:, n + 2:], want[:, :, None, None].expand(-1, -1, 10, 14))
+
+
+def test_folder_round_trip_with_metadata_maps(tmp_path, tiny_denoiser):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config()).with_metadata_maps().eval()
+    folder = ModelFolder(tmp_path)
+    folder.save_component("denoiser", model, model.config)
+    again = Denoiser.from_folder(folder)
+    assert again.config.metadata_maps
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items(),
+                                strict=True):
+        assert k == k2 and torch.equal(v, v2)

@@ -348,3 +348,16 @@ def test_metadata_eval_scores_the_starting_g_phi_on_this_runs_data(
     assert result["split"] == "test" and result["test_windows"] > 0
     assert result["steps"] is None  # evaluated as it is, not trained
     assert sorted(p.name for p in start.iterdir()) == before
+
+
+def test_sampler_stage_sets_the_folders_context_noise(run: tuple[Path, Path, str],
+                                                      tmp_path: Path, run_script) -> None:
+    root = copy_run(run[0], tmp_path / "work")
+    before = json.loads((root / "model" / "config.json").read_text()).get("sampler", {})
+    r = run_script(SCRIPT, ENV_ID, "sampler", timeout=300, env={
+        **TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+        "SAMPLER_NOISE": "0.5"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    config = json.loads((root / "model" / "config.json").read_text())
+    assert config["sampler"] == {**before, "context_noise": 0.5}
+    assert WorldModel.from_pretrained(root / "model").context_noise == 0.5

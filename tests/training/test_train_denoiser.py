@@ -119,3 +119,28 @@ def test_stopped_by_max_seconds_evaluates_the_steps_it_had(breakout_cache: Path,
     assert r.returncode == 0, r.stderr[-3000:]
     assert "stopping at step 1 of 1000" in r.stdout
     assert json.loads((out / "denoiser_eval.json").read_text())["steps"] == 1
+
+
+def test_fine_tune_gains_metadata_maps_and_a_new_context_noise(breakout_cache: Path,
+                                                               tmp_path: Path,
+                                                               run_script) -> None:
+    first = tmp_path / "first"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", first, "--stage", "cond",
+                   "--steps", "2", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not ModelFolder(first).component_config("denoiser", DenoiserConfig).metadata_maps
+    committed = tmp_path / "committed"  # the weights alone, as a session commits them
+    committed.mkdir()
+    for f in ("config.json", "denoiser.safetensors"):
+        (committed / f).write_bytes((first / f).read_bytes())
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", committed, "--stage", "cond",
+                   "--steps", "2", "--metadata-maps", "--context-noise-max", "0.9", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "gains metadata maps" in r.stdout
+    cfg = ModelFolder(committed).component_config("denoiser", DenoiserConfig)
+    assert cfg.metadata_maps and cfg.context_noise_max == 0.9
+    model = Denoiser.from_folder(ModelFolder(committed))
+    assert model.backbone.net.conv_in.in_channels == 3 * 3 + 2 + cfg.metadata_dim
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "x", "--stage",
+                   "cond", "--steps", "2", "--metadata-maps", "--no-metadata", *TINY)
+    assert r.returncode != 0 and "--metadata-maps needs metadata" in r.stderr
