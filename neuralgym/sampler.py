@@ -17,7 +17,7 @@ import torch
 from diffusers import DDIMScheduler
 from torch import Tensor
 
-from neuralgym.models.denoiser import Denoiser
+from neuralgym.models.denoiser import NO_CONTEXT, Denoiser
 
 
 def make_scheduler(denoiser: Denoiser, steps: int) -> DDIMScheduler:
@@ -44,7 +44,9 @@ def sample(
     """Generate the T latents after `context` with `steps` denoiser calls.
 
     `context_noise` > 0 noises the context at that level (as in training), drawn from
-    `generator`; 0 (the default) gives the network the clean context at level 0.
+    `generator`; 0 (the default) gives the network the clean context at level 0; NO_CONTEXT
+    (-1) gives it none, as a denoiser trained with `context_drop` saw (the frame made from
+    the actions and metadata alone).
     """
     config = denoiser.config
     device = context.device
@@ -56,7 +58,14 @@ def sample(
 
     x = noise((B, config.frames_per_call, C, h, w)) * scheduler.init_noise_sigma
     level = torch.full((B,), float(context_noise), device=device)
-    if context_noise > 0:
+    if context_noise == NO_CONTEXT:
+        if not config.context_drop:
+            raise ValueError("context noise -1 (no context) needs a denoiser trained with "
+                             "context dropout (train_denoiser.py --context-drop)")
+        context = torch.zeros_like(context)
+    elif context_noise < 0:
+        raise ValueError(f"context noise must be >= 0, or -1 for none, got {context_noise}")
+    elif context_noise > 0:
         context = context.float() + context_noise * noise(tuple(context.shape))
     cond = denoiser.condition(context.float(), actions, metadata, level)
     for t in scheduler.timesteps:

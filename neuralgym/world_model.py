@@ -31,7 +31,7 @@ from neuralgym.games import step_limits
 from neuralgym.model_folder import ModelFolder, ModelFolderError
 from neuralgym.models.decoder import COMPONENT as DECODER
 from neuralgym.models.decoder import FrameDecoder
-from neuralgym.models.denoiser import Denoiser
+from neuralgym.models.denoiser import NO_CONTEXT, Denoiser
 from neuralgym.models.metadata import MetadataConfig, MetadataPredictor, hold_to_limits
 from neuralgym.models.vae import FrameVAE, LatentDecoder
 from neuralgym.sampler import sample
@@ -99,7 +99,9 @@ class WorldModel:
         self.steps = steps
         # the context noise level the sampler gives the denoiser (its context latents noised
         # so, as in training): > 0 leans it on the actions and metadata rather than on the
-        # past frames' motion; the folder's config.json "sampler": {"context_noise": ...}
+        # past frames' motion; NO_CONTEXT (-1): none, each frame made from the actions and
+        # metadata alone (a denoiser trained with context dropout); the folder's config.json
+        # "sampler": {"context_noise": ...}
         self.context_noise = 0.0
         self.name = name
         self.folder: str | None = None  # the world-model folder it was loaded from, if any
@@ -200,6 +202,10 @@ class WorldModel:
         model = cls(vae, g, den, steps=steps or int(sampler.get("steps", 3)),
                     name=str(root), device=device, env_id=config.get("env_id"), decoder=fast)
         model.context_noise = float(sampler.get("context_noise", 0.0))
+        if model.context_noise == NO_CONTEXT and not den.config.context_drop:
+            raise ModelFolderError(f"{root}/config.json: sampler context_noise -1 (no context) "
+                                   "needs a denoiser trained with context dropout "
+                                   "(train_denoiser.py --context-drop)")
         model.folder = str(root)
         return model
 

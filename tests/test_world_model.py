@@ -71,6 +71,10 @@ def test_context_noise_comes_from_the_folder_and_changes_the_dream(
     noisy = again.rollout(*args, seed=0)
     np.testing.assert_array_equal(noisy, again.rollout(*args, seed=0))  # still seeded
     assert (noisy != clean).any()
+    again.context_noise = -1.0  # no context: its denoiser was not trained for that
+    again.save_pretrained(tmp_path / "none")
+    with pytest.raises(ModelFolderError, match="context dropout"):
+        WorldModel.from_pretrained(tmp_path / "none")
 
 
 def test_steps_keep_a_bounded_history(tiny_world_model: Path, breakout_dataset: Dataset):

@@ -100,6 +100,10 @@ class Args:
     context_noise_max: float | None = field(default=None, metadata={
         "help": "context noise augmentation: level ~ U(0, this) (default: 0.3, or the "
                 "fine-tuned denoiser's own)"})
+    context_drop: float | None = field(default=None, metadata={
+        "help": "context dropout: the share of training windows given no context, so that "
+                "the actions and metadata alone must make the frame (default: 0, or the "
+                "fine-tuned denoiser's own); dream so with context noise -1"})
     metadata_maps: bool = field(default=False, metadata={
         "help": "unet: the metadata and pixel coordinates also as input channels, so that "
                 "the metadata can place objects (a fine-tuned denoiser without them gains "
@@ -219,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e} (or lower --context / --frames-per-call)")
     C, h, w = cache.latent_shape
     M = cache.metadata.shape[1] if args.metadata else 0
+    if args.context_drop is not None and not 0.0 <= args.context_drop <= 1.0:
+        sys.exit(f"error: --context-drop must be in [0, 1], got {args.context_drop}")
     if args.metadata_maps and not M:
         sys.exit("error: --metadata-maps needs metadata (drop --no-metadata)")
 
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         action_encoding=args.action_encoding, action_context=args.action_context,
         token_dim=args.token_dim,
         context_noise_max=0.3 if args.context_noise_max is None else args.context_noise_max,
-        metadata_maps=args.metadata_maps,
+        metadata_maps=args.metadata_maps, context_drop=args.context_drop or 0.0,
         backbone=args.backbone, block_out_channels=tuple(args.channels), down_block_types=down,
         up_block_types=up, layers_per_block=args.layers_per_block,
         attention_head_dim=args.heads, norm_num_groups=args.norm_groups,
@@ -258,8 +264,12 @@ def main(argv: list[str] | None = None) -> None:
             except ValueError as e:
                 sys.exit(f"error: --metadata-maps: {e}")
             say("  it gains metadata maps (new input weights at zero)")
-        if args.context_noise_max is not None:
-            model.config = replace(model.config, context_noise_max=args.context_noise_max)
+        overrides = {k: getattr(args, k) for k in ("context_noise_max", "context_drop")
+                     if getattr(args, k) is not None}
+        try:
+            model.config = replace(model.config, **overrides)
+        except ValueError as e:
+            sys.exit(f"error: {e}")
         config = model.config
     else:
         base_path = "" if args.base == "none" else args.base

@@ -26,6 +26,13 @@ normalised metadata value of the T target frames broadcast over the image, so it
 convolution can compare a position with a variable (ball_x against x). A trained denoiser
 gains them by `Denoiser.with_metadata_maps` (the new input weights start at zero).
 
+Context noise does not make the metadata matter: a small object's trace survives heavy noise
+over K frames of C channels, and the frames' motion predicts the next frame well. Context
+dropout (`context_drop`, training only) replaces that share of the training windows' context
+by zeros at level NO_CONTEXT, so that the actions and metadata alone must make the frame; a
+sampler given context noise NO_CONTEXT (`neuralgym.sampler.sample`) dreams so, each frame
+drawn from the metadata alone.
+
 Training follows the first document's two stages: stage "lora" learns the frames alone (no
 context, no tokens: a learned null token), stage "cond" adds all conditioning, starting from
 the stage-"lora" network or any diffusers network ("base") with LoRA adapters (peft) on the
@@ -54,6 +61,7 @@ from neuralgym.models.dit import SpatioTemporalDiT
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LEVEL_SCALE = 1000.0  # context noise level -> the network's (sinusoidal) level input
+NO_CONTEXT = -1.0  # the level that marks a dropped context (zeros): `context_drop`
 # Fields that describe the network itself (taken from a stage-"lora" base), not the task.
 ARCHITECTURE_FIELDS = (
     "backbone", "token_dim", "block_out_channels", "down_block_types", "up_block_types",
@@ -185,6 +193,7 @@ class DenoiserConfig:
     token_dim: int = 256  # D, the cross-attention dimension
     context_noise_max: float = 0.3  # context noise level ~ U(0, max) in training
     metadata_maps: bool = False  # unet: metadata and coordinates also as input channels
+    context_drop: float = 0.0  # training: the share of windows given no context (NO_CONTEXT)
     # backbone
     backbone: str = "unet"  # "unet" | "dit"
     block_out_channels: tuple[int, ...] = (64, 128, 128)  # unet
@@ -219,6 +228,8 @@ class DenoiserConfig:
                 raise ValueError(f"DenoiserConfig.{name} must be one of {allowed}, got {value!r}")
         if self.context < 1 or self.frames_per_call < 1:
             raise ValueError("context and frames_per_call must be at least 1")
+        if not 0.0 <= self.context_drop <= 1.0:
+            raise ValueError(f"context_drop must be in [0, 1], got {self.context_drop}")
         if self.metadata_maps and (self.backbone != "unet" or not self.metadata_dim):
             raise ValueError("metadata_maps needs the unet backbone and metadata (metadata_dim)")
 
@@ -443,6 +454,10 @@ class Denoiser(nn.Module):
         level = torch.rand(B, generator=g, device=device) * self.config.context_noise_max
         ctx_noise = torch.randn(context.shape, generator=g, device=device)
         context = context + level[:, None, None, None, None] * ctx_noise  # (B, K, C, h, w)
+        if self.config.context_drop:
+            drop = torch.rand(B, generator=g, device=device) < self.config.context_drop  # (B,)
+            context = torch.where(drop[:, None, None, None, None], 0.0, context)
+            level = torch.where(drop, NO_CONTEXT, level)
         noisy = self.scheduler.add_noise(target, noise, t)  # (B, T, C, h, w)
         v_target = self.scheduler.get_velocity(target, noise, t)  # (B, T, C, h, w)
         return noisy, v_target, t, context, level

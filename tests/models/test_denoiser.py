@@ -12,7 +12,7 @@ from diffusers import UNet2DConditionModel
 from safetensors.torch import load_file
 
 from neuralgym.model_folder import ModelFolder
-from neuralgym.models.denoiser import BaseModel, Denoiser
+from neuralgym.models.denoiser import NO_CONTEXT, BaseModel, Denoiser
 from neuralgym.sampler import sample
 
 pytestmark = pytest.mark.usefixtures("flush_denormals")
@@ -258,3 +258,38 @@ def test_folder_round_trip_with_metadata_maps(tmp_path, tiny_denoiser):
     for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items(),
                                 strict=True):
         assert k == k2 and torch.equal(v, v2)
+
+
+def test_context_drop_trains_on_no_context_and_the_sampler_dreams_so(tiny_denoiser):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config(context_drop=1.0))
+    model.set_metadata_stats([5.0] * 3, [10.0] * 3)
+    batch = tiny_denoiser.batch(model.config, B=4)
+    _, _, _, context, level = model.noise_batch(batch, torch.Generator().manual_seed(0))
+    assert torch.all(context == 0) and torch.all(level == NO_CONTEXT)
+    half = Denoiser(tiny_denoiser.config(context_drop=0.5))
+    _, _, _, context, level = half.noise_batch(tiny_denoiser.batch(half.config, B=64),
+                                               torch.Generator().manual_seed(0))
+    dropped = level == NO_CONTEXT
+    assert 10 < int(dropped.sum()) < 54
+    assert torch.all(context[dropped] == 0) and torch.all(context[~dropped] != 0)
+    # with no context, the context's content does not matter; with it, it does
+    a, b = tiny_denoiser.batch(model.config, seed=0), tiny_denoiser.batch(model.config, seed=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+
+    def dream(ctx, noise):
+        return sample(model, ctx, a["actions"], a["metadata"], 2,
+                      torch.Generator().manual_seed(0), context_noise=noise)
+
+    assert torch.equal(dream(a["context"], NO_CONTEXT), dream(b["context"], NO_CONTEXT))
+    assert not torch.equal(dream(a["context"], 0.0), dream(b["context"], 0.0))
+    with pytest.raises(ValueError, match="-1 for none"):
+        dream(a["context"], -0.5)
+    plain = Denoiser(tiny_denoiser.config())
+    with pytest.raises(ValueError, match="context dropout"):
+        sample(plain, a["context"], a["actions"], a["metadata"], 1,
+               torch.Generator().manual_seed(0), context_noise=NO_CONTEXT)
+    with pytest.raises(ValueError, match="context_drop"):
+        tiny_denoiser.config(context_drop=1.5)

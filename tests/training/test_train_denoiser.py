@@ -134,13 +134,17 @@ def test_fine_tune_gains_metadata_maps_and_a_new_context_noise(breakout_cache: P
     for f in ("config.json", "denoiser.safetensors"):
         (committed / f).write_bytes((first / f).read_bytes())
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", committed, "--stage", "cond",
-                   "--steps", "2", "--metadata-maps", "--context-noise-max", "0.9", *TINY)
+                   "--steps", "2", "--metadata-maps", "--context-noise-max", "0.9",
+                   "--context-drop", "0.5", *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "gains metadata maps" in r.stdout
     cfg = ModelFolder(committed).component_config("denoiser", DenoiserConfig)
-    assert cfg.metadata_maps and cfg.context_noise_max == 0.9
+    assert cfg.metadata_maps and cfg.context_noise_max == 0.9 and cfg.context_drop == 0.5
     model = Denoiser.from_folder(ModelFolder(committed))
     assert model.backbone.net.conv_in.in_channels == 3 * 3 + 2 + cfg.metadata_dim
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "x", "--stage",
                    "cond", "--steps", "2", "--metadata-maps", "--no-metadata", *TINY)
     assert r.returncode != 0 and "--metadata-maps needs metadata" in r.stderr
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "y", "--stage",
+                   "cond", "--steps", "2", "--context-drop", "2", *TINY)
+    assert r.returncode != 0 and "--context-drop must be in [0, 1]" in r.stderr
