@@ -72,7 +72,8 @@ class Args:
     seed: int = field(default=0, metadata={"help": "seed of the envs and the policy"})
     json: str | None = field(default=None, metadata={"help": "write the results here (.json)"})
     context_noise: float | None = field(default=None, metadata={
-        "help": "the dream's context noise level (default: the folder's sampler setting)"})
+        "help": "the dream's context noise level (default: the folder's sampler setting; -1: "
+                "no context, for a denoiser trained with context dropout)"})
     control: int = field(default=0, metadata={
         "help": "also measure control with this many real windows (0: not)"})
     shift: float = field(default=24.0, metadata={
