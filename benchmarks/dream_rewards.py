@@ -77,6 +77,18 @@ def make_policies(policy: str, env_id: str, n: int, n_actions: int, seed: int) -
     return policies
 
 
+def info_column(info: dict[str, Any], key: str, n: int) -> np.ndarray:
+    """(n,) float values of `key` in a vector env's batched info; NaN where it is absent or
+    its gymnasium `_key` mask is False (a sub-env whose info lacks it this step)."""
+    values = np.full(n, np.nan)
+    if key in info:
+        values = np.asarray(info[key], np.float64).copy()
+        mask = info.get(f"_{key}")
+        if mask is not None:
+            values[~np.asarray(mask, bool)] = np.nan
+    return values
+
+
 def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
          progress: Callable[[int], None] | None = None,
          trace: dict[str, np.ndarray] | None = None,
@@ -101,9 +113,9 @@ def play(venv: gym.vector.VectorEnv, policies: list[Any], steps: int, seed: int,
         if observe is not None:
             observe(t, obs, info)
         if trace is not None:
-            now = {**info, "actions": actions, "rewards": reward}
+            now = {"actions": actions, "rewards": reward}
             for key, rows in trace.items():  # NaN where info lacks it (a reset step's)
-                rows[t] = now.get(key, np.nan)
+                rows[t] = now[key] if key in now else info_column(info, key, n)
         live = ~resetting  # a step that resets a sub-env is not a game step
         won += np.where(live, np.maximum(reward, 0), 0)
         lost += np.where(live, np.maximum(-reward, 0), 0)

@@ -132,16 +132,7 @@ def detect_paddle(frames: np.ndarray) -> np.ndarray:
 def info_values(info: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     """(n,) float arrays of VARIABLES from a vector env's batched info; NaN where a sub-env's
     info lacks one (gymnasium's `_key` mask False)."""
-    out = {}
-    for key in VARIABLES:
-        values = np.full(n, np.nan)
-        if key in info:
-            values = np.asarray(info[key], np.float64).copy()
-            mask = info.get(f"_{key}")
-            if mask is not None:
-                values[~np.asarray(mask, bool)] = np.nan
-        out[key] = values
-    return out
+    return {key: _dream_rewards().info_column(info, key, n) for key in VARIABLES}
 
 
 class Recorder:

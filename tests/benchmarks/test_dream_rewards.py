@@ -61,6 +61,19 @@ def test_play_counts_points_episodes_and_skips_reset_steps(dream_rewards):
     t = np.array([1, 2, 3, 4, 5, 0] * 2, np.float32)[:, None]  # the reset step's info: t = 0
     np.testing.assert_array_equal(trace["x"][:5], 10 * t[:5] + trace["actions"][:5])
     assert np.isnan(trace["x"][5]).all()  # the reset step's info has no "x"
+    # sub-envs out of step: where one resets, its info lacks "x" (gymnasium's `_x` mask
+    # False, the value filled with 0) while the other's has it; the trace has NaN there
+    class Short(Counting):
+        def step(self, action):
+            obs, reward, term, trunc, info = super().step(action)
+            return obs, reward, self.t == 3, trunc, info
+
+    venv = gym.vector.SyncVectorEnv([Counting, Short])
+    trace = {"x": np.zeros((6, 2))}
+    dream_rewards.play(venv, dream_rewards.make_policies(
+        "random", "NeuralBreakout-v0", 2, 2, seed=0), steps=6, seed=0, trace=trace)
+    assert np.isnan(trace["x"][3, 1]) and np.isfinite(trace["x"][3, 0])
+    assert np.isfinite(trace["x"][4]).all() and np.isnan(trace["x"][5, 0])
     r = dream_rewards.rates(counts)
     assert r["won"]["mean"] == 400 and r["lost"]["mean"] == 800 and r["net"]["mean"] == -400
     assert r["ended"]["mean"] == 200 and r["steps"] == 20
