@@ -226,7 +226,7 @@ def context_from_options(options: Mapping[str, Any], spec: GameSpec, context: in
                              f"{len(ep)} steps)")
         L = min(t + 1, history)
         name = options["episode"] if isinstance(options["episode"], (str, os.PathLike)) \
-            else "given"
+            else "passed in options['episode']"
         try:
             frames = np.array(frames_of(ep, str(name))[t - L + 1 : t + 1])
         except ValueError as e:

@@ -3,6 +3,7 @@ mode, reset options, clear errors, and an SB3 PPO run on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,11 @@ def test_reset_options(dream_model_dir: Path, breakout_dataset: Dataset):
         assert state.latents.shape[1] == min(t + 1, env.model.history)
         np.testing.assert_array_equal(state.actions[0].numpy(),
                                       ep.actions[t - state.actions.shape[1] : t])
+    # an Episode recorded without frames: a clear error that says which
+    bare = dataclasses.replace(ep, frames=np.zeros((len(ep) + 1, 0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"episode passed in options\['episode'\] was "
+                                         "recorded without frames"):
+        env.reset(seed=0, options={"episode": bare, "step": t})
     # explicit frames, metadata and actions
     opts = {"frames": np.array(ep.frames[3:6]), "metadata": np.array(ep.metadata[3:6]),
             "actions": np.array(ep.actions[3:5])}

@@ -27,7 +27,6 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from neuralgym.games import UnknownEnvError, get_spec
 from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder, ModelFolderError
 from neuralgym.models.vae import FrameVAE
-from neuralgym.trainer import setup_runtime
+from neuralgym.trainer import Runtime, setup_runtime
 
 
 @dataclass
@@ -65,7 +64,7 @@ def sha256(path: Path) -> str:
 
 
 def encode(vae: FrameVAE, frames: np.ndarray, out: np.ndarray, name: str, batch_size: int,
-           runtime: Any) -> None:
+           runtime: Runtime) -> None:
     """Encode an episode's frames (N+1, H, W, 3) into out[:N+1] (C, h, w) float16."""
     cfg = vae.config
     if frames.shape[1:3] != (cfg.frame_height, cfg.frame_width):
