@@ -239,7 +239,8 @@ def markdown_table(results: dict[str, dict[str, Any]], near: float = NEAR) -> li
     return lines
 
 
-CONTROLLED = {"ball_x": ("ball_x", 0), "ball_y": ("ball_y", 1), "player_y": ("paddle_y", None)}
+# variable moved -> (its pixel offset's key, its column in `control`'s detections)
+CONTROLLED = {"ball_x": ("ball_x", 0), "ball_y": ("ball_y", 1), "player_y": ("paddle_y", 2)}
 
 
 def control_windows(env_id: str, names: list[str], context: int, n: int, seed: int,
@@ -290,20 +291,20 @@ def control(model: Any, windows: tuple[np.ndarray, np.ndarray, np.ndarray],
     K = frames.shape[1]
     middle = {"ball_x": WIDTH / 2, "ball_y": (TOP + BOTTOM) / 2, "paddle_y": (TOP + BOTTOM) / 2}
 
+    state = model.start(frames, metadata[:, :K], actions[:, :K - 1])  # `step` keeps it as is
+
     def drawn(meta_next: np.ndarray) -> np.ndarray:
-        state = model.start(frames, metadata[:, :K], actions[:, :K - 1])
         g = torch.Generator(model.device).manual_seed(seed)
         out, _, _ = model.step(state, torch.as_tensor(actions[:, K - 1:]), g,
                                metadata=torch.as_tensor(meta_next[:, None], dtype=torch.float32))
-        out = out[:, 0].cpu().numpy() if hasattr(out, "cpu") else out[:, 0]
+        out = out[:, 0].cpu().numpy()  # (n, H, W, 3)
         return np.column_stack([detect_ball(out), detect_paddle(out)])  # (n, 3): x, y, paddle
 
     truth = metadata[:, K].astype(np.float64)  # (n, M)
     base = drawn(truth)
     results: dict[str, Any] = {"windows": len(frames), "shift_px": shift}
-    for var, (offset_key, col) in CONTROLLED.items():
+    for var, (offset_key, column) in CONTROLLED.items():
         j = names.index(var)
-        column = 2 if col is None else col
         where = truth[:, j] + offsets[offset_key]  # pixels
         moved = truth.copy()
         moved[:, j] += np.where(where < middle[offset_key], shift, -shift)

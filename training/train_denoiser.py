@@ -259,10 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         model = Denoiser.from_folder(folder, component).train()
         say(f"fine-tuning the {component} in {args.out} (architecture from its config.json)")
         if args.metadata_maps and not model.config.metadata_maps:
-            try:
-                model = model.with_metadata_maps()
-            except ValueError as e:
-                sys.exit(f"error: --metadata-maps: {e}")
+            model = model.with_metadata_maps()
             say("  it gains metadata maps (new input weights at zero)")
         overrides = {k: getattr(args, k) for k in ("context_noise_max", "context_drop")
                      if getattr(args, k) is not None}

@@ -187,8 +187,10 @@ class Renderer:
         return f
 
     def step(self, state, actions, generator, metadata):
+        import torch
+
         rows = metadata[:, 0].numpy() if self.obey else state
-        return np.stack([self.draw(m) for m in rows])[:, None], metadata, state
+        return torch.from_numpy(np.stack([self.draw(m) for m in rows])[:, None]), metadata, state
 
 
 def test_control_tells_a_model_that_obeys_from_one_that_ignores(pong_frames):
