@@ -108,6 +108,11 @@ class Args:
         "help": "unet: the metadata and pixel coordinates also as input channels, so that "
                 "the metadata can place objects (a fine-tuned denoiser without them gains "
                 "them, their new weights at zero)"})
+    position_maps: bool = field(default=False, metadata={
+        "help": "unet: each on-screen position of the game's metadata (ball_x, ball_y, a "
+                "paddle's y: the spec's MetaVar.screen) also drawn as a stripe input channel "
+                "at its pixel (a fine-tuned denoiser without them gains them, their new "
+                "weights at zero)"})
     # optimisation
     steps: int = field(default=20_000, metadata={"help": "optimiser steps"})
     batch_size: int = field(default=64, metadata={"help": "windows per step (per GPU)"})
@@ -157,6 +162,27 @@ def metadata_stats(cache: LatentCache) -> tuple[list[float], list[float]]:
     m = np.concatenate(rows).astype(np.float64)
     std = m.std(0)
     return m.mean(0).tolist(), np.where(std > 1e-6, std, 1.0).tolist()
+
+
+def screen_positions_of(cache: LatentCache) -> tuple[tuple[tuple[int, str, float], ...], int]:
+    """The cache's game's on-screen positions (`GameSpec.screen_positions`) and the frame
+    pixels per latent pixel; a ValueError where the cache's game or metadata do not allow
+    position maps."""
+    env_id = cache.info.get("env_id", "")
+    spec = get_spec(env_id)  # UnknownEnvError is a ValueError
+    positions = spec.screen_positions()
+    if not positions:
+        raise ValueError(f"{env_id}'s spec gives no variable a screen position (MetaVar.screen)")
+    names = cache.info.get("metadata_names")
+    if names is not None and list(names) != list(spec.metadata_names):
+        raise ValueError(f"the cache's metadata {names} are not {env_id}'s "
+                         f"{list(spec.metadata_names)}")
+    H, W = spec.obs_shape[:2]
+    _, h, w = cache.latent_shape
+    stride = -(-H // h)
+    if stride != -(-W // w):
+        raise ValueError(f"frames {H}x{W} and latents {h}x{w} have no single pixel stride")
+    return positions, stride
 
 
 def n_actions_of(cache: LatentCache) -> int:
@@ -225,8 +251,15 @@ def main(argv: list[str] | None = None) -> None:
     M = cache.metadata.shape[1] if args.metadata else 0
     if args.context_drop is not None and not 0.0 <= args.context_drop <= 1.0:
         sys.exit(f"error: --context-drop must be in [0, 1], got {args.context_drop}")
-    if args.metadata_maps and not M:
-        sys.exit("error: --metadata-maps needs metadata (drop --no-metadata)")
+    if (args.metadata_maps or args.position_maps) and not M:
+        sys.exit("error: --metadata-maps and --position-maps need metadata (drop --no-metadata)")
+    positions: tuple[tuple[int, str, float], ...] = ()
+    stride = DenoiserConfig.latent_stride
+    if args.position_maps:
+        try:
+            positions, stride = screen_positions_of(cache)
+        except ValueError as e:
+            sys.exit(f"error: --position-maps: {e}")
 
     # -- model ----------------------------------------------------------------------------
     down = tuple("CrossAttnDownBlock2D" if i >= args.attention_from else "DownBlock2D"
@@ -240,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         token_dim=args.token_dim,
         context_noise_max=0.3 if args.context_noise_max is None else args.context_noise_max,
         metadata_maps=args.metadata_maps, context_drop=args.context_drop or 0.0,
+        position_maps=positions, latent_stride=stride,
         backbone=args.backbone, block_out_channels=tuple(args.channels), down_block_types=down,
         up_block_types=up, layers_per_block=args.layers_per_block,
         attention_head_dim=args.heads, norm_num_groups=args.norm_groups,
@@ -255,12 +289,27 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_dict(DenoiserConfig, extra["config"])
         lora_rank = int(extra["lora_rank"])
         model = Denoiser(config)
+        missing = [flag for flag, asked, has in (
+            ("--metadata-maps", args.metadata_maps, config.metadata_maps),
+            ("--position-maps", args.position_maps, bool(config.position_maps))) if asked > has]
+        if missing:
+            sys.exit(f"error: the run in {ckpt_dir} resumes a denoiser without "
+                     f"{' and '.join(missing)}; remove that folder to start a new run")
     elif folder.has(component) and args.base != "none":  # weights an earlier session committed
         model = Denoiser.from_folder(folder, component).train()
         say(f"fine-tuning the {component} in {args.out} (architecture from its config.json)")
-        if args.metadata_maps and not model.config.metadata_maps:
-            model = model.with_metadata_maps()
-            say("  it gains metadata maps (new input weights at zero)")
+        gains = {"metadata_maps": args.metadata_maps and not model.config.metadata_maps,
+                 "position_maps": bool(positions) and not model.config.position_maps}
+        if any(gains.values()):
+            try:
+                model = model.with_input_maps(
+                    metadata_maps=True if gains["metadata_maps"] else None,
+                    position_maps=positions if gains["position_maps"] else None,
+                    latent_stride=stride)
+            except ValueError as e:
+                sys.exit(f"error: {e}")
+            say(f"  it gains {' and '.join(k.replace('_', ' ') for k, v in gains.items() if v)}"
+                " (new input weights at zero)")
         overrides = {k: getattr(args, k) for k in ("context_noise_max", "context_drop")
                      if getattr(args, k) is not None}
         try:

@@ -15,10 +15,10 @@ from neuralgym.games.spec import GameSpec, MetaVar
 
 def _ram(name: str, index: int, doc: str, kind: str = "continuous",
          step: tuple[float | None, float | None] | None = None,
-         values: int | None = None) -> MetaVar:
+         values: int | None = None, screen: tuple[str, float] | None = None) -> MetaVar:
     """A metadata variable that is one RAM byte (index 0..127 into the 128-byte RAM)."""
     return MetaVar(name, lambda ram: float(ram[index]), kind, doc, step,  # type: ignore[arg-type]
-                   values)
+                   values, screen)  # type: ignore[arg-type]
 
 
 # per-step bounds (MetaVar.step) that the ALE's rules set within an episode
@@ -76,12 +76,14 @@ PONG = GameSpec(
     obs_shape=(210, 160, 3),
     action_names=("NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"),
     metadata=(
-        _ram("player_y", 51, "AtariARI player_y"),
+        # screen offsets: the game's frames against its RAM (benchmarks/pong_frames.py's
+        # calibration, the medians of pixel - RAM over real play)
+        _ram("player_y", 51, "AtariARI player_y", screen=("y", -6.5)),
         _ram("player_x", 46, "AtariARI player_x"),
         _ram("enemy_y", 50, "AtariARI enemy_y"),
         _ram("enemy_x", 45, "AtariARI enemy_x"),
-        _ram("ball_x", 49, "AtariARI ball_x"),
-        _ram("ball_y", 54, "AtariARI ball_y"),
+        _ram("ball_x", 49, "AtariARI ball_x", screen=("x", -48.5)),
+        _ram("ball_y", 54, "AtariARI ball_y", screen=("y", -12.5)),
         _ram("enemy_score", 13, "AtariARI enemy_score", "categorical", POINT_A_STEP,
              PONG_SCORES),
         _ram("player_score", 14, "AtariARI player_score", "categorical", POINT_A_STEP,

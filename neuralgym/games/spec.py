@@ -35,6 +35,10 @@ class MetaVar:
     `values`: for a categorical variable, n where the game's values are 0 .. n-1 (Pong's scores:
     22); g_phi then gets n classes even when its data never reached the top values (random play
     rarely scores), instead of one per value seen. None: the data's values decide.
+    `screen`: where the variable is an object's position on the screen, its axis ("x": column,
+    "y": row) and offset (the object's centre is at pixel value + offset), as measured on the
+    real game's frames; the denoiser's position maps draw a stripe there
+    (`DenoiserConfig.position_maps`). None: not a position.
     """
 
     name: str
@@ -43,6 +47,7 @@ class MetaVar:
     doc: str = ""
     step: tuple[float | None, float | None] | None = None
     values: int | None = None
+    screen: tuple[Literal["x", "y"], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,12 @@ class GameSpec:
                 f"{len(self.metadata)} ({', '.join(self.metadata_names)})"
             )
         return {name: metadata[..., i] for i, name in enumerate(self.metadata_names)}
+
+    def screen_positions(self) -> tuple[tuple[int, str, float], ...]:
+        """(metadata index, axis, pixel offset) of every variable that is an object's position
+        on the screen (`MetaVar.screen`), in metadata order."""
+        return tuple((i, v.screen[0], float(v.screen[1]))
+                     for i, v in enumerate(self.metadata) if v.screen is not None)
 
     def step_limits(self) -> np.ndarray | None:
         """(2, M) float64: the least and the greatest change of each variable in one env step

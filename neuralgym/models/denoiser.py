@@ -26,6 +26,14 @@ normalised metadata value of the T target frames broadcast over the image, so it
 convolution can compare a position with a variable (ball_x against x). A trained denoiser
 gains them by `Denoiser.with_metadata_maps` (the new input weights start at zero).
 
+Position maps (`position_maps`, UNet only): a variable that is an object's position on the
+screen (`MetaVar.screen`: ball_x, ball_y, a paddle's y) drawn as a stripe, a Gaussian bump
+across its axis at its pixel (value + offset), one input channel per such variable and target
+frame; an object at (x, y) is where two stripes cross, so the first convolutions only have to
+find the crossing, not learn the pixel scale of each variable from broadcast values (metadata
+maps alone placed Pong's paddle and the ball's x but not its y). `Denoiser.with_input_maps`
+adds them to a trained denoiser, the new input weights at zero.
+
 Context noise does not make the metadata matter: a small object's trace survives heavy noise
 over K frames of C channels, and the frames' motion predicts the next frame well. Context
 dropout (`context_drop`, training only) replaces that share of the training windows' context
@@ -127,15 +135,22 @@ class UNetBackbone(nn.Module):
     ADAPTED = ("conv_in", "conv_out", "class_embedding")  # new layers when starting from a base
 
     def __init__(self, channels: int, context: int, frames: int, kwargs: dict[str, Any],
-                 maps: int = 0):
+                 maps: int = 0, positions: tuple[str, ...] = (), stride: int = 4,
+                 sigma: float = 2.0):
         """maps: metadata values broadcast as input channels (besides 2 coordinate channels
-        when > 0; 0: none)."""
+        when > 0; 0: none); positions: the axis ("x" or "y") of each position-map channel,
+        drawn with a Gaussian of `sigma` frame pixels on a grid of latent pixels `stride`
+        frame pixels apart."""
         super().__init__()
         self.channels, self.context, self.frames = channels, context, frames
         self.maps = maps
+        self.positions, self.stride, self.sigma = tuple(positions), stride, sigma
+        self.register_buffer("position_is_y", torch.tensor([a == "y" for a in positions],
+                                                           dtype=torch.bool), persistent=False)
         self.net = UNet2DConditionModel(
             **kwargs,
-            in_channels=channels * (context + frames) + (maps + 2 if maps else 0),
+            in_channels=(channels * (context + frames) + (maps + 2 if maps else 0)
+                         + len(self.positions)),
             out_channels=channels * frames,
             class_embed_type="timestep",
             num_class_embeds=None,
@@ -143,9 +158,11 @@ class UNetBackbone(nn.Module):
         self.multiple = 2 ** (len(kwargs["down_block_types"]) - 1)
 
     def forward(self, noisy: Tensor, timestep: Tensor, context: Tensor, level: Tensor,
-                tokens: Tensor, maps: Tensor | None = None) -> Tensor:
+                tokens: Tensor, maps: Tensor | None = None,
+                positions: Tensor | None = None) -> Tensor:
         """level (B,): the context noise level on the timestep scale; maps (B, maps): the
-        normalised metadata to broadcast (with `maps` > 0)."""
+        normalised metadata to broadcast (with `maps` > 0); positions (B, P): the frame
+        pixel of each position-map channel (with `self.positions`)."""
         B, T, C, h, w = noisy.shape  # (B, T, C, h, w)
         x = torch.cat([context.flatten(1, 2), noisy.flatten(1, 2)], 1)  # (B, C*(K+T), h, w)
         x = F.pad(x, (0, -w % self.multiple, 0, -h % self.multiple))  # (B, C*(K+T), h', w')
@@ -159,9 +176,29 @@ class UNetBackbone(nn.Module):
             coords = F.pad(coords, (0, wp - w, 0, hp - h))  # (2, h', w')
             x = torch.cat([x, coords.expand(B, -1, -1, -1),  # (B, 2, h', w')
                            maps.to(x.dtype)[:, :, None, None].expand(-1, -1, hp, wp)], 1)
+        if self.positions:
+            if positions is None or positions.shape[1] != len(self.positions):
+                raise ValueError(f"this UNet reads {len(self.positions)} position maps; "
+                                 "pass them")
+            x = torch.cat([x, self.stripes(positions, *x.shape[-2:]).to(x.dtype)], 1)
         out = self.net(x, timestep, encoder_hidden_states=tokens,  # tokens (B, N, D)
                        class_labels=level).sample  # (B, C*T, h', w')
         return out[..., :h, :w].reshape(B, T, C, h, w)
+
+    def stripes(self, positions: Tensor, hp: int, wp: int) -> Tensor:
+        """(B, P, hp, wp) float32: per channel a Gaussian bump across its axis at its pixel,
+        constant along the other axis; latent pixel i covers frame pixels stride*i ..
+        stride*(i+1) - 1 (frames are padded at the bottom and right)."""
+        pos = positions.float()[:, :, None]  # (B, P, 1)
+        half = (self.stride - 1) / 2
+
+        def bump(n: int) -> Tensor:  # (B, P, n)
+            centres = torch.arange(n, device=pos.device, dtype=torch.float32) * self.stride
+            return torch.exp(-0.5 * ((centres + half - pos) / self.sigma) ** 2)
+
+        rows = bump(hp)[:, :, :, None].expand(-1, -1, hp, wp)  # (B, P, hp, wp)
+        cols = bump(wp)[:, :, None, :].expand(-1, -1, hp, wp)  # (B, P, hp, wp)
+        return torch.where(self.position_is_y[None, :, None, None], rows, cols)
 
 
 @dataclass
@@ -172,6 +209,7 @@ class Condition:
     level: Tensor  # (B,) context noise level
     tokens: Tensor  # (B, N, D) cross-attention tokens
     maps: Tensor | None = None  # (B, T*M) normalised metadata, for metadata maps
+    positions: Tensor | None = None  # (B, T*P) frame pixels, for position maps
 
 
 @dataclass
@@ -194,6 +232,11 @@ class DenoiserConfig:
     context_noise_max: float = 0.3  # context noise level ~ U(0, max) in training
     metadata_maps: bool = False  # unet: metadata and coordinates also as input channels
     context_drop: float = 0.0  # training: the share of windows given no context (NO_CONTEXT)
+    # unet: position maps, (metadata index, axis "x"/"y", pixel offset) per on-screen position
+    # (GameSpec.screen_positions), drawn on latent pixels latent_stride frame pixels apart
+    position_maps: tuple[tuple[int, str, float], ...] = ()
+    latent_stride: int = 4  # frame pixels per latent pixel (the VAE's downsampling)
+    position_sigma: float = 2.0  # the stripes' Gaussian width in frame pixels
     # backbone
     backbone: str = "unet"  # "unet" | "dit"
     block_out_channels: tuple[int, ...] = (64, 128, 128)  # unet
@@ -232,6 +275,15 @@ class DenoiserConfig:
             raise ValueError(f"context_drop must be in [0, 1], got {self.context_drop}")
         if self.metadata_maps and (self.backbone != "unet" or not self.metadata_dim):
             raise ValueError("metadata_maps needs the unet backbone and metadata (metadata_dim)")
+        self.position_maps = tuple((int(i), str(a), float(o)) for i, a, o in self.position_maps)
+        if self.position_maps and (self.backbone != "unet" or not self.metadata_dim):
+            raise ValueError("position_maps needs the unet backbone and metadata (metadata_dim)")
+        for i, axis, _ in self.position_maps:
+            if not 0 <= i < self.metadata_dim or axis not in ("x", "y"):
+                raise ValueError(f"position_maps: ({i}, {axis!r}) needs a metadata index in "
+                                 f"0..{self.metadata_dim - 1} and an axis 'x' or 'y'")
+        if self.latent_stride < 1 or self.position_sigma <= 0:
+            raise ValueError("latent_stride must be at least 1 and position_sigma positive")
 
     @property
     def n_action_tokens(self) -> int:
@@ -279,8 +331,10 @@ class Denoiser(nn.Module):
                 raise ValueError(f"token_dim {D} must equal the UNet's cross_attention_dim "
                                  f"{kwargs['cross_attention_dim']}")
             maps = c.frames_per_call * c.metadata_dim if c.metadata_maps else 0
+            axes = tuple(a for _ in range(c.frames_per_call) for _, a, _ in c.position_maps)
             self.backbone: nn.Module = UNetBackbone(c.latent_channels, c.context,
-                                                    c.frames_per_call, kwargs, maps)
+                                                    c.frames_per_call, kwargs, maps, axes,
+                                                    c.latent_stride, c.position_sigma)
         else:
             self.backbone = SpatioTemporalDiT(
                 channels=c.latent_channels, context=c.context, frames=c.frames_per_call,
@@ -367,18 +421,40 @@ class Denoiser(nn.Module):
         return plain
 
     def with_metadata_maps(self) -> Denoiser:
-        """A copy that also reads metadata maps (see the module docstring): the same weights,
-        the UNet's first convolution widened with zero weights for the new channels, so that
-        it computes what this one does until trained."""
-        c = self.config
-        if c.metadata_maps:
+        """A copy that also reads metadata maps (see the module docstring)."""
+        if self.config.metadata_maps:
             raise ValueError("this denoiser already reads metadata maps")
+        return self.with_input_maps(metadata_maps=True)
+
+    def with_input_maps(self, metadata_maps: bool | None = None,
+                        position_maps: tuple[tuple[int, str, float], ...] | None = None,
+                        latent_stride: int | None = None) -> Denoiser:
+        """A copy that also reads metadata and/or position maps (see the module docstring):
+        the same weights, the UNet's first convolution widened with zero weights for the new
+        channels, so that it computes what this one does until trained. Maps are only added,
+        after those it reads (metadata maps cannot come in after position maps)."""
+        c = self.config
         if self.lora_rank:
             raise ValueError("merge the LoRA adapters first (Denoiser.merged)")
-        new = Denoiser(replace(c, metadata_maps=True))
+        changes: dict[str, Any] = {}
+        if metadata_maps is not None and metadata_maps != c.metadata_maps:
+            if not metadata_maps or c.position_maps:
+                raise ValueError("metadata maps can only be added, and only before position "
+                                 "maps")
+            changes["metadata_maps"] = True
+        if position_maps is not None and tuple(position_maps) != c.position_maps:
+            if c.position_maps:
+                raise ValueError(f"this denoiser already reads position maps "
+                                 f"{c.position_maps}")
+            changes["position_maps"] = tuple(position_maps)
+            if latent_stride is not None:
+                changes["latent_stride"] = latent_stride
+        if not changes:
+            raise ValueError("this denoiser already reads these maps")
+        new = Denoiser(replace(c, **changes))
         state = self.state_dict()
         key = "backbone.net.conv_in.weight"
-        wide = new.state_dict()[key]  # (O, I + maps + 2, 3, 3)
+        wide = new.state_dict()[key]  # (O, I + new channels, 3, 3)
         weight = torch.zeros_like(wide)
         weight[:, :state[key].shape[1]] = state[key]
         state[key] = weight
@@ -419,20 +495,25 @@ class Denoiser(nn.Module):
             m = (m - self.metadata_mean) / self.metadata_std
             tokens.append(self.metadata_encoder(m.to(dtype)))  # (B, T, D)
             maps = m.flatten(1).to(dtype) if c.metadata_maps else None  # (B, T*M)
+            positions = None
+            if c.position_maps:
+                raw = metadata[:, -c.frames_per_call:].float()  # (B, T, M)
+                positions = torch.stack([raw[:, :, i] + offset for i, _, offset
+                                         in c.position_maps], -1).flatten(1)  # (B, T*P)
         else:
-            maps = None
+            maps = positions = None
         tokens_t = torch.cat(tokens, 1) + self.token_pos  # (B, N, D)
         # contiguous: the dream hands a view of its growing history, whose strides would make
         # torch.compile recompile at every new history length
-        return Condition(context.to(dtype).contiguous(), level, tokens_t, maps)
+        return Condition(context.to(dtype).contiguous(), level, tokens_t, maps, positions)
 
     def velocity(self, noisy: Tensor, timestep: Tensor, cond: Condition) -> Tensor:
         """The network: predicted v of the T targets (B, T, C, h, w), float32."""
         dtype = self.token_pos.dtype
         level = (cond.level * LEVEL_SCALE).to(dtype)  # (B,) on the timestep scale
-        if cond.maps is not None:
+        if cond.maps is not None or cond.positions is not None:
             v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens,
-                              cond.maps)
+                              cond.maps, cond.positions)
         else:
             v = self.backbone(noisy.to(dtype), timestep, cond.context, level, cond.tokens)
         return v.float()

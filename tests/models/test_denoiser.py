@@ -260,6 +260,99 @@ def test_folder_round_trip_with_metadata_maps(tmp_path, tiny_denoiser):
         assert k == k2 and torch.equal(v, v2)
 
 
+POSITIONS = ((0, "y", -2.0), (2, "x", 3.0))  # metadata 0 a row, metadata 2 a column
+
+
+def test_position_maps_shapes_and_refusals(tiny_denoiser):
+    config = tiny_denoiser.config(position_maps=[[0, "y", -2], [2, "x", 3]], frames_per_call=2)
+    assert config.position_maps == POSITIONS  # JSON lists become (int, str, float) tuples
+    tiny_denoiser.check_shapes(config)
+    # C*(K+T) latent channels + P stripes per target frame
+    assert Denoiser(config).backbone.net.conv_in.in_channels == 4 * (3 + 2) + 2 * 2
+    both = tiny_denoiser.config(position_maps=POSITIONS, metadata_maps=True)
+    assert Denoiser(both).backbone.net.conv_in.in_channels == 4 * 4 + 2 + 3 + 2
+    for bad in (dict(metadata_dim=0), dict(backbone="dit")):
+        with pytest.raises(ValueError, match="position_maps"):
+            tiny_denoiser.config(position_maps=POSITIONS, **bad)
+    for bad_maps in (((3, "y", 0.0),), ((0, "z", 0.0),)):
+        with pytest.raises(ValueError, match="axis"):
+            tiny_denoiser.config(position_maps=bad_maps)
+
+
+def test_position_maps_are_stripes_at_the_pixel_of_each_variable(tiny_denoiser):
+    """After the latents: per position a Gaussian across its axis, peaking on the latent
+    pixel that holds frame pixel value + offset (latent_stride 4: pixels 4i .. 4i+3), the
+    same along the other axis."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config(position_maps=POSITIONS, latent_stride=4))
+    seen = []
+    model.backbone.net.conv_in.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    a = tiny_denoiser.batch(model.config, seed=0)
+    a["metadata"][:, -1, 0] = torch.tensor([22.0, 7.0])  # rows: pixel 20 (latent 5), 5 (1)
+    a["metadata"][:, -1, 2] = torch.tensor([10.0, 38.0])  # columns: pixel 13 (3), 41 (10)
+    with torch.no_grad():
+        model.velocity(a["target"], torch.tensor([500, 500]), model.condition(
+            a["context"], a["actions"], a["metadata"], torch.zeros(2)))
+    x = seen[0]  # (B, C*(K+T) + P, h', w'), the latents padded to (10, 14)
+    n = 4 * (3 + 1)
+    assert x.shape == (2, n + 2, 10, 14)
+    rows, cols = x[:, n], x[:, n + 1]  # (B, 10, 14)
+    assert rows[:, :, 0].argmax(1).tolist() == [5, 1]
+    assert cols[:, 0].argmax(1).tolist() == [3, 10]
+    torch.testing.assert_close(rows, rows[:, :, :1].expand(-1, -1, 14))
+    torch.testing.assert_close(cols, cols[:, :1].expand(-1, 10, -1))
+    # pixel 20 is half a pixel above latent row 5's centre (21.5): exp(-0.5 (1.5 / 2)^2)
+    torch.testing.assert_close(rows[0, 5, 0], torch.tensor(0.7548396), rtol=1e-5, atol=1e-6)
+    assert rows.max() <= 1 and rows[0, 0, 0] < 1e-6  # far away: nothing
+
+
+def test_with_input_maps_adds_positions_where_it_was_and_they_reach_the_network(tiny_denoiser):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config(metadata_maps=True))
+    model.set_metadata_stats([5.0] * 3, [10.0] * 3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    wide = model.with_input_maps(position_maps=POSITIONS, latent_stride=2)
+    assert wide.config.position_maps == POSITIONS and wide.config.latent_stride == 2
+    assert wide.config.metadata_maps and not model.config.position_maps
+    a = tiny_denoiser.batch(model.config, seed=0)
+    t, level = torch.tensor([500, 500]), torch.zeros(2)
+    with torch.no_grad():
+        ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
+                                                             a["metadata"], level))
+        cond = wide.condition(a["context"], a["actions"], a["metadata"], level)
+        assert cond.positions is not None and cond.positions.shape == (2, 2)
+        torch.testing.assert_close(cond.positions[:, 0], a["metadata"][:, -1, 0] - 2.0)
+        torch.testing.assert_close(wide.velocity(a["target"], t, cond), ref)
+    loss, _ = wide(a, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    grad = wide.backbone.net.conv_in.weight.grad
+    assert grad is not None and grad[:, -2:].abs().sum() > 0
+    with pytest.raises(ValueError, match="already"):
+        wide.with_input_maps(position_maps=((1, "x", 0.0),))
+    with pytest.raises(ValueError, match="before position"):
+        Denoiser(tiny_denoiser.config(position_maps=POSITIONS)).with_input_maps(
+            metadata_maps=True)
+
+
+def test_folder_round_trip_with_position_maps(tmp_path, tiny_denoiser):
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config(position_maps=POSITIONS)).eval()
+    folder = ModelFolder(tmp_path)
+    folder.save_component("denoiser", model, model.config)
+    again = Denoiser.from_folder(folder)
+    assert again.config.position_maps == POSITIONS
+    a = tiny_denoiser.batch(model.config, seed=1)
+    t, level = torch.tensor([100, 900]), torch.zeros(2)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            again.velocity(a["target"], t, again.condition(a["context"], a["actions"],
+                                                           a["metadata"], level)),
+            model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
+                                                           a["metadata"], level)))
+
+
 def test_context_drop_trains_on_no_context_and_the_sampler_dreams_so(tiny_denoiser):
     torch.manual_seed(0)
     model = Denoiser(tiny_denoiser.config(context_drop=1.0))

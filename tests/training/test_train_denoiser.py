@@ -144,7 +144,60 @@ def test_fine_tune_gains_metadata_maps_and_a_new_context_noise(breakout_cache: P
     assert model.backbone.net.conv_in.in_channels == 3 * 3 + 2 + cfg.metadata_dim
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "x", "--stage",
                    "cond", "--steps", "2", "--metadata-maps", "--no-metadata", *TINY)
-    assert r.returncode != 0 and "--metadata-maps needs metadata" in r.stderr
+    assert r.returncode != 0 and "--position-maps need metadata" in r.stderr
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "y", "--stage",
                    "cond", "--steps", "2", "--context-drop", "2", *TINY)
     assert r.returncode != 0 and "--context-drop must be in [0, 1]" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def pong_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random latent cache labelled as Pong's (its metadata names, 14 x 11 latents: 15
+    frame pixels each way), two train episodes and one test episode."""
+    from neuralgym.games import get_spec
+
+    spec = get_spec("NeuralPong-v0")
+    rng = np.random.default_rng(0)
+    n, episodes = 30, 3
+    lat = rng.normal(size=(n * episodes, 3, 14, 11)).astype(np.float32)
+    meta = rng.uniform(0, 200, size=(n * episodes, len(spec.metadata))).round()
+    acts = rng.integers(0, spec.n_actions, size=n * episodes)
+    acts[n - 1::n] = -1
+    rows = np.array([(i * n, n, int(i == episodes - 1)) for i in range(episodes)])
+    root = tmp_path_factory.mktemp("pong_cache") / "cache"
+    LatentCache.write(root, lat, meta, acts, rows,
+                      {"env_id": spec.env_id, "metadata_names": list(spec.metadata_names)})
+    return root
+
+
+def test_position_maps_from_the_games_screen_positions(pong_cache: Path, breakout_cache: Path,
+                                                       tmp_path: Path, run_script) -> None:
+    from neuralgym.games import get_spec
+
+    want = get_spec("NeuralPong-v0").screen_positions()
+    assert [i for i, _, _ in want] == [0, 4, 5]  # player_y, ball_x, ball_y
+    first = tmp_path / "first"
+    r = run_script(SCRIPT, "--cache", pong_cache, "--out", first, "--stage", "cond",
+                   "--steps", "2", "--metadata-maps", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    # its unfinished run cannot resume with maps it was started without
+    r = run_script(SCRIPT, "--cache", pong_cache, "--out", first, "--stage", "cond",
+                   "--steps", "4", "--position-maps", *TINY)
+    assert r.returncode != 0 and "without --position-maps" in r.stderr
+    committed = tmp_path / "committed"  # the weights alone, as a session commits them
+    committed.mkdir()
+    for f in ("config.json", "denoiser.safetensors"):
+        (committed / f).write_bytes((first / f).read_bytes())
+    # a committed denoiser with metadata maps gains position maps, zero weights first
+    r = run_script(SCRIPT, "--cache", pong_cache, "--out", committed, "--stage", "cond",
+                   "--steps", "2", "--position-maps", "--metadata-maps", "--context-drop",
+                   "0.5", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = ModelFolder(committed).component_config("denoiser", DenoiserConfig)
+    assert "gains position maps (new" in r.stdout
+    assert cfg.position_maps == want and cfg.latent_stride == 15 and cfg.metadata_maps
+    model = Denoiser.from_folder(ModelFolder(committed))
+    assert model.backbone.net.conv_in.in_channels == 3 * 3 + 2 + 8 + 3
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "b", "--stage",
+                   "cond", "--steps", "2", "--position-maps", *TINY)
+    assert r.returncode != 0 and "gives no variable a screen position" in r.stderr
