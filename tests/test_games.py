@@ -12,7 +12,7 @@ import pytest
 import stable_retro
 
 from neuralgym import GAMES, games, make_real
-from neuralgym.games import AIRSTRIKER, BREAKOUT, DEMON_ATTACK, PONG, SONIC, GameSpec
+from neuralgym.games import AIRSTRIKER, BREAKOUT, DEMON_ATTACK, PONG, SONIC, GameSpec, MetaVar
 from neuralgym.games.genesis import SONIC_LEVEL_MAX_X
 
 SPECS = list(GAMES.values())
@@ -383,3 +383,11 @@ def test_sonic_terminates_past_the_end_of_the_act() -> None:
     assert s.terminations(mixed[:0], mixed[:0]).shape == (0,)
     # both reasons at once
     assert s.terminations(vec(s, lives=3), vec(s, x=x, lives=2, zone=1, act=1))
+
+
+def test_screen_positions() -> None:
+    assert PONG.screen_positions() == (
+        (0, "y", -6.5), (4, "x", -48.5), (5, "y", -12.5))
+    assert BREAKOUT.screen_positions() == ()
+    with pytest.raises(ValueError, match="screen must be"):
+        MetaVar("v", float, screen=("z", 1.0))  # type: ignore[arg-type]

@@ -48,6 +48,14 @@ def test_real_frames_agree_with_ram_up_to_a_constant_offset(pong_frames, real_ru
     assert offsets["ball_x"] == pytest.approx(-48.5, abs=1)
     assert offsets["ball_y"] == pytest.approx(-12.5, abs=1)
     assert offsets["paddle_y"] == pytest.approx(-6, abs=1)
+    # the spec's screen positions (the denoiser's position maps) are these offsets
+    from neuralgym.games import get_spec
+
+    screen = {v.name: v.screen for v in get_spec("NeuralPong-v0").metadata if v.screen}
+    assert set(screen) == {"ball_x", "ball_y", "player_y"}
+    for var, key, axis in (("ball_x", "ball_x", "x"), ("ball_y", "ball_y", "y"),
+                           ("player_y", "paddle_y", "y")):
+        assert screen[var][0] == axis and screen[var][1] == pytest.approx(offsets[key], abs=1)
     in_play = real_run["ball_y"] > 0
     seen = np.isfinite(ball).all(1)
     assert in_play.sum() > 100 and (~in_play).sum() > 20  # rallies and pauses after points
