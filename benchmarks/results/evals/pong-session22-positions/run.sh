@@ -6,7 +6,12 @@
 #   (train_denoiser.py --position-maps: ball_x, ball_y, player_y as stripes at their pixels)
 #   and is fine-tuned with context dropout 0.75 on 120k new steps (seed 22); pong_frames
 #   --control without context (-1); the folder's sampler set to no context; PPO for 1M steps
-#   in that dream (seed 9, 128 envs, as sessions 16 and 20) scored in the real game.
+#   in that dream (seed 9, 128 envs, as sessions 16 and 20) scored in the real game
+#   (benchmarks/results/ppo/pong-h100-session22); then, on the same host, `run.sh rewards`:
+#   dream_rewards.py (scripted and random play, 32 envs x 256 steps, traces) in that dream.
+# Here: session.log (the run's log), pong_frames-noise-1.json (H100, 64 windows),
+# pong_frames-committed-cpu.json (the committed files on the 2-core CPU, 48 windows),
+# denoiser_eval.json, rewards-*.json and their traces.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
 export RECORD_STEPS=30000 RANDOM_STEPS=20000 SCRIPTED_STEPS=70000
@@ -22,5 +27,8 @@ case ${1:-start} in
            'SEED=22 SAMPLER_NOISE=-1 sampler' 'SEED=9 ppo-dream' 'SEED=9 ppo-eval' \
            'SEED=22 export'
          sleep 5 ;;
+  rewards) REWARDS_POLICIES='scripted random' REWARDS_ENVS=32 REWARDS_STEPS=256 REWARDS_TRACE=1 \
+           SEED=22 timeout 200 bash training/gpu_pipeline.sh NeuralPong-v0 rewards
+           exit ;;
 esac
 bash training/gpu_session.sh poll NeuralPong-v0 540 --copy
