@@ -230,3 +230,40 @@ def test_sampled_metadata_follow_the_generator(world_model_builder, tmp_path: Pa
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.equal(a, argmax)  # draws, not the most likely class
     assert torch.equal(draw(None), argmax)  # no generator: the most likely class
+
+
+def test_position_maps_place_what_the_folder_dreams(tiny_world_model: Path, tmp_path: Path,
+                                                    breakout_dataset: Dataset):
+    """A folder whose denoiser reads position maps loads, keeps them through save_pretrained,
+    and the stripes reach its frames: the same seed and metadata give the same frame, the
+    stripes' input weights set to zero another."""
+    from neuralgym.model_folder import ModelFolder
+    from neuralgym.models.denoiser import Denoiser
+
+    folder = tmp_path / "positions"
+    shutil.copytree(tiny_world_model, folder)
+    den = Denoiser.from_folder(ModelFolder(folder)).with_input_maps(
+        position_maps=((0, "x", 0.0), (1, "y", -12.0)), latent_stride=8)
+    torch.manual_seed(0)
+    with torch.no_grad():  # the new input weights away from zero: the stripes reach the frame
+        den.backbone.net.conv_in.weight[:, -2:].normal_(0, 1.0)
+    ModelFolder(folder).save_component("denoiser", den, den.config)
+    model = WorldModel.from_pretrained(folder)
+    assert model.denoiser.config.position_maps == ((0, "x", 0.0), (1, "y", -12.0))
+    model.save_pretrained(tmp_path / "again")
+    assert WorldModel.from_pretrained(tmp_path / "again").denoiser.config.position_maps == (
+        (0, "x", 0.0), (1, "y", -12.0))
+    frames, meta, past, future = context_of(breakout_dataset, model.context, B=1)
+    state = model.start(frames, meta, past)
+    nxt = torch.as_tensor(meta[:, -1:], dtype=torch.float32)  # (1, 1, M)
+    acts = torch.as_tensor(future[:, :1])
+
+    def frame(m: torch.Tensor) -> np.ndarray:
+        out, _, _ = model.step(state, acts, torch.Generator().manual_seed(0), metadata=m)
+        return out.numpy()
+
+    with_stripes = frame(nxt)
+    np.testing.assert_array_equal(frame(nxt), with_stripes)
+    with torch.no_grad():
+        model.denoiser.backbone.net.conv_in.weight[:, -2:] = 0
+    assert (frame(nxt) != with_stripes).any()
