@@ -5,11 +5,13 @@
 # scored as it is on their test windows (metadata-eval: metadata_eval-start.json), then
 # fine-tuned 12,000 steps of 256 windows at a peak lr of 3e-4 (or until LIMIT seconds) and
 # scored again (metadata_eval.json), closed loop over 32 calls from 512 test windows.
+# (cpu.log: the first run's metadata stage stopped for want of --no-latent-input, since added;
+# the stage was then run alone: STAGES=metadata bash .../cpu.sh)
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH
 EVAL="--eval-rollout 32 --eval-rollout-windows 512"
 WORK=${WORK:-/tmp/cpu22g} DEVICE=cpu WORKERS=2 SEED=22 SCRIPTED_EPISODE=6000 \
 NOFRAMES_SCRIPTED=600000 NOFRAMES_RANDOM=200000 NOFRAMES_STICKY=200000 META_NOFRAMES=1 \
 META_STEPS=12000 LIMIT=${LIMIT:-1500} META_EVAL_ARGS="$EVAL" \
-META_ARGS="--lr 3e-4 --delta-classes 24 --no-categorical-as-classes --event-weight 5 --reg-loss l1 --batch-size 256 $EVAL" \
-bash training/gpu_pipeline.sh NeuralPong-v0 record-noframes metadata-eval metadata
+META_ARGS="--lr 3e-4 --no-latent-input --delta-classes 24 --no-categorical-as-classes --event-weight 5 --reg-loss l1 --batch-size 256 $EVAL" \
+bash training/gpu_pipeline.sh NeuralPong-v0 ${STAGES:-record-noframes metadata-eval metadata}
