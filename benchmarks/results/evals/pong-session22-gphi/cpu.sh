@@ -7,6 +7,11 @@
 # scored again (metadata_eval.json), closed loop over 32 calls from 512 test windows.
 # (cpu.log: the first run's metadata stage stopped for want of --no-latent-input, since added;
 # the stage was then run alone: STAGES=metadata bash .../cpu.sh)
+# Then, in the dream of the committed folder (the new g_phi) and of a copy holding session 20's
+# g_phi (rewards-random-start.*), random play on the CPU, 16 envs x 128 steps, seed 22:
+#   python benchmarks/dream_rewards.py --env NeuralPong-v0 --model checkpoints/pong \
+#     --policy random --envs 16 --steps 128 --device cpu --seed 22 \
+#     --json $G/rewards-random.json --trace $G/rewards-random.trace.npz
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH
 EVAL="--eval-rollout 32 --eval-rollout-windows 512"
