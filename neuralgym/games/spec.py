@@ -50,8 +50,8 @@ class MetaVar:
     screen: tuple[Literal["x", "y"], float] | None = None
 
     def __post_init__(self) -> None:
-        if self.screen is not None and (len(self.screen) != 2 or self.screen[0] not in "xy"
-                                        or len(self.screen[0]) != 1):
+        if self.screen is not None and (len(self.screen) != 2
+                                        or self.screen[0] not in ("x", "y")):
             raise ValueError(f"MetaVar {self.name}: screen must be ('x' or 'y', offset), "
                              f"got {self.screen!r}")
 
