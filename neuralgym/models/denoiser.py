@@ -24,7 +24,7 @@ ignores the metadata (`benchmarks/pong_frames.py --control`). With metadata maps
 reads, as extra input channels, the pixel's coordinates (x and y in [-1, 1]) and every
 normalised metadata value of the T target frames broadcast over the image, so its first
 convolution can compare a position with a variable (ball_x against x). A trained denoiser
-gains them by `Denoiser.with_metadata_maps` (the new input weights start at zero).
+gains them by `Denoiser.with_input_maps` (the new input weights start at zero).
 
 Position maps (`position_maps`, UNet only): a variable that is an object's position on the
 screen (`MetaVar.screen`: ball_x, ball_y, a paddle's y) drawn as a stripe, a Gaussian bump
@@ -419,12 +419,6 @@ class Denoiser(nn.Module):
             plain.lora_rank = 0
             plain.set_trainable()
         return plain
-
-    def with_metadata_maps(self) -> Denoiser:
-        """A copy that also reads metadata maps (see the module docstring)."""
-        if self.config.metadata_maps:
-            raise ValueError("this denoiser already reads metadata maps")
-        return self.with_input_maps(metadata_maps=True)
 
     def with_input_maps(self, metadata_maps: bool | None = None,
                         position_maps: tuple[tuple[int, str, float], ...] | None = None,

@@ -199,30 +199,38 @@ def test_metadata_maps_shapes_and_refusals(tiny_denoiser):
         tiny_denoiser.config(metadata_maps=True, backbone="dit")
 
 
-def test_with_metadata_maps_starts_where_it_was_and_learns_from_them(tiny_denoiser):
+def widened(tiny_denoiser, maps_before: bool, **maps):
+    """(a trained-looking tiny denoiser, its `with_input_maps(**maps)` copy, a batch, the copy's
+    Condition of it), having checked that the copy predicts what the original does and that
+    its new input weights get gradients (the maps reach the network)."""
     torch.manual_seed(0)
-    model = Denoiser(tiny_denoiser.config())
+    model = Denoiser(tiny_denoiser.config(metadata_maps=maps_before))
     model.set_metadata_stats([5.0] * 3, [10.0] * 3)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    wide = model.with_metadata_maps()
-    assert wide.config.metadata_maps and not model.config.metadata_maps
+    wide = model.with_input_maps(**maps)
     a = tiny_denoiser.batch(model.config, seed=0)
     t, level = torch.tensor([500, 500]), torch.zeros(2)
     with torch.no_grad():
         ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
                                                              a["metadata"], level))
         cond = wide.condition(a["context"], a["actions"], a["metadata"], level)
-        assert cond.maps is not None and cond.maps.shape == (2, 3)
         torch.testing.assert_close(wide.velocity(a["target"], t, cond), ref)
-    # the new input weights get gradients: the maps reach the network
     loss, _ = wide(a, generator=torch.Generator().manual_seed(0))
     loss.backward()
+    added = (wide.backbone.net.conv_in.in_channels - model.backbone.net.conv_in.in_channels)
     grad = wide.backbone.net.conv_in.weight.grad
-    assert grad is not None and grad[:, 4 * 4:].abs().sum() > 0
+    assert added > 0 and grad is not None and grad[:, -added:].abs().sum() > 0
+    return model, wide, a, cond
+
+
+def test_with_input_maps_adds_metadata_maps_where_it_was(tiny_denoiser):
+    model, wide, _, cond = widened(tiny_denoiser, maps_before=False, metadata_maps=True)
+    assert wide.config.metadata_maps and not model.config.metadata_maps
+    assert cond.maps is not None and cond.maps.shape == (2, 3)
     with pytest.raises(ValueError, match="already"):
-        wide.with_metadata_maps()
+        wide.with_input_maps(metadata_maps=True)
 
 
 def test_metadata_maps_give_the_unet_coordinates_and_metadata(tiny_denoiser):
@@ -250,7 +258,7 @@ def test_metadata_maps_give_the_unet_coordinates_and_metadata(tiny_denoiser):
 
 def test_folder_round_trip_with_metadata_maps(tmp_path, tiny_denoiser):
     torch.manual_seed(0)
-    model = Denoiser(tiny_denoiser.config()).with_metadata_maps().eval()
+    model = Denoiser(tiny_denoiser.config()).with_input_maps(metadata_maps=True).eval()
     folder = ModelFolder(tmp_path)
     folder.save_component("denoiser", model, model.config)
     again = Denoiser.from_folder(folder)
@@ -307,28 +315,13 @@ def test_position_maps_are_stripes_at_the_pixel_of_each_variable(tiny_denoiser):
 
 
 def test_with_input_maps_adds_positions_where_it_was_and_they_reach_the_network(tiny_denoiser):
-    torch.manual_seed(0)
-    model = Denoiser(tiny_denoiser.config(metadata_maps=True))
-    model.set_metadata_stats([5.0] * 3, [10.0] * 3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    wide = model.with_input_maps(position_maps=POSITIONS, latent_stride=2)
+    model, wide, a, cond = widened(tiny_denoiser, maps_before=True, position_maps=POSITIONS,
+                                   latent_stride=2)
     assert wide.config.position_maps == POSITIONS and wide.config.latent_stride == 2
     assert wide.config.metadata_maps and not model.config.position_maps
-    a = tiny_denoiser.batch(model.config, seed=0)
-    t, level = torch.tensor([500, 500]), torch.zeros(2)
-    with torch.no_grad():
-        ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"],
-                                                             a["metadata"], level))
-        cond = wide.condition(a["context"], a["actions"], a["metadata"], level)
-        assert cond.positions is not None and cond.positions.shape == (2, 2)
-        torch.testing.assert_close(cond.positions[:, 0], a["metadata"][:, -1, 0] - 2.0)
-        torch.testing.assert_close(wide.velocity(a["target"], t, cond), ref)
-    loss, _ = wide(a, generator=torch.Generator().manual_seed(0))
-    loss.backward()
-    grad = wide.backbone.net.conv_in.weight.grad
-    assert grad is not None and grad[:, -2:].abs().sum() > 0
+    assert cond.positions is not None and cond.positions.shape == (2, 2)
+    torch.testing.assert_close(cond.positions[:, 0], a["metadata"][:, -1, 0] - 2.0)
+    assert wide.backbone.net.conv_in.in_channels == model.backbone.net.conv_in.in_channels + 2
     with pytest.raises(ValueError, match="already"):
         wide.with_input_maps(position_maps=((1, "x", 0.0),))
     with pytest.raises(ValueError, match="before position"):

@@ -23,6 +23,15 @@ TINY = ["--context", "2", "--channels", "8", "16", "--norm-groups", "4", "--head
         "--eval-windows", "6", "--eval-steps", "1", "2", "--device", "cpu"]
 
 
+def committed_copy(folder: Path, dest: Path) -> Path:
+    """`dest`: `folder`'s config.json and denoiser weights alone, as a session commits them
+    (no train/ checkpoint to resume)."""
+    dest.mkdir()
+    for f in ("config.json", "denoiser.safetensors"):
+        (dest / f).write_bytes((folder / f).read_bytes())
+    return dest
+
+
 def test_help(run_script) -> None:
     r = run_script(SCRIPT, "--help")
     assert r.returncode == 0 and "--action-context" in r.stdout and "--lora-rank" in r.stdout
@@ -129,10 +138,7 @@ def test_fine_tune_gains_metadata_maps_and_a_new_context_noise(breakout_cache: P
                    "--steps", "2", *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
     assert not ModelFolder(first).component_config("denoiser", DenoiserConfig).metadata_maps
-    committed = tmp_path / "committed"  # the weights alone, as a session commits them
-    committed.mkdir()
-    for f in ("config.json", "denoiser.safetensors"):
-        (committed / f).write_bytes((first / f).read_bytes())
+    committed = committed_copy(first, tmp_path / "committed")
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", committed, "--stage", "cond",
                    "--steps", "2", "--metadata-maps", "--context-noise-max", "0.9",
                    "--context-drop", "0.5", *TINY)
@@ -184,10 +190,7 @@ def test_position_maps_from_the_games_screen_positions(pong_cache: Path, breakou
     r = run_script(SCRIPT, "--cache", pong_cache, "--out", first, "--stage", "cond",
                    "--steps", "4", "--position-maps", *TINY)
     assert r.returncode != 0 and "without --position-maps" in r.stderr
-    committed = tmp_path / "committed"  # the weights alone, as a session commits them
-    committed.mkdir()
-    for f in ("config.json", "denoiser.safetensors"):
-        (committed / f).write_bytes((first / f).read_bytes())
+    committed = committed_copy(first, tmp_path / "committed")
     # a committed denoiser with metadata maps gains position maps, zero weights first
     r = run_script(SCRIPT, "--cache", pong_cache, "--out", committed, "--stage", "cond",
                    "--steps", "2", "--position-maps", "--metadata-maps", "--context-drop",
