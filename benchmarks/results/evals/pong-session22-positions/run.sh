@@ -11,7 +11,12 @@
 #   dream_rewards.py (scripted and random play, 32 envs x 256 steps, traces) in that dream.
 # Here: session.log (the run's log), pong_frames-noise-1.json (H100, 64 windows),
 # pong_frames-committed-cpu.json (the committed files on the 2-core CPU, 48 windows),
-# denoiser_eval.json, rewards-*.json and their traces.
+# denoiser_eval.json, rewards-*.json and their traces. rewards-ppo-cpu.*: on the 2-core CPU,
+# that run's dream-trained agent (ppo-dream.zip, 25 MB, not committed) in the committed folder
+# as it then was (session 20's g_phi) and in the real game, 8 envs x 128 steps:
+#   python benchmarks/dream_rewards.py --env NeuralPong-v0 --model checkpoints/pong \
+#     --policy ppo-dream.zip --envs 8 --steps 128 --device cpu --seed 22 \
+#     --json rewards-ppo-cpu.json --trace rewards-ppo-cpu.trace.npz
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
 export RECORD_STEPS=30000 RANDOM_STEPS=20000 SCRIPTED_STEPS=70000
