@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,9 @@ class Args:
     cache: str = field(metadata={"help": "latent cache folder (training/prepare_latents.py)"})
     out: str = field(metadata={"help": "world-model folder to write the component into"})
     kind: str = field(default="gru", metadata={"help": "sequence backbone", "choices": KINDS})
-    window: int = field(default=8, metadata={"help": "W: past steps the model sees per call"})
+    window: int | None = field(default=None, metadata={
+        "help": "W: past steps the model sees per call (default: 8, or the folder's g_phi's "
+                "when fine-tuning it; a GRU or LSTM fine-tune may take a longer one)"})
     hidden: int = field(default=256, metadata={"help": "hidden size of the backbone"})
     layers: int = field(default=2, metadata={"help": "backbone layers"})
     heads: int = field(default=4, metadata={"help": "attention heads (transformer)"})
@@ -495,9 +497,22 @@ def main(argv: list[str] | None = None) -> None:
     # closed loop: the fed-back predictions keep to the game's per-step limits, as in the dream
     step_limits = step_limits_on(info.get("env_id"), names, runtime.device) \
         if args.rollout > 1 else None
+    ckpt_dir = Path(args.out) / "train" / args.component
+    state_file = ckpt_dir / "checkpoint" / "state.json"
+    # a resumed run keeps the config it started with
+    saved = json.loads(state_file.read_text())["extra"].get("config") \
+        if state_file.exists() else None
+    finetune = not state_file.exists() and folder.has(args.component) and not args.fresh
+    committed = folder.component_config(args.component, MetadataConfig) if finetune else None
+    window = saved["window"] if saved is not None else args.window or (
+        committed.window if committed is not None else 8)
+    if committed is not None and window != committed.window and committed.kind == "transformer":
+        sys.exit(f"error: the transformer g_phi in {args.out} has positions for "
+                 f"{committed.window} steps; fine-tune it at --window {committed.window}, or "
+                 "train a new one (--fresh)")
     try:
-        train_last = cache.window_starts("train", args.window + 1, args.rollout)
-        cache.window_starts(args.eval_split, args.window + 1, 1)  # fail now, not after training
+        train_last = cache.window_starts("train", window + 1, args.rollout)
+        cache.window_starts(args.eval_split, window + 1, 1)  # fail now, not after training
     except ValueError as e:
         sys.exit(f"error: {e} (or lower --window)")
 
@@ -518,25 +533,21 @@ def main(argv: list[str] | None = None) -> None:
         mean=tuple(stats.mean), std=tuple(stats.std), integer=tuple(stats.integer),
         n_actions=int(n_actions),
         latent_channels=c, latent_hw=(h, w), kind=args.kind, hidden=args.hidden,
-        layers=args.layers, heads=args.heads, window=args.window,
+        layers=args.layers, heads=args.heads, window=window,
         latent_width=args.latent_width, latent_dim=args.latent_dim,
         categorical_as_classes=args.categorical_as_classes, delta_classes=args.delta_classes,
         jump_absolute=args.jump_absolute, latent_input=args.latent_input,
     )
-    ckpt_dir = Path(args.out) / "train" / args.component
-    state_file = ckpt_dir / "checkpoint" / "state.json"
-    if state_file.exists():  # a resumed run keeps the config it started with
-        saved = json.loads(state_file.read_text())["extra"].get("config")
-        if saved is not None:
-            config = config_from_dict(MetadataConfig, saved)
-    finetune = not state_file.exists() and folder.has(args.component) and not args.fresh
-    if finetune:  # weights an earlier session committed: keep their architecture and classes
-        config = folder.component_config(args.component, MetadataConfig)
+    if saved is not None:
+        config = config_from_dict(MetadataConfig, saved)
+    if committed is not None:  # weights an earlier session committed: keep their architecture
+        config = replace(committed, window=window)  # and classes; a GRU/LSTM reads any length
     model = MetadataPredictor(config)
     if finetune:
         folder.load_component(args.component, model)
         print(f"fine-tuning the {args.component} in {args.out} (architecture from its "
-              "config.json)")
+              "config.json" + (f"; window {committed.window} -> {window}"
+                               if window != committed.window else "") + ")")
         wide = widen_classes(model, stats.num_classes)
         if wide is not model:  # the data or the game have values it has no class for
             print(f"widened its classes from {list(config.num_classes)} to "

@@ -206,6 +206,42 @@ def test_finetune_widens_classes_the_data_needs(breakout_cache: Path, tmp_path: 
     assert model.head[-1].out_features == (m - 1) + 6
 
 
+def test_finetune_keeps_its_window_unless_a_recurrent_one_is_given_another(
+        breakout_cache: Path, tmp_path: Path, run_script) -> None:
+    """A committed g_phi is fine-tuned at its own window unless --window names another: a GRU
+    reads any length, so it takes the new one (weights kept); a transformer, whose positions
+    are one per step of its window, refuses with a clear message."""
+    no_window = TINY[2:]
+    assert "--window" not in no_window
+    for kind in ("gru", "transformer"):
+        out = tmp_path / kind
+        r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--kind", kind,
+                       "--steps", "2", "--eval-windows", "16", *TINY)
+        assert r.returncode == 0, r.stderr[-3000:]
+        shutil.rmtree(out / "train")  # a committed folder: weights, no checkpoint
+    gru = tmp_path / "gru"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", gru, "--steps", "2",
+                   "--eval-windows", "16", *no_window)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ModelFolder(gru).component_config("metadata", MetadataConfig).window == 4
+    shutil.rmtree(gru / "train")
+    before = load_file(gru / "metadata.safetensors")
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", gru, "--steps", "1", "--lr",
+                   "0", "--eval-windows", "16", "--window", "7", *no_window)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "window 4 -> 7" in r.stdout
+    assert ModelFolder(gru).component_config("metadata", MetadataConfig).window == 7
+    after = load_file(gru / "metadata.safetensors")
+    assert before.keys() == after.keys()
+    for k in before:  # lr 0: the committed weights, now read over 7 steps
+        torch.testing.assert_close(after[k].float(), before[k].float())
+    assert json.loads((gru / "metadata_eval.json").read_text())["window"] == 7
+    tf = tmp_path / "transformer"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tf, "--steps", "1",
+                   "--window", "7", *no_window)
+    assert r.returncode != 0 and "--window 4" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_script) -> None:
     """--delta-classes D on a committed g_phi without step classes adds them to its
     whole-number regressed variables (`with_step_classes`) and trains; the saved config
