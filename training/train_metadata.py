@@ -502,8 +502,9 @@ def main(argv: list[str] | None = None) -> None:
     # a resumed run keeps the config it started with
     saved = json.loads(state_file.read_text())["extra"].get("config") \
         if state_file.exists() else None
-    finetune = not state_file.exists() and folder.has(args.component) and not args.fresh
-    committed = folder.component_config(args.component, MetadataConfig) if finetune else None
+    # weights an earlier session committed, to fine-tune: their config
+    committed = folder.component_config(args.component, MetadataConfig) \
+        if not state_file.exists() and folder.has(args.component) and not args.fresh else None
     window = saved["window"] if saved is not None else args.window or (
         committed.window if committed is not None else 8)
     if committed is not None and window != committed.window and committed.kind == "transformer":
@@ -543,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
     if committed is not None:  # weights an earlier session committed: keep their architecture
         config = replace(committed, window=window)  # and classes; a GRU/LSTM reads any length
     model = MetadataPredictor(config)
-    if finetune:
+    if committed is not None:
         folder.load_component(args.component, model)
         print(f"fine-tuning the {args.component} in {args.out} (architecture from its "
               "config.json" + (f"; window {committed.window} -> {window}"
