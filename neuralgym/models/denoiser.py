@@ -144,6 +144,7 @@ class UNetBackbone(nn.Module):
         super().__init__()
         self.channels, self.context, self.frames = channels, context, frames
         self.maps = maps
+        self._coords: dict[tuple, Tensor] = {}  # coords(), per shape, device and dtype
         self.positions, self.stride, self.sigma = tuple(positions), stride, sigma
         self.register_buffer("position_is_y", torch.tensor([a == "y" for a in positions],
                                                            dtype=torch.bool), persistent=False)
@@ -170,11 +171,7 @@ class UNetBackbone(nn.Module):
             if maps is None or maps.shape[1] != self.maps:
                 raise ValueError(f"this UNet reads {self.maps} metadata maps; pass them")
             hp, wp = x.shape[-2:]
-            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
-            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
-            coords = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))  # (2, h, w): y, x
-            coords = F.pad(coords, (0, wp - w, 0, hp - h))  # (2, h', w')
-            x = torch.cat([x, coords.expand(B, -1, -1, -1),  # (B, 2, h', w')
+            x = torch.cat([x, self.coords(h, w, x).expand(B, -1, -1, -1),  # (B, 2, h', w')
                            maps.to(x.dtype)[:, :, None, None].expand(-1, -1, hp, wp)], 1)
         if self.positions:
             if positions is None or positions.shape[1] != len(self.positions):
@@ -184,6 +181,18 @@ class UNetBackbone(nn.Module):
         out = self.net(x, timestep, encoder_hidden_states=tokens,  # tokens (B, N, D)
                        class_labels=level).sample  # (B, C*T, h', w')
         return out[..., :h, :w].reshape(B, T, C, h, w)
+
+    def coords(self, h: int, w: int, like: Tensor) -> Tensor:
+        """(2, h', w') y and x in -1..1 over the h x w latent, zero in the padding of `like`
+        (B, *, h', w'); built once per shape, device and dtype."""
+        hp, wp = like.shape[-2:]
+        key = (h, w, hp, wp, like.device, like.dtype)
+        if key not in self._coords:
+            ys = torch.linspace(-1, 1, h, device=like.device, dtype=like.dtype)
+            xs = torch.linspace(-1, 1, w, device=like.device, dtype=like.dtype)
+            grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))  # (2, h, w): y, x
+            self._coords[key] = F.pad(grid, (0, wp - w, 0, hp - h))  # (2, h', w')
+        return self._coords[key]
 
     def stripes(self, positions: Tensor, hp: int, wp: int) -> Tensor:
         """(B, P, hp, wp) float32: per channel a Gaussian bump across its axis at its pixel,
