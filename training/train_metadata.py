@@ -529,20 +529,22 @@ def main(argv: list[str] | None = None) -> None:
         except UnknownEnvError:
             n_actions = int(np.asarray(cache.actions).max()) + 1
     c, h, w = cache.latent_shape
-    config = MetadataConfig(
-        metadata_names=tuple(names), kinds=kinds, num_classes=tuple(stats.num_classes),
-        mean=tuple(stats.mean), std=tuple(stats.std), integer=tuple(stats.integer),
-        n_actions=int(n_actions),
-        latent_channels=c, latent_hw=(h, w), kind=args.kind, hidden=args.hidden,
-        layers=args.layers, heads=args.heads, window=window,
-        latent_width=args.latent_width, latent_dim=args.latent_dim,
-        categorical_as_classes=args.categorical_as_classes, delta_classes=args.delta_classes,
-        jump_absolute=args.jump_absolute, latent_input=args.latent_input,
-    )
-    if saved is not None:
+    if saved is not None:  # a resumed run: the config it started with
         config = config_from_dict(MetadataConfig, saved)
-    if committed is not None:  # weights an earlier session committed: keep their architecture
+    elif committed is not None:  # weights an earlier session committed: their architecture
         config = replace(committed, window=window)  # and classes; a GRU/LSTM reads any length
+    else:  # a new g_phi
+        config = MetadataConfig(
+            metadata_names=tuple(names), kinds=kinds, num_classes=tuple(stats.num_classes),
+            mean=tuple(stats.mean), std=tuple(stats.std), integer=tuple(stats.integer),
+            n_actions=int(n_actions),
+            latent_channels=c, latent_hw=(h, w), kind=args.kind, hidden=args.hidden,
+            layers=args.layers, heads=args.heads, window=window,
+            latent_width=args.latent_width, latent_dim=args.latent_dim,
+            categorical_as_classes=args.categorical_as_classes,
+            delta_classes=args.delta_classes, jump_absolute=args.jump_absolute,
+            latent_input=args.latent_input,
+        )
     model = MetadataPredictor(config)
     if committed is not None:
         folder.load_component(args.component, model)
