@@ -38,15 +38,17 @@ def test_arrivals_sorts_returns_from_passes(pong_returns):
     s = pong_returns.summary(offsets)
     assert s["arrivals"] == 5 and s["returned"] == 3 and s["return_rate"] == pytest.approx(0.6)
     assert s["returned_offset"]["median"] == 4.0 and s["passed_offset"]["median"] == 35.0
-    # a ball out of play (ball_y 0) is no arrival
+    # a ball out of play (ball_y 0 in the game, near 0 in a dream) is no arrival
     bx, by, py = rally(80, plan)
-    assert pong_returns.summary(pong_returns.arrivals(bx, by * 0, py))["arrivals"] == 0
+    for y in (0.0, 2.0):
+        assert pong_returns.summary(pong_returns.arrivals(bx, by * 0 + y, py))["arrivals"] == 0
 
 
 def test_motion_measures_speed_off_screen_steps_and_runs_of_points(pong_returns):
     bx = np.asarray([[10.0], [14.0], [18.0], [42.0], [300.0], [-5.0]])  # 4, 4, 24, jump, jump
     score = np.asarray([[0.0], [1.0], [2.0], [2.0], [2.0], [3.0]])  # points at 1, 2 and 5
-    by = np.asarray([[0.0], [5.0], [5.0], [0.0], [0.0], [7.0]])
+    # out of play: the game's 0, a dream's -1 or 2 (near 0); in play: 44 and more
+    by = np.asarray([[0.0], [50.0], [50.0], [-1.0], [2.0], [70.0]])
     m = pong_returns.motion(bx, {"player_score": score}, by)
     assert m["ball_x_step_median"] == 4.0 and m["ball_x_off_byte"] == pytest.approx(2 / 6)
     assert m["out_of_play"] == pytest.approx(3 / 6)
