@@ -209,6 +209,31 @@ def test_record_noframes_and_a_g_phi_trained_on_it(tmp_path: Path, run_script) -
     assert model["components"]["metadata"]["latent_input"] is False
 
 
+def test_record_noframes_records_the_real_trained_agent(run: tuple[Path, Path, str],
+                                                       tmp_path: Path, run_script) -> None:
+    """NOFRAMES_PPO: steps of ppo-real's agent ($PPO/real.zip) without frames, beside the
+    other players' in record-noframes' dataset; without that agent, a clear error."""
+    from neuralgym.data import Dataset
+
+    root, _, _ = run
+    work = tmp_path / "work"
+    (work / ENV_ID / "ppo").mkdir(parents=True)
+    env = {**TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "NOFRAMES_PPO": "40",
+           "NOFRAMES_RANDOM": "20"}
+    missing = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
+    assert missing.returncode != 0 and "train one with" in missing.stdout + missing.stderr
+    shutil.copy(root / "ppo" / "real.zip", work / ENV_ID / "ppo" / "real.zip")
+    r = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    data = Dataset(work / ENV_ID / "data-noframes")
+    steps: dict[str, int] = {}
+    for ref in data.split("all"):
+        assert not data.load(ref).has_frames
+        agent = ref.name.split("-s3-")[0]
+        steps[agent] = steps.get(agent, 0) + ref.length
+    assert steps == {"random": 20, "ppo": 40}
+
+
 def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],
                                                                  tmp_path: Path,
                                                                  run_script) -> None:
