@@ -5,8 +5,8 @@ passes, and where the ball was against the paddle, per run (real, dream, ...).
     python benchmarks/pong_returns.py --trace pong-cpu-session12-scripted.trace.npz
 
 An arrival is a step where ball_x, moving right, is in [ARRIVE_LO, PADDLE_X] with the ball in
-play (ball_y >= IN_PLAY_Y); the next WINDOW steps decide it: passed if ball_x goes beyond PASSED_X,
-else returned. The offset is ball_y - player_y at the window's step nearest PADDLE_X (the
+play (ball_y >= IN_PLAY_Y); the next WINDOW steps decide it: passed if ball_x goes beyond
+PASSED_X, else returned. The offset is ball_y - player_y at the window's step nearest PADDLE_X (the
 real game's returns have it at about 0-7; see the printout for the game's own spread). After
 an arrival the next WINDOW steps are skipped. In the dream both variables are g_phi's
 predictions: a dream that returns the ball regardless of where the paddle is shows returns and
@@ -27,9 +27,9 @@ from neuralgym.policies import PongScriptedPolicy
 PADDLE_X = PongScriptedPolicy.HIT_X  # ball_x at the player's paddle
 MAX_STEP, RAM_MAX, RUN = 24, 255, 10  # a step class's largest move; a RAM byte; a run's gap
 ARRIVE_LO, PASSED_X, WINDOW = PADDLE_X - 8, PADDLE_X + 9, 8
-# the ball is out of play below this ball_y: the game's pause after a point has it at 0 (in
-# play it is 44 or more); a dream's g_phi lands it near 0 (-4..3), not always on it
-IN_PLAY_Y = 30
+# the ball is out of play above the top wall (ball_y below it): the game's pause after a point
+# has it at 0 (in play it is 44 or more); a dream's g_phi lands it near 0, not always on it
+IN_PLAY_Y = PongScriptedPolicy.TOP
 
 
 @dataclass
@@ -66,8 +66,8 @@ def motion(ball_x: np.ndarray, scores: dict[str, np.ndarray],
     """How the ball moves and the points come, from (L, N) arrays: the median |ball_x step|
     over the steps it moves by 1..MAX_STEP (the game's: 4), the share of steps with ball_x
     outside a RAM byte's 0..RAM_MAX, with `ball_y` the share with the ball out of play
-    (ball_y below IN_PLAY_Y: the pause after a point), and per score its points, those that come
-    within RUN steps of that side's last point (the game's never do: a serve comes first)
+    (ball_y below IN_PLAY_Y: the pause after a point), and per score its points, those that
+    come within RUN steps of that side's last point (the game's never do: a serve comes first)
     and ball_x the step before them (10th, 50th, 90th percentiles: where the ball passed)."""
     step = np.abs(np.diff(ball_x, axis=0))
     moving = step[(step > 0) & (step <= MAX_STEP)]
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             speed = "-" if m["ball_x_step_median"] is None else f"{m['ball_x_step_median']:.0f}"
             print(f"  ball_x moves {speed} a step (median of its moves of 1-{MAX_STEP}), off "
                   f"0..{RAM_MAX} in {m['ball_x_off_byte']:.3f} of steps; out of play (ball_y "
-                  f"< {IN_PLAY_Y}) in {m['out_of_play']:.3f}")
+                  f"< {IN_PLAY_Y:.0f}) in {m['out_of_play']:.3f}")
             for k in scores:
                 at = m[k]["ball_x"]
                 where = "" if at is None else (", ball_x the step before at {:.0f} / {:.0f} / "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from neuralgym.data import Dataset
 from neuralgym.world_model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,6 @@ def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, s
 
 
 def test_recorded_agents(run: tuple[Path, Path, str]) -> None:
-    from neuralgym.data import Dataset
 
     root, _, _ = run
     steps: dict[str, int] = {}
@@ -167,7 +167,6 @@ def test_stages_after_the_vae_start_from_the_committed_model(run: tuple[Path, Pa
 
 def test_record_stage_records_the_scripted_player(tmp_path: Path, run_script) -> None:
     """SCRIPTED_STEPS of the game's scripted player beside the sticky-random play (Pong)."""
-    from neuralgym.data import Dataset
 
     work = tmp_path / "work"
     r = run_script(SCRIPT, "NeuralPong-v0", "record", timeout=300, env={
@@ -182,10 +181,19 @@ def test_record_stage_records_the_scripted_player(tmp_path: Path, run_script) ->
     assert steps == {"sticky-random": 60, "scripted": 80}
 
 
+def noframes_steps(data: Dataset) -> dict[str, int]:
+    """Steps per player (SEED 3) of a record-noframes dataset, whose episodes have no frames."""
+    steps: dict[str, int] = {}
+    for ref in data.split("all"):
+        assert not data.load(ref).has_frames
+        agent = ref.name.split("-s3-")[0]
+        steps[agent] = steps.get(agent, 0) + ref.length
+    return steps
+
+
 def test_record_noframes_and_a_g_phi_trained_on_it(tmp_path: Path, run_script) -> None:
     """record-noframes: each player's steps without frames in their own dataset, its cache of
     metadata only; META_NOFRAMES=1 trains a new g_phi on that cache (--no-latent-input)."""
-    from neuralgym.data import Dataset
     from neuralgym.latents import LatentCache
 
     work = tmp_path / "work"
@@ -196,12 +204,7 @@ def test_record_noframes_and_a_g_phi_trained_on_it(tmp_path: Path, run_script) -
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     root = work / "NeuralPong-v0"
     data = Dataset(root / "data-noframes")
-    steps: dict[str, int] = {}
-    for ref in data.split("all"):
-        assert not data.load(ref).has_frames
-        agent = ref.name.split("-s3-")[0]
-        steps[agent] = steps.get(agent, 0) + ref.length
-    assert steps == {"scripted": 90, "random": 50}
+    assert noframes_steps(data) == {"scripted": 90, "random": 50}
     assert not (root / "data").exists()  # the frames' dataset is not touched
     cache = LatentCache(root / "metadata-noframes")
     assert not cache.has_latents and len(cache.metadata) == 140 + len(data.episodes)
@@ -213,8 +216,6 @@ def test_record_noframes_records_the_real_trained_agent(run: tuple[Path, Path, s
                                                        tmp_path: Path, run_script) -> None:
     """NOFRAMES_PPO: steps of ppo-real's agent ($PPO/real.zip) without frames, beside the
     other players' in record-noframes' dataset; without that agent, a clear error."""
-    from neuralgym.data import Dataset
-
     root, _, _ = run
     work = tmp_path / "work"
     (work / ENV_ID / "ppo").mkdir(parents=True)
@@ -225,13 +226,7 @@ def test_record_noframes_records_the_real_trained_agent(run: tuple[Path, Path, s
     shutil.copy(root / "ppo" / "real.zip", work / ENV_ID / "ppo" / "real.zip")
     r = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    data = Dataset(work / ENV_ID / "data-noframes")
-    steps: dict[str, int] = {}
-    for ref in data.split("all"):
-        assert not data.load(ref).has_frames
-        agent = ref.name.split("-s3-")[0]
-        steps[agent] = steps.get(agent, 0) + ref.length
-    assert steps == {"random": 20, "ppo": 40}
+    assert noframes_steps(Dataset(work / ENV_ID / "data-noframes")) == {"random": 20, "ppo": 40}
 
 
 def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],
