@@ -37,16 +37,14 @@ none is found.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neuralgym.cli import parse_args
+from neuralgym.cli import parse_args, sibling_script
 
 ENV_ID = "NeuralPong-v0"
 TOP, BOTTOM, WIDTH = 34, 194, 160  # the playfield's rows [TOP, BOTTOM) and columns
@@ -320,10 +318,7 @@ def control(model: Any, windows: tuple[np.ndarray, np.ndarray, np.ndarray],
 
 def _dream_rewards() -> Any:
     """benchmarks/dream_rewards.py as a module (its `play` and `make_policies`)."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module("dream_rewards")
+    return sibling_script(__file__, "dream_rewards")
 
 
 def main(argv: list[str] | None = None) -> int:

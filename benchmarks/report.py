@@ -71,7 +71,6 @@ Output is deterministic: re-running on the same files gives the same bytes.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -87,6 +86,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from neuralgym.cli import sibling_script
 from neuralgym.data import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -605,10 +605,7 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
 
 def bench_module(name: str) -> Any:
     """A script of benchmarks/ as a module (its tables and rules, not a copy of them)."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module(name)
+    return sibling_script(__file__, name)
 
 
 def sidecar(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:

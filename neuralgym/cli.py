@@ -1,4 +1,5 @@
-"""Command-line arguments from a dataclass: each field a `--flag`, its help from metadata.
+"""Command-line arguments from a dataclass: each field a `--flag`, its help from metadata;
+and `sibling_script`, one repository script importing another beside it.
 
     @dataclass
     class Args:
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -73,3 +76,12 @@ def _strip(tp: Any) -> Any:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return next(a for a in typing.get_args(tp) if a is not type(None))
     return tp
+
+
+def sibling_script(file: str, name: str) -> types.ModuleType:
+    """The script `name`.py in the folder of `file` as a module (benchmarks/ and training/ are
+    not packages), so that one script uses another's functions rather than a copy of them."""
+    here = str(Path(file).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(name)

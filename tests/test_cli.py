@@ -1,14 +1,15 @@
-"""neuralgym.cli.parse_args: the dataclass-driven parser every script uses."""
+"""neuralgym.cli: parse_args, the dataclass-driven parser every script uses; sibling_script."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from neuralgym.cli import parse_args
+from neuralgym.cli import parse_args, sibling_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +42,12 @@ def test_every_script_help_is_printable(run_script) -> None:
         r = run_script(script, "--help")
         assert r.returncode == 0, f"{script.name} --help failed:\n{r.stderr[-2000:]}"
         assert "usage:" in r.stdout
+
+
+def test_sibling_script_imports_the_script_beside_the_file(tmp_path):
+    (tmp_path / "helper_for_sibling_test.py").write_text("VALUE = 41 + 1\n")
+    module = sibling_script(str(tmp_path / "caller.py"), "helper_for_sibling_test")
+    assert module.VALUE == 42
+    assert str(tmp_path.resolve()) in sys.path
+    with pytest.raises(ModuleNotFoundError):
+        sibling_script(str(tmp_path / "caller.py"), "no_such_script_beside_it")
