@@ -9,12 +9,13 @@
 #     sticky-random play, seed 24; MIX24).
 # Then the dream agent of gpu.sh (AGENT, ppo-dream.zip) played in the dream it trained in (the
 # g_phi before: DREAM, checkpoints/pong at commit 0678856) and in the game, under the same
-# actions: ../../dream_rewards/pong-cpu-session26-ppo-dream.* (16 envs x 256 steps, 18 min).
+# actions: ../../dream_rewards/pong-cpu-session26-ppo-dream.* (16 envs x 256 steps, 18 min),
+# and in the new g_phi's dream (pong-cpu-session26-ppo-dream-new-gphi.*).
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH
 MODEL=${MODEL:-checkpoints/pong}
-C25PPO=${C25PPO:?the cache of session 25's PPO episodes}; MIX24=${MIX24:?session 24's cache}
-AGENT=${AGENT:?gpu.sh's ppo-dream.zip}; DREAM=${DREAM:?checkpoints/pong at commit 0678856}
+C25PPO=${C25PPO:?the cache of session 25 PPO episodes}; MIX24=${MIX24:?the session 24 cache}
+AGENT=${AGENT:?ppo-dream.zip of gpu.sh}; DREAM=${DREAM:?checkpoints/pong at commit 0678856}
 EVAL="--eval-rollout 32 --eval-rollout-windows 512"
 here=benchmarks/results/evals/pong-session26/cpu
 score() {  # CACHE NAME: closed-loop scores of MODEL's g_phi on CACHE's test windows
@@ -26,5 +27,10 @@ score "$C25PPO" ppo25
 score "$MIX24" mix24
 out=benchmarks/results/dream_rewards/pong-cpu-session26-ppo-dream
 OMP_NUM_THREADS=2 python benchmarks/dream_rewards.py --env NeuralPong-v0 --model "$DREAM" \
+  --policy "$AGENT" --envs 16 --steps 256 --device cpu --seed 26 --json "$out.json" \
+  --trace "$out.trace.npz"
+# and in the dream of the new g_phi (MODEL), same agent, seed and settings (17 min)
+out=benchmarks/results/dream_rewards/pong-cpu-session26-ppo-dream-new-gphi
+OMP_NUM_THREADS=2 python benchmarks/dream_rewards.py --env NeuralPong-v0 --model "$MODEL" \
   --policy "$AGENT" --envs 16 --steps 256 --device cpu --seed 26 --json "$out.json" \
   --trace "$out.trace.npz"
