@@ -194,6 +194,12 @@ class UNetBackbone(nn.Module):
             self._coords[key] = F.pad(grid, (0, wp - w, 0, hp - h))  # (2, h', w')
         return self._coords[key]
 
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 (nn.Module's signature)
+        """`to`, `cuda`, `half` and the like: the cached coordinates stay on the old device
+        and dtype, so they are dropped (rebuilt at the next call)."""
+        self._coords.clear()
+        return super()._apply(fn, recurse)
+
     def stripes(self, positions: Tensor, hp: int, wp: int) -> Tensor:
         """(B, P, hp, wp) float32: per channel a Gaussian bump across its axis at its pixel,
         constant along the other axis; latent pixel i covers frame pixels stride*i ..

@@ -256,6 +256,26 @@ def test_metadata_maps_give_the_unet_coordinates_and_metadata(tiny_denoiser):
     torch.testing.assert_close(x[:, n + 2:], want[:, :, None, None].expand(-1, -1, 10, 14))
 
 
+def test_coordinate_cache_follows_the_model_to_a_new_dtype(tiny_denoiser):
+    """The UNet caches its coordinate channels per shape, device and dtype; moving the model
+    (here to float64) drops them, and the next call builds them in the new dtype."""
+    model = Denoiser(tiny_denoiser.config(metadata_maps=True)).eval()
+    a = tiny_denoiser.batch(model.config, seed=0)
+
+    def velocity() -> torch.Tensor:
+        with torch.no_grad():
+            return model.velocity(a["target"], torch.tensor([500, 500]), model.condition(
+                a["context"], a["actions"], a["metadata"], torch.zeros(2)))
+
+    velocity()
+    assert {k[-1] for k in model.backbone._coords} == {torch.float32}
+    model.double()
+    assert model.backbone._coords == {}
+    a = {k: v.double() if v.is_floating_point() else v for k, v in a.items()}
+    assert torch.isfinite(velocity()).all()
+    assert {k[-1] for k in model.backbone._coords} == {torch.float64}
+
+
 def test_folder_round_trip_with_metadata_maps(tmp_path, tiny_denoiser):
     torch.manual_seed(0)
     model = Denoiser(tiny_denoiser.config()).with_input_maps(metadata_maps=True).eval()
