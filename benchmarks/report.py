@@ -603,11 +603,6 @@ def render(results: list[Result], results_dir: Path, out: Path, command: str) ->
     return "\n".join(lines) + "\n"
 
 
-def bench_module(name: str) -> Any:
-    """A script of benchmarks/ as a module (its tables and rules, not a copy of them)."""
-    return sibling_script(__file__, name)
-
-
 def sidecar(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """`<name>.meta.json` beside `<name>.json`, with `keys` present."""
     meta_path = path.with_name(path.stem + ".meta.json")
@@ -645,7 +640,7 @@ def dream_rewards_sections(folder: Path) -> list[str]:
     files = result_files(folder)
     if not files:
         return []
-    table = bench_module("dream_rewards").markdown_table
+    table = sibling_script(__file__, "dream_rewards").markdown_table
     lines = [f"## {DREAM_REWARDS_TITLE}", "",
              "From `benchmarks/dream_rewards.py`: a policy plays N real games and N dreams for "
              "L steps each (episodes restarting as they end); points won and lost per 1,000 "
@@ -668,7 +663,7 @@ def throughput_sections(folder: Path) -> list[str]:
     files = result_files(folder)
     if not files:
         return []
-    throughput = bench_module("throughput")  # benchmarks/throughput.py: tables and targets
+    throughput = sibling_script(__file__, "throughput")  # its tables and targets
 
     lines = ["## Dream throughput", "",
              "From `benchmarks/throughput.py` (method in its docstring): dream frames per second "

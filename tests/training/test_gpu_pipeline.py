@@ -95,7 +95,6 @@ def test_export_writes_a_loadable_model_and_the_results(run: tuple[Path, Path, s
 
 
 def test_recorded_agents(run: tuple[Path, Path, str]) -> None:
-
     root, _, _ = run
     steps: dict[str, int] = {}
     data = Dataset(root / "data")
@@ -167,7 +166,6 @@ def test_stages_after_the_vae_start_from_the_committed_model(run: tuple[Path, Pa
 
 def test_record_stage_records_the_scripted_player(tmp_path: Path, run_script) -> None:
     """SCRIPTED_STEPS of the game's scripted player beside the sticky-random play (Pong)."""
-
     work = tmp_path / "work"
     r = run_script(SCRIPT, "NeuralPong-v0", "record", timeout=300, env={
         **TINY, "WORK": str(work), "OUT": str(tmp_path / "out"), "RECORD_STEPS": "60",

@@ -14,6 +14,8 @@
 #     (metadata_eval-start.json), fine-tuned 6,000 steps of 256 windows at window 32 and a peak
 #     lr of 2e-4 and scored again (metadata_eval.json), and the export. 248 s. (Run as one
 #     inline command in the session; this mode is that command.)
+# Since this run checkpoints/pong holds the gphi run's g_phi, so `start` run again trains PPO in
+# that g_phi's dream (the next step in docs/pong-dream-log.md).
 # Six failed machine starts and one refused call came first (556 s of device time); 330 s
 # was left at the end.
 set -euo pipefail
