@@ -425,13 +425,10 @@ class MetadataPredictor(nn.Module):
         z = self.latent_encoder(latents.flatten(0, 1).float())  # (B*L, D)
         return z.reshape(*latents.shape[:2], -1)  # (B, L, D)
 
-    def _sequence(self, metadata: Tensor, features: Tensor, actions: Tensor
-                  ) -> tuple[Tensor, Tensor]:
-        """Run the backbone. metadata (B, L+1, M) raw, features (B, L, D) of the latents
-        (`encode_latents`), actions (B, L).
-
-        Returns the hidden states (B, L, H) and the normalised metadata (B, L+1, M): [:, 1:]
-        is each step's m_{tau-1}, [:, :-1] its m_{tau-2}.
+    def _sequence(self, metadata: Tensor, features: Tensor, actions: Tensor) -> Tensor:
+        """Run the backbone. metadata (B, L+1, M) raw (metadata[:, 1:] is each step's
+        m_{tau-1}, [:, :-1] its m_{tau-2}), features (B, L, D) of the latents
+        (`encode_latents`), actions (B, L). Returns the hidden states (B, L, H).
         """
         c = self.config
         b, length = actions.shape
@@ -453,29 +450,30 @@ class MetadataPredictor(nn.Module):
             h = self.backbone(x, mask=mask, is_causal=True)  # (B, L, H)
         else:
             h, _ = self.backbone(x)  # (B, L, H)
-        return h, norm
+        return h
 
     def _heads(self, h: Tensor, prev: Tensor, before: Tensor) -> Heads:
-        """h (..., H), prev and before (..., M) normalised m_{t-1} and m_{t-2} -> the heads."""
+        """h (..., H), prev and before (..., M) raw m_{t-1} and m_{t-2} -> the heads."""
         c = self.config
         out = self.head(h).float()  # (..., R + sum n_k + S * (2D+2))
         n_reg, n_cls = len(self.regressed), sum(self.class_sizes)
         reg, flat = out[..., :n_reg], out[..., n_reg:n_reg + n_cls]
         logits = list(flat.split(self.class_sizes, dim=-1)) if self.class_sizes else []
         if c.residual:
-            reg = reg + prev[..., self.regressed] * self.residual_on  # (..., R)
+            norm = self.normalise(prev)[..., self.regressed]  # (..., R)
+            reg = reg + norm * self.residual_on  # (..., R)
             if logits:
-                prev_class = self.class_targets(prev * self.std + self.mean)  # (..., K)
+                prev_class = self.class_targets(prev)  # (..., K)
                 logits = [lg + self.copy_logit[k] * F.one_hot(prev_class[..., k], n)
                           for k, (lg, n) in enumerate(zip(logits, self.class_sizes, strict=True))]
         steps = None
         if self.stepped:
             s = self.stepped
             steps = out[..., n_reg + n_cls:].unflatten(-1, (len(s), c.step_classes))
-            velocity = self.step_targets((prev - before)[..., s] * self.std[s])  # (..., S)
+            velocity = self.step_targets((prev - before)[..., s].float())  # (..., S)
             bonus = F.one_hot(velocity, c.step_classes)  # (..., S, 2D+2)
             steps = steps + self.step_logit[:, None] * bonus  # (..., S, 2D+2)
-        return Heads(reg, logits, steps, prev * self.std + self.mean)
+        return Heads(reg, logits, steps, prev.float())
 
     def step_targets(self, change: Tensor, jump: Tensor | None = None) -> Tensor:
         """Raw step changes (..., S) of the stepped variables -> their classes (..., S): 2D+1
@@ -572,9 +570,9 @@ class MetadataPredictor(nn.Module):
                 latents = torch.cat([latents, z[:, None].to(latents.dtype)], 1)
                 features = torch.cat([features, self.encode_latents(z[:, None])], 1)
             target = metadata[:, r + 2 : r + 2 + length]  # (B, L, M) m_{t-L+1+r} .. m_{t+r}
-            h, norm = self._sequence(inputs[:, -(length + 1):], features[:, r:r + length],
-                                     actions[:, r:r + length])
-            heads = self._heads(h, norm[:, 1:], norm[:, :-1])  # at every step of the window
+            window = inputs[:, -(length + 1):]  # (B, L+1, M)
+            h = self._sequence(window, features[:, r:r + length], actions[:, r:r + length])
+            heads = self._heads(h, window[:, 1:], window[:, :-1])  # at every step of the window
             loss, per_var = self._loss(heads, target, metadata[:, r : r + 1 + length],
                                        change_weight, event_weight, reg_loss, sync_tol)
             losses.append(loss)
@@ -707,9 +705,9 @@ class MetadataPredictor(nn.Module):
     def _last_heads(self, metadata: Tensor, latents: Tensor, actions: Tensor) -> Heads:
         """The heads at the window's last step, (B, ...) (inputs as in `predict`)."""
         device = self.mean.device
-        h, norm = self._sequence(metadata.to(device), self.encode_latents(latents.to(device)),
-                                 actions.to(device))
-        return self._heads(h[:, -1], norm[:, -1], norm[:, -2])
+        metadata = metadata.to(device)  # (B, L+1, M)
+        h = self._sequence(metadata, self.encode_latents(latents.to(device)), actions.to(device))
+        return self._heads(h[:, -1], metadata[:, -1], metadata[:, -2])
 
 
 # -- data --------------------------------------------------------------------------------

@@ -102,8 +102,8 @@ def test_causal(kind: str) -> None:
     m2[:, 3:] += 100
     z2[:, 2:] = -z2[:, 2:]
     a2[:, 2:] = (a2[:, 2:] + 1) % 3
-    h1, _ = model._sequence(m, model.encode_latents(z), a)
-    h2, _ = model._sequence(m2, model.encode_latents(z2), a2)
+    h1 = model._sequence(m, model.encode_latents(z), a)
+    h2 = model._sequence(m2, model.encode_latents(z2), a2)
     torch.testing.assert_close(h1[:, :2], h2[:, :2], rtol=0, atol=1e-6)
     assert not torch.allclose(h1[:, 2:], h2[:, 2:])
     torch.testing.assert_close(full, model.predict(m2[:, :3], z2[:, :2], a2[:, :2]))
@@ -382,10 +382,9 @@ def test_rollout_feeds_its_own_predictions_back() -> None:
                                          m[:, r + WINDOW + 1:r + WINDOW + 2]], 1),
                   "latents": z[:, r:r + WINDOW], "actions": a[:, r:r + WINDOW]}
         # the targets of the earlier steps are the recorded ones, not the fed-back inputs
-        h, norm = model._sequence(window["metadata"][:, :-1],
-                                  model.encode_latents(window["latents"]),
-                                  window["actions"])
-        heads = model._heads(h, norm[:, 1:], norm[:, :-1])
+        fed = window["metadata"][:, :-1]  # (B, WINDOW+1, M)
+        h = model._sequence(fed, model.encode_latents(window["latents"]), window["actions"])
+        heads = model._heads(h, fed[:, 1:], fed[:, :-1])
         losses.append(model._loss(heads, m[:, r + 2:r + 2 + WINDOW], m[:, r:r + 1 + WINDOW])[0])
         pred = model.predict(inputs[:, -(WINDOW + 1):], z[:, r:r + WINDOW], a[:, r:r + WINDOW])
         inputs = torch.cat([inputs, pred[:, None]], 1)
