@@ -1,6 +1,7 @@
 """Does the Pong dream return the ball as the game does? From a `dream_rewards.py --trace`
-file: every time the ball reaches the player's (right) paddle, whether it comes back or
-passes, and where the ball was against the paddle, per run (real, dream, ...).
+file: every time the ball reaches the player's (right) paddle, and the computer's (left)
+one, whether it comes back or passes, and where the ball was against the paddle, per run
+(real, dream, ...).
 
     python benchmarks/pong_returns.py --trace pong-cpu-session12-scripted.trace.npz
 
@@ -8,9 +9,10 @@ An arrival is a step where ball_x, moving right, is in [ARRIVE_LO, PADDLE_X] wit
 play (ball_y >= IN_PLAY_Y); the next WINDOW steps decide it: passed if ball_x goes beyond
 PASSED_X, else returned. The offset is ball_y - player_y at the window's step nearest PADDLE_X (the
 real game's returns have it at about 0-7; see the printout for the game's own spread). After
-an arrival the next WINDOW steps are skipped. In the dream both variables are g_phi's
-predictions: a dream that returns the ball regardless of where the paddle is shows returns and
-passes with the same offsets.
+an arrival the next WINDOW steps are skipped. The computer's side is the same with ball_x
+mirrored about the middle of the two paddles (`ENEMY_X`) and enemy_y for player_y. In the
+dream all these variables are g_phi's predictions: a dream that returns the ball regardless of
+where the paddle is shows returns and passes with the same offsets.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from neuralgym.cli import parse_args
 from neuralgym.policies import PongScriptedPolicy
 
 PADDLE_X = PongScriptedPolicy.HIT_X  # ball_x at the player's paddle
+# ball_x at the computer's paddle, where the game turns the ball (its RAM, measured: 69-70);
+# that side's arrivals are the player's with ball_x mirrored (MIRROR - ball_x)
+ENEMY_X = 70.0
+MIRROR = PADDLE_X + ENEMY_X
 MAX_STEP, RAM_MAX, RUN = 24, 255, 10  # a step class's largest move; a RAM byte; a run's gap
 ARRIVE_LO, PASSED_X, WINDOW = PADDLE_X - 8, PADDLE_X + 9, 8
 # the ball is out of play above the top wall (ball_y below it): the game's pause after a point
@@ -100,6 +106,17 @@ def summary(offsets: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def print_side(side: str, s: dict[str, Any]) -> None:
+    rate = "-" if s["return_rate"] is None else f"{s['return_rate']:.2f}"
+    print(f"  {s['arrivals']} arrivals at the {side}'s paddle, {s['returned']} returned "
+          f"(rate {rate})")
+    for k in ("returned", "passed"):
+        if f"{k}_offset" in s:
+            o = s[f"{k}_offset"]
+            print(f"    {k}: ball_y - {side}_y median {o['median']:.0f}, quartiles "
+                  f"{o['quartiles'][0]:.0f} / {o['quartiles'][1]:.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
     if args.steps < 0 or args.steps == 1:
@@ -114,19 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         runs = sorted({k.split("/")[0] for k in trace.files})
         for run in runs:
             try:
-                cols = [trace[f"{run}/{k}"][:cut] for k in ("ball_x", "ball_y", "player_y")]
+                cols = [trace[f"{run}/{k}"][:cut]
+                        for k in ("ball_x", "ball_y", "player_y", "enemy_y")]
             except KeyError:
                 sys.exit(f"error: {args.trace} has no Pong variables for run {run!r} (ball_x, "
-                         "ball_y, player_y): is it a NeuralPong-v0 trace?")
-            s = summary(arrivals(*cols))
-            rate = "-" if s["return_rate"] is None else f"{s['return_rate']:.2f}"
-            print(f"{run}: {s['arrivals']} arrivals at the paddle, {s['returned']} returned "
-                  f"(rate {rate})")
-            for k in ("returned", "passed"):
-                if f"{k}_offset" in s:
-                    o = s[f"{k}_offset"]
-                    print(f"  {k}: ball_y - player_y median {o['median']:.0f}, quartiles "
-                          f"{o['quartiles'][0]:.0f} / {o['quartiles'][1]:.0f}")
+                         "ball_y, player_y, enemy_y): is it a NeuralPong-v0 trace?")
+            print(f"{run}:")
+            for side, ball_x, paddle_y in (("player", cols[0], cols[2]),
+                                           ("enemy", MIRROR - cols[0], cols[3])):
+                print_side(side, summary(arrivals(ball_x, cols[1], paddle_y)))
             scores = {k: trace[f"{run}/{k}"][:cut] for k in ("player_score", "enemy_score")
                       if f"{run}/{k}" in trace.files}
             m = motion(cols[0], scores, cols[1])

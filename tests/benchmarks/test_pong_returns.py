@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 SCRIPT = "benchmarks/pong_returns.py"
+MIRROR = 186.0 + 70.0  # the player's paddle's ball_x and the computer's
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +66,22 @@ def test_motion_measures_speed_off_screen_steps_and_runs_of_points(pong_returns)
 def test_script_reads_a_trace(tmp_path: Path, run_script):
     real = rally(60, [(True, 3.0), (True, 3.0), (False, 20.0)])
     dream = rally(60, [(False, 3.0), (True, 25.0), (False, 3.0)])
+    # then a rally at the computer's paddle: the same plan, mirrored, enemy_y for player_y
     arrays = {}
-    for run, cols in (("real", real), ("dream", dream)):
-        for key, col in zip(("ball_x", "ball_y", "player_y"), cols, strict=True):
-            arrays[f"{run}/{key}"] = col
+    for run, (bx, by, py) in (("real", real), ("dream", dream)):
+        arrays.update({f"{run}/ball_x": np.concatenate([bx, MIRROR - bx]),
+                       f"{run}/ball_y": np.concatenate([by, by]),
+                       f"{run}/player_y": np.concatenate([py, py]),
+                       f"{run}/enemy_y": np.concatenate([py, py])})
     np.savez(tmp_path / "t.npz", **arrays)
     r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", check=True)
-    assert "real: 3 arrivals at the paddle, 2 returned (rate 0.67)" in r.stdout
-    assert "dream: 3 arrivals at the paddle, 1 returned (rate 0.33)" in r.stdout
+    runs = {run: r.stdout.split(f"{run}:\n")[1].split("\nreal:")[0] for run in ("dream", "real")}
+    for side in ("player", "enemy"):
+        assert f"3 arrivals at the {side}'s paddle, 2 returned (rate 0.67)" in runs["real"]
+        assert f"3 arrivals at the {side}'s paddle, 1 returned (rate 0.33)" in runs["dream"]
     r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", "--steps", "20", check=True)
-    assert "real: 1 arrivals at the paddle" in r.stdout  # the first 20 steps: one rally
+    assert "1 arrivals at the player's paddle" in r.stdout  # the first 20 steps: one rally
+    assert "0 arrivals at the enemy's paddle" in r.stdout
     r = run_script(SCRIPT, "--trace", tmp_path / "t.npz", "--steps", "1")
     assert r.returncode != 0 and "--steps must be" in r.stderr
     np.savez(tmp_path / "bad.npz", **{"real/actions": np.zeros((3, 1))})
@@ -82,3 +89,4 @@ def test_script_reads_a_trace(tmp_path: Path, run_script):
     assert r.returncode != 0 and "is it a NeuralPong-v0 trace?" in r.stderr
     r = run_script(SCRIPT, "--trace", tmp_path / "missing.npz")
     assert r.returncode != 0 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
