@@ -54,6 +54,7 @@ from neuralgym.models.metadata import (
     to_tensors,
     velocity_events,
     widen_classes,
+    with_relative,
     with_step_classes,
     without_latents,
 )
@@ -126,6 +127,11 @@ class Args:
         "help": "with step classes: a jump's regression gives m_t itself, not its change from "
                 "m_{t-1} (a ball out of play goes to 0 wherever it was); fine-tuning a g_phi "
                 "without it converts it (its jump regressions start at the mean)"})
+    relative_classes: int = field(default=0, metadata={
+        "help": "R > 0: the positions' pairwise differences and velocities are inputs too, "
+                "each held to -R..R and looked up (a rule that turns on one pixel, such as a "
+                "ball's angle off a paddle); fine-tuning a g_phi without them adds them (at "
+                "zero); 0: a new g_phi has none, a fine-tuned one keeps what it has"})
     latent_input: bool = field(default=True, metadata={
         "help": "g_phi reads the latent frame Z_{t-1}; --no-latent-input: past metadata and "
                 "actions only (a dreamt frame cannot then steer the metadata); fine-tuning a "
@@ -543,7 +549,7 @@ def main(argv: list[str] | None = None) -> None:
             latent_width=args.latent_width, latent_dim=args.latent_dim,
             categorical_as_classes=args.categorical_as_classes,
             delta_classes=args.delta_classes, jump_absolute=args.jump_absolute,
-            latent_input=args.latent_input,
+            latent_input=args.latent_input, relative_classes=args.relative_classes,
         )
     model = MetadataPredictor(config)
     if committed is not None:
@@ -581,6 +587,16 @@ def main(argv: list[str] | None = None) -> None:
             config = model.config
             print(f"the jumps of {[config.metadata_names[i] for i in config.stepped]} now "
                   "regress their value, no longer their change")
+        if args.relative_classes:
+            try:
+                relative = with_relative(model, args.relative_classes)
+            except ValueError as e:
+                sys.exit(f"error: {e} (or leave --relative-classes at 0)")
+            if relative is not model:
+                print(f"added the differences and velocities of "
+                      f"{[config.metadata_names[i] for i in relative.config.relative]} over "
+                      f"-{args.relative_classes}..{args.relative_classes} as inputs")
+                model, config = relative, relative.config
         if not args.latent_input and config.latent_input:
             if not cache.has_latents:
                 sys.exit(f"error: the {args.component} in {args.out} reads frames; dropping them "

@@ -117,6 +117,12 @@ class MetadataConfig:
     # a dreamt frame that disagrees with the metadata cannot steer it (a game whose RAM
     # variables hold its whole state, as Pong's do)
     latent_input: bool = True
+    # R > 0: the positions' (`relative`) differences m_{tau-1}[i] - m_{tau-1}[j], one per pair,
+    # and their velocities m_{tau-1}[i] - m_{tau-2}[i] are inputs too, each held to -R..R
+    # and looked up in a table (zero at first), so that a rule that turns on one pixel (a
+    # Pong ball's angle off a paddle: one pixel of ball_y - paddle_y turns -4 into -7) is a
+    # lookup, not a fine cut through normalised inputs
+    relative_classes: int = 0
 
     def __post_init__(self) -> None:
         m = len(self.metadata_names)
@@ -138,9 +144,10 @@ class MetadataConfig:
             raise ValueError(f"MetadataConfig.std must be > 0, got {self.std}")
         if any(not 0 <= n <= MAX_CLASSES for n in self.num_classes):
             raise ValueError(f"num_classes must lie in 0..{MAX_CLASSES}, got {self.num_classes}")
-        if not 0 <= self.delta_classes <= MAX_CLASSES // 2:
-            raise ValueError(f"delta_classes must lie in 0..{MAX_CLASSES // 2}, "
-                             f"got {self.delta_classes}")
+        for name in ("delta_classes", "relative_classes"):
+            if not 0 <= getattr(self, name) <= MAX_CLASSES // 2:
+                raise ValueError(f"{name} must lie in 0..{MAX_CLASSES // 2}, "
+                                 f"got {getattr(self, name)}")
 
     @property
     def rounded(self) -> tuple[bool, ...]:
@@ -167,6 +174,20 @@ class MetadataConfig:
         if self.delta_classes <= 0:
             return ()
         return tuple(i for i in self.regressed if self.rounded[i])
+
+    @property
+    def relative(self) -> tuple[int, ...]:
+        """Indices of the positions whose differences and velocities are looked up
+        (`relative_classes` > 0): the whole-number continuous variables."""
+        if self.relative_classes <= 0:
+            return ()
+        return tuple(i for i, k in enumerate(self.kinds) if k == "continuous" and self.rounded[i])
+
+    @property
+    def relative_pairs(self) -> tuple[tuple[int, int], ...]:
+        """The (i, j) of each looked-up difference m[i] - m[j] of positions, i before j."""
+        r = self.relative
+        return tuple((i, j) for a, i in enumerate(r) for j in r[a + 1:])
 
     @property
     def step_classes(self) -> int:
@@ -221,6 +242,24 @@ def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataP
     new, old_w, old_b, _ = _rebuilt(model, replace(c, delta_classes=delta_classes))
     new.head[-1].weight.data[:len(old_w)] = old_w
     new.head[-1].bias.data[:len(old_b)] = old_b
+    return new
+
+
+def with_relative(model: MetadataPredictor, relative_classes: int) -> MetadataPredictor:
+    """A copy of `model` that also reads its positions' differences and velocities
+    (`MetadataConfig.relative_classes` = R), for fine-tuning a g_phi without them. Every
+    weight is copied and the new tables start at zero, so the copy predicts what the model
+    did until trained."""
+    c = model.config
+    if c.relative_classes == relative_classes:
+        return model
+    if c.relative_classes:
+        raise ValueError(f"this g_phi reads differences over -{c.relative_classes}.."
+                         f"{c.relative_classes} already; train a new one for another range")
+    new = MetadataPredictor(replace(c, relative_classes=relative_classes)).to(model.mean.device)
+    loaded = new.load_state_dict(model.state_dict(), strict=False)
+    assert not loaded.unexpected_keys and loaded.missing_keys == [
+        "relative_embedding.weight"], loaded
     return new
 
 
@@ -382,6 +421,16 @@ class MetadataPredictor(nn.Module):
         self.action_embedding = nn.Embedding(c.n_actions, c.action_dim)
         self.input_proj = nn.Linear(2 * m + c.latent_dim * c.latent_input + c.action_dim,
                                     c.hidden)
+        if c.relative:  # one table of 2R+1 rows per difference and per velocity, zero at first
+            pairs = torch.tensor(c.relative_pairs).reshape(-1, 2)  # (P, 2)
+            self.register_buffer("pair_index", pairs, persistent=False)
+            self.register_buffer("velocity_index", torch.tensor(c.relative), persistent=False)
+            n_tables = len(pairs) + len(c.relative)
+            self.register_buffer("table_offset", torch.arange(n_tables) * (
+                2 * c.relative_classes + 1), persistent=False)
+            self.relative_embedding = nn.Embedding(n_tables * (2 * c.relative_classes + 1),
+                                                   c.hidden)
+            nn.init.zeros_(self.relative_embedding.weight)
 
         if c.kind == "gru":
             self.backbone: nn.Module = nn.GRU(c.hidden, c.hidden, c.layers, batch_first=True)
@@ -444,6 +493,8 @@ class MetadataPredictor(nn.Module):
         a = self.action_embedding(actions.long())  # (B, L, A)
         x = self.input_proj(torch.cat([prev1, prev2, features.to(prev1.dtype), a],
                                       dim=-1))  # (B, L, H)
+        if c.relative:
+            x = x + self.relative_input(metadata[:, 1:].float(), metadata[:, :-1].float())
         if c.kind == "transformer":
             x = x + self.position[:length]
             mask = nn.Transformer.generate_square_subsequent_mask(length, device=x.device)
@@ -451,6 +502,17 @@ class MetadataPredictor(nn.Module):
         else:
             h, _ = self.backbone(x)  # (B, L, H)
         return h
+
+    def relative_input(self, prev: Tensor, before: Tensor) -> Tensor:
+        """Raw m_{tau-1} and m_{tau-2} (B, L, M) -> the sum of the looked-up rows (B, L, H)
+        of the positions' differences and velocities (`MetadataConfig.relative_classes`)."""
+        big = self.config.relative_classes
+        p = self.pair_index  # (P, 2)
+        diffs = torch.cat([prev[..., p[:, 0]] - prev[..., p[:, 1]],
+                           prev[..., self.velocity_index] - before[..., self.velocity_index]],
+                          dim=-1)  # (B, L, P + V)
+        rows = diffs.round().long().clamp(-big, big) + big + self.table_offset  # (B, L, P + V)
+        return self.relative_embedding(rows).sum(-2)  # (B, L, H)
 
     def _heads(self, h: Tensor, prev: Tensor, before: Tensor) -> Heads:
         """h (..., H), prev and before (..., M) raw m_{t-1} and m_{t-2} -> the heads."""

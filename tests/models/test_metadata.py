@@ -23,6 +23,7 @@ from neuralgym.models.metadata import (
     metadata_stats,
     to_tensors,
     widen_classes,
+    with_relative,
     with_step_classes,
     without_latents,
 )
@@ -807,3 +808,47 @@ def test_without_latents_reads_no_frames_and_keeps_predictions_at_the_folded_fea
     loss, _ = plain.train()(random_batch())
     loss.backward()
     assert plain.input_proj.weight.grad is not None
+
+
+def test_relative_inputs_look_up_one_pixel_differences() -> None:
+    """With relative_classes R the positions' difference and each one's velocity select rows
+    of a table, held to -R..R: a difference of 0 and of 1 reach different rows, all beyond R
+    the last. Adding the tables to a trained g_phi (`with_relative`) keeps its predictions
+    until they are trained; the same R again is a no-op, another an error."""
+    torch.manual_seed(0)
+    r = 3
+    model = MetadataPredictor(tiny_config(integer=(True, True, True), relative_classes=r))
+    cfg = model.config
+    assert cfg.relative == (0, 1) and cfg.relative_pairs == ((0, 1),)  # lives: categorical
+    rows = 2 * r + 1  # per table: x - y, then the velocities of x and of y
+    assert model.relative_embedding.num_embeddings == 3 * rows
+    with torch.no_grad():  # row k's vector: k in its first entry
+        model.relative_embedding.weight.zero_()
+        model.relative_embedding.weight[:, 0] = torch.arange(3 * rows, dtype=torch.float32)
+
+    def looked_up(prev: tuple[float, float], before: tuple[float, float]) -> float:
+        p = torch.tensor([[[*prev, 1.0]]])  # (1, 1, M)
+        b = torch.tensor([[[*before, 1.0]]])
+        return float(model.relative_input(p, b)[0, 0, 0].detach())
+
+    # x - y = 1 (row r+1), x still (row rows + r), y still (row 2 rows + r)
+    assert looked_up((10, 9), (10, 9)) == (r + 1) + (rows + r) + (2 * rows + r)
+    assert looked_up((10, 10), (10, 10)) == r + (rows + r) + (2 * rows + r)  # one pixel less
+    # x - y = 10 and x's velocity +5 are held to R; y's velocity -9 to -R
+    assert looked_up((10, 0), (5, 9)) == 2 * r + (rows + 2 * r) + 2 * rows
+    assert looked_up((40, 0), (5, 20)) == looked_up((10, 0), (5, 9))
+
+    plain = MetadataPredictor(tiny_config(integer=(True, True, True)))
+    for p in plain.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    plain.eval()
+    added = with_relative(plain, r).eval()
+    assert added.config.relative_classes == r and with_relative(added, r) is added
+    with pytest.raises(ValueError, match="already"):
+        with_relative(added, r + 1)
+    b = random_batch(b=16)
+    args = (b["metadata"][:, :-1].round(), b["latents"], b["actions"])
+    torch.testing.assert_close(added.predict(*args), plain.predict(*args))
+    with torch.no_grad():
+        added.relative_embedding.weight.normal_()
+    assert not torch.allclose(added.predict(*args), plain.predict(*args))

@@ -270,6 +270,15 @@ def test_finetune_adds_step_classes(breakout_cache: Path, tmp_path: Path, run_sc
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", again, "--steps", "2",
                    "--delta-classes", "3", *TINY)
     assert r.returncode != 0 and "already" in r.stderr
+    # --relative-classes R adds the positions' differences and velocities, and trains
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", again, "--steps", "2",
+                   "--eval-windows", "16", "--relative-classes", "5", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "differences and velocities of" in r.stdout
+    rel = ModelFolder(again).component_config("metadata", MetadataConfig)
+    assert rel.relative_classes == 5 and len(rel.relative) >= 2
+    trained = ModelFolder(again).load_component("metadata", MetadataPredictor(rel))
+    assert trained.relative_embedding.weight.abs().sum() > 0  # the tables learnt something
     # --no-categorical-as-classes: the classified lives become stepped, and the run trains
     steps = tmp_path / "wm3"
     ModelFolder(steps).save_component("metadata", model, cfg)
