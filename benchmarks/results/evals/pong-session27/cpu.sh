@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Session 27, on this project's 2-core CPU machine (from the repository root, with .venv):
+# does g_phi learn the ball's angle off a paddle better with the positions' differences and
+# velocities as looked-up inputs (train_metadata.py --relative-classes)? checkpoints/pong's
+# g_phi fine-tuned 1,500 steps (256 windows of 32, peak lr 3e-4, seed 27) on session 24's CPU
+# recording (MIX24: 1M steps of scripted, random and sticky-random play), with the inputs
+# (rel24) and without (ctl, the control), then each scored one step ahead (onestep.py) on
+# session 25's recording of its real-trained agent (C25PPO, held out from all three):
+# onestep-ppo25*.txt. About 15 min per fine-tune.
+set -euo pipefail
+export PATH=$PWD/.venv/bin:$PATH PYTHONPATH=$PWD
+MIX24=${MIX24:?the session 24 cache}; C25PPO=${C25PPO:?the cache of session 25 PPO episodes}
+here=benchmarks/results/evals/pong-session27
+python "$here/onestep.py" checkpoints/pong "$C25PPO" 1000000 > "$here/onestep-ppo25.txt"
+for run in rel24 ctl; do
+  extra=(); [ "$run" = ctl ] || extra=(--relative-classes 24)
+  out=/tmp/s27/$run
+  rm -rf "$out" && mkdir -p "$out" && cp checkpoints/pong/config.json checkpoints/pong/*.safetensors "$out/"
+  OMP_NUM_THREADS=2 python training/train_metadata.py --cache "$MIX24" --out "$out" \
+    --steps 1500 --checkpoint-every 500 --device cpu --window 32 --lr 3e-4 --warmup 100 \
+    --no-latent-input --delta-classes 24 --no-categorical-as-classes --event-weight 5 \
+    --reg-loss l1 --batch-size 256 --seed 27 "${extra[@]}"
+  cp "$out/metadata_eval.json" "$here/metadata_eval-mix24-$run.json"
+  python "$here/onestep.py" "$out" "$C25PPO" 1000000 > "$here/onestep-ppo25-$run.txt"
+done
