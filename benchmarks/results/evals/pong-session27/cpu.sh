@@ -6,7 +6,8 @@
 # recording (MIX24: 1M steps of scripted, random and sticky-random play), with the inputs
 # (rel24) and without (ctl, the control), then each scored one step ahead (onestep.py) on
 # session 25's recording of its real-trained agent (C25PPO, held out from all three):
-# onestep-ppo25*.txt. About 15 min per fine-tune.
+# onestep-ppo25*.txt, and in closed loop there: metadata_eval-ppo25-*.json (session 26's
+# committed g_phi: ../pong-session26/cpu/metadata_eval-ppo25.json). About 15 min per fine-tune.
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH PYTHONPATH=$PWD
 MIX24=${MIX24:?the session 24 cache}; C25PPO=${C25PPO:?the cache of session 25 PPO episodes}
@@ -22,4 +23,9 @@ for run in rel24 ctl; do
     --reg-loss l1 --batch-size 256 --seed 27 "${extra[@]}"
   cp "$out/metadata_eval.json" "$here/metadata_eval-mix24-$run.json"
   python "$here/onestep.py" "$out" "$C25PPO" 1000000 > "$here/onestep-ppo25-$run.txt"
+  # in closed loop on the agent's recording (32 calls x 512 test windows), as session 26
+  rm -rf /tmp/e27 && mkdir -p /tmp/e27 && cp "$out"/config.json "$out"/*.safetensors /tmp/e27/
+  python training/train_metadata.py --cache "$C25PPO" --out /tmp/e27 --eval-only --device cpu \
+    --eval-rollout 32 --eval-rollout-windows 512
+  cp /tmp/e27/metadata_eval.json "$here/metadata_eval-ppo25-$run.json"
 done
