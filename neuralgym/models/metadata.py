@@ -512,7 +512,9 @@ class MetadataPredictor(nn.Module):
                            prev[..., self.velocity_index] - before[..., self.velocity_index]],
                           dim=-1)  # (B, L, P + V)
         rows = diffs.round().long().clamp(-big, big) + big + self.table_offset  # (B, L, P + V)
-        return self.relative_embedding(rows).sum(-2)  # (B, L, H)
+        summed = F.embedding_bag(rows.flatten(0, 1), self.relative_embedding.weight,
+                                 mode="sum")  # (B*L, H): no (B, L, P + V, H) in between
+        return summed.unflatten(0, rows.shape[:2])  # (B, L, H)
 
     def _heads(self, h: Tensor, prev: Tensor, before: Tensor) -> Heads:
         """h (..., H), prev and before (..., M) raw m_{t-1} and m_{t-2} -> the heads."""
