@@ -428,8 +428,9 @@ class MetadataPredictor(nn.Module):
             n_tables = len(pairs) + len(c.relative)
             self.register_buffer("table_offset", torch.arange(n_tables) * (
                 2 * c.relative_classes + 1), persistent=False)
-            self.relative_embedding = nn.Embedding(n_tables * (2 * c.relative_classes + 1),
-                                                   c.hidden)
+            # the rows of one step are summed as they are looked up: no (B, L, P + V, H)
+            self.relative_embedding = nn.EmbeddingBag(
+                n_tables * (2 * c.relative_classes + 1), c.hidden, mode="sum")
             nn.init.zeros_(self.relative_embedding.weight)
 
         if c.kind == "gru":
@@ -512,8 +513,7 @@ class MetadataPredictor(nn.Module):
                            prev[..., self.velocity_index] - before[..., self.velocity_index]],
                           dim=-1)  # (B, L, P + V)
         rows = diffs.round().long().clamp(-big, big) + big + self.table_offset  # (B, L, P + V)
-        summed = F.embedding_bag(rows.flatten(0, 1), self.relative_embedding.weight,
-                                 mode="sum")  # (B*L, H): no (B, L, P + V, H) in between
+        summed = self.relative_embedding(rows.flatten(0, 1))  # (B*L, H)
         return summed.unflatten(0, rows.shape[:2])  # (B, L, H)
 
     def _heads(self, h: Tensor, prev: Tensor, before: Tensor) -> Heads:
