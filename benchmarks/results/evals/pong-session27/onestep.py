@@ -2,9 +2,10 @@
 paddles and the ball at the moments the dream's rallies turn on, against a recording.
 
     PYTHONPATH=. python benchmarks/results/evals/pong-session27/onestep.py \
-        checkpoints/pong CACHE [--windows-per-episode 300]
+        checkpoints/pong CACHE [WINDOWS_PER_EPISODE (300) [TEST_ONLY (0)]]
 
-For each of up to 300 windows per recorded episode (seed 0): the computer's paddle move
+For each of up to 300 windows per recorded episode (seed 0; with TEST_ONLY 1 of the cache's
+test episodes only, for a g_phi trained on its train episodes): the computer's paddle move
 (enemy_y) per ball direction and ball_y speed, and per ball_y - enemy_y while the ball comes
 towards it; at the player's paddle whether the ball turns (returned) and its ball_y speed after
 the turn; at the computer's paddle the same. Printed.
@@ -42,7 +43,7 @@ def determined(prev: np.ndarray, prev2: np.ndarray, action: np.ndarray, sel: np.
     return f"{common / max(total, 1):.3f} (of {total} turns whose two steps recur)"
 
 
-def main(model_dir: str, cache: str, per_episode: int = 300) -> None:
+def main(model_dir: str, cache: str, per_episode: int = 300, test_only: int = 0) -> None:
     folder = ModelFolder(model_dir)
     model = MetadataPredictor(folder.component_config("metadata", MetadataConfig))
     folder.load_component("metadata", model)
@@ -52,7 +53,8 @@ def main(model_dir: str, cache: str, per_episode: int = 300) -> None:
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.choice(np.arange(s + W + 1, s + n), min(per_episode, n - W - 1),
                                       replace=False)
-                           for s, n, _ in np.load(f"{cache}/episodes.npy") if n > W + 1])
+                           for s, n, test in np.load(f"{cache}/episodes.npy")
+                           if n > W + 1 and (test or not test_only)])
     pred = []
     with torch.no_grad():
         for i in range(0, len(rows), 1024):
