@@ -9,6 +9,7 @@ The input of the step that predicts m_tau is
 
     [normalised m_{tau-1}, normalised m_{tau-2}, features of Z_{tau-1}, embedding of a_{tau-1}]
 
+(with `relative_classes`, plus looked-up rows of the positions' differences and velocities)
 and its output at the last step is m_t. It is stateless: the caller passes the last W steps
 each call, which keeps batched envs simple and deterministic.
 
@@ -227,6 +228,17 @@ def widen_classes(model: MetadataPredictor, num_classes: Sequence[int]) -> Metad
     return wide
 
 
+def _to_add(has: int, wanted: int, what: str) -> bool:
+    """Whether a g_phi whose range of some classes is -has..has must be rebuilt for
+    -wanted..wanted: not where it has that range; an error where it has another."""
+    if has == wanted:
+        return False
+    if has:
+        raise ValueError(f"this g_phi {what} over -{has}..{has} already; train a new one for "
+                         "another range")
+    return True
+
+
 def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataPredictor:
     """A copy of `model` that classifies its whole-number regressed variables' step changes
     over -D..D (`MetadataConfig.delta_classes` = D), for fine-tuning a g_phi that only
@@ -234,11 +246,8 @@ def with_step_classes(model: MetadataPredictor, delta_classes: int) -> MetadataP
     constant velocity (their bonus), so the copy predicts what the model did except that its
     stepped variables keep their last change until trained."""
     c = model.config
-    if c.delta_classes == delta_classes:
+    if not _to_add(c.delta_classes, delta_classes, "classifies step changes"):
         return model
-    if c.delta_classes:
-        raise ValueError(f"this g_phi classifies step changes over -{c.delta_classes}.."
-                         f"{c.delta_classes} already; train a new one for another range")
     new, old_w, old_b, _ = _rebuilt(model, replace(c, delta_classes=delta_classes))
     new.head[-1].weight.data[:len(old_w)] = old_w
     new.head[-1].bias.data[:len(old_b)] = old_b
@@ -251,11 +260,8 @@ def with_relative(model: MetadataPredictor, relative_classes: int) -> MetadataPr
     weight is copied and the new tables start at zero, so the copy predicts what the model
     did until trained."""
     c = model.config
-    if c.relative_classes == relative_classes:
+    if not _to_add(c.relative_classes, relative_classes, "reads differences"):
         return model
-    if c.relative_classes:
-        raise ValueError(f"this g_phi reads differences over -{c.relative_classes}.."
-                         f"{c.relative_classes} already; train a new one for another range")
     new = MetadataPredictor(replace(c, relative_classes=relative_classes)).to(model.mean.device)
     loaded = new.load_state_dict(model.state_dict(), strict=False)
     assert not loaded.unexpected_keys and loaded.missing_keys == [
