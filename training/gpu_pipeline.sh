@@ -6,7 +6,7 @@
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
 # uniform random play and SCRIPTED_STEPS of the game's scripted player), record-noframes
 # (NOFRAMES_SCRIPTED, NOFRAMES_RANDOM and NOFRAMES_STICKY steps of those players, and
-# NOFRAMES_PPO of the agent ppo-real trained, without frames, into their own dataset, and its
+# NOFRAMES_PPO of the agent ppo-real trained, or NOFRAMES_PPO_MODEL, without frames, into their own dataset, and its
 # cache of metadata only: a g_phi that reads no frames learns the game's rules from millions
 # of steps; META_NOFRAMES=1 trains and evaluates g_phi on it), vae, latents,
 # metadata, metadata-eval (the starting folder's g_phi on this run's test windows, to
@@ -71,6 +71,7 @@ VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_m
 NOFRAMES_SCRIPTED=${NOFRAMES_SCRIPTED:-0}; NOFRAMES_RANDOM=${NOFRAMES_RANDOM:-0}
 NOFRAMES_STICKY=${NOFRAMES_STICKY:-0}  # record-noframes' steps per player
 NOFRAMES_PPO=${NOFRAMES_PPO:-0}  # and of ppo-real's agent ($PPO/real.zip: run ppo-real first)
+NOFRAMES_PPO_MODEL=${NOFRAMES_PPO_MODEL:-$PPO/real.zip}  # or another agent's (ppo/dream.zip)
 META_NOFRAMES=${META_NOFRAMES:-}  # 1: the metadata stages read record-noframes' cache
 META_CACHE=$CACHE; [ -z "$META_NOFRAMES" ] || META_CACHE=$NF_CACHE
 META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
@@ -158,7 +159,7 @@ for stage in "$@"; do
         extra=()
         case $agent in scripted) n=$NOFRAMES_SCRIPTED ;; random) n=$NOFRAMES_RANDOM ;;
                        sticky-random) n=$NOFRAMES_STICKY ;;
-                       *) n=$NOFRAMES_PPO; extra=(--ppo-model "$PPO/real.zip") ;; esac
+                       *) n=$NOFRAMES_PPO; extra=(--ppo-model "$NOFRAMES_PPO_MODEL") ;; esac
         [ "$n" -eq 0 ] || record "$agent" "$n" --no-frames --state-every 1000 \
           --max-episode-steps "$SCRIPTED_EPISODE" --out "$NF_DATA" "${extra[@]}"
       done

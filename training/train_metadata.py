@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -221,6 +221,60 @@ def step_limits_on(env_id: str | None, names: Sequence[str], device: torch.devic
     limits = game_step_limits(env_id, names)
     return None if limits is None else torch.as_tensor(limits, dtype=torch.float32,
                                                        device=device)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One change of a committed g_phi's architecture that the flags ask for (fine-tuning)."""
+
+    convert: Callable[[MetadataPredictor], MetadataPredictor]  # the model itself: no change
+    hint: str  # appended to the error a ValueError of `convert` becomes
+    done: Callable[[MetadataPredictor, MetadataPredictor], str]  # (old, new): what changed
+
+
+def conversions(args: Args) -> list[Conversion]:
+    """The conversions the flags ask of a committed g_phi, in the order they apply."""
+    def names(model: MetadataPredictor, idx: Sequence[int]) -> list[str]:
+        return [model.config.metadata_names[i] for i in idx]
+
+    out = []
+    if args.delta_classes:
+        out.append(Conversion(
+            lambda m: with_step_classes(m, args.delta_classes), " (or leave --delta-classes at 0)",
+            lambda _, new: f"added step classes over -{args.delta_classes}..{args.delta_classes} "
+                           f"for {names(new, new.config.stepped)}"))
+    if not args.categorical_as_classes:
+        out.append(Conversion(
+            lambda m: classes_as_steps(m) if m.classified else m, "",
+            lambda old, _: f"{names(old, old.classified)} now predicted by their step change, "
+                           "no longer by class"))
+    if args.jump_absolute:
+        out.append(Conversion(
+            lambda m: m if m.config.jump_absolute else jumps_absolute(m), "",
+            lambda _, new: f"the jumps of {names(new, new.config.stepped)} now regress their "
+                           "value, no longer their change"))
+    if args.relative_classes:
+        out.append(Conversion(
+            lambda m: with_relative(m, args.relative_classes),
+            " (or leave --relative-classes at 0)",
+            lambda _, new: f"added the differences and velocities of "
+                           f"{names(new, new.config.relative)} over "
+                           f"-{args.relative_classes}..{args.relative_classes} as inputs"))
+    return out
+
+
+def convert(model: MetadataPredictor, todo: Sequence[Conversion]) -> MetadataPredictor:
+    """`model` through each conversion, each change printed; a conversion that cannot apply
+    exits with its error."""
+    for c in todo:
+        try:
+            new = c.convert(model)
+        except ValueError as e:
+            sys.exit(f"error: {e}{c.hint}")
+        if new is not model:
+            print(c.done(model, new))
+            model = new
+    return model
 
 
 def make_dream(folder: ModelFolder, device: torch.device, steps: int) -> DenoiserDream:
@@ -562,41 +616,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"widened its classes from {list(config.num_classes)} to "
                   f"{list(wide.config.num_classes)}")
             model, config = wide, wide.config
-        if args.delta_classes:
-            try:
-                stepped = with_step_classes(model, args.delta_classes)
-            except ValueError as e:
-                sys.exit(f"error: {e} (or leave --delta-classes at 0)")
-            if stepped is not model:
-                print(f"added step classes over -{args.delta_classes}..{args.delta_classes} "
-                      f"for {[config.metadata_names[i] for i in stepped.config.stepped]}")
-                model, config = stepped, stepped.config
-        if not args.categorical_as_classes and model.classified:
-            try:
-                steps = classes_as_steps(model)
-            except ValueError as e:
-                sys.exit(f"error: {e}")
-            print(f"{[config.metadata_names[i] for i in model.classified]} now predicted by "
-                  "their step change, no longer by class")
-            model, config = steps, steps.config
-        if args.jump_absolute and not config.jump_absolute:
-            try:
-                model = jumps_absolute(model)
-            except ValueError as e:
-                sys.exit(f"error: {e}")
-            config = model.config
-            print(f"the jumps of {[config.metadata_names[i] for i in config.stepped]} now "
-                  "regress their value, no longer their change")
-        if args.relative_classes:
-            try:
-                relative = with_relative(model, args.relative_classes)
-            except ValueError as e:
-                sys.exit(f"error: {e} (or leave --relative-classes at 0)")
-            if relative is not model:
-                print(f"added the differences and velocities of "
-                      f"{[config.metadata_names[i] for i in relative.config.relative]} over "
-                      f"-{args.relative_classes}..{args.relative_classes} as inputs")
-                model, config = relative, relative.config
+        model = convert(model, conversions(args))
+        config = model.config
         if not args.latent_input and config.latent_input:
             if not cache.has_latents:
                 sys.exit(f"error: the {args.component} in {args.out} reads frames; dropping them "

@@ -13,6 +13,7 @@ the turn; at the computer's paddle the same. Printed.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter, defaultdict
 
@@ -21,10 +22,12 @@ import torch
 
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.metadata import MetadataConfig, MetadataPredictor
+from neuralgym.policies import PongScriptedPolicy
 
 W = 32
-PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y = 0, 2, 4, 5  # NeuralPong-v0's metadata columns
-IN_PLAY = 34  # ball_y below this: the pause after a point
+PLAYER_Y = ENEMY_Y = BALL_X = BALL_Y = 0  # the cache's metadata columns (main reads them)
+# ball_y below this: the pause after a point (session 27's outputs were made with 34)
+IN_PLAY = PongScriptedPolicy.TOP
 
 
 def determined(prev: np.ndarray, prev2: np.ndarray, action: np.ndarray, sel: np.ndarray,
@@ -44,6 +47,10 @@ def determined(prev: np.ndarray, prev2: np.ndarray, action: np.ndarray, sel: np.
 
 
 def main(model_dir: str, cache: str, per_episode: int = 300, test_only: int = 0) -> None:
+    global PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y
+    names = json.loads(open(f"{cache}/info.json").read())["metadata_names"]
+    PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y = (names.index(n) for n in
+                                         ("player_y", "enemy_y", "ball_x", "ball_y"))
     folder = ModelFolder(model_dir)
     model = MetadataPredictor(folder.component_config("metadata", MetadataConfig))
     folder.load_component("metadata", model)
