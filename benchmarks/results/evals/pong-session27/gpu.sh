@@ -6,7 +6,7 @@
 #     (trained on 500k steps of session 25's real-trained agent), the settings of session 26's
 #     run (seed 9, 128 envs, n-steps 16, 1M steps or 700 s, one denoising step, bf16 weights,
 #     128-step dream episodes); scored in 30 real games (ppo-eval), then that agent's points in
-#     the dream against the game's under the same actions (rewards, 32 envs x 500 steps), and
+#     the dream against the game's, each played on its own (rewards, 32 envs x 500 steps), and
 #     the export.
 #   relative (then poll): g_phi fine-tuned with the positions' differences and velocities as
 #     looked-up inputs (--relative-classes 24), as session 26's gphi run otherwise (2,000,000

@@ -7,7 +7,7 @@
 #        real-trained agent's play) with session 26's settings (seed 9, 128 envs, n-steps 16,
 #        1M steps or 700 s, one denoising step, bf16 weights, 128-step dream episodes), scored
 #        in 30 real games (ppo-eval), and that agent's points in the dream against the game's
-#        under the same actions (rewards, 32 envs x 500 steps, traces kept).
+#        each played on its own (rewards, 32 envs x 500 steps, traces kept).
 #     2. 2,000,000 steps recorded without frames (seed 28: 800k scripted, 500k random, 200k
 #        sticky-random and 500k of the agent part 1 trained, ppo/dream.zip: the real-trained
 #        agent of sessions 25-27 was not kept); checkpoints/pong's g_phi scored on their test
