@@ -75,7 +75,11 @@ class RecordError(Exception):
 # -- episodes on disk ---------------------------------------------------------------------
 
 def run_prefix(args: Args) -> str:
-    return f"{args.agent}-s{args.seed}-" + ("" if args.frames else "noframes-")
+    """This run's episode names' start: agent, seed, frames or not. A PPO agent is named by its
+    model's file (ppo-real-), so that another model's play with the same seed is a new run,
+    not the resumption of the first."""
+    agent = f"ppo-{Path(args.ppo_model).stem}" if args.agent == "ppo" else args.agent
+    return f"{agent}-s{args.seed}-" + ("" if args.frames else "noframes-")
 
 
 def worker_prefix(args: Args, worker: int) -> str:

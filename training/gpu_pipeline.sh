@@ -21,7 +21,8 @@
 # model folder's context-noise level, which its dream env then uses),
 # export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
-# PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real),
+# PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real;
+# into $PPO/$PPO_DREAM_NAME.zip, dream episodes cut at PPO_DREAM_EPISODE steps if set),
 # ppo-eval (both agents and the random policy scored in the real game, learning curves
 # plotted; PPO_EVAL_POLICIES names fewer), partial (an archive of the results and PPO
 # learning curves so far, which gpu_session.sh poll --copy brings back), ppo-probe
@@ -56,6 +57,8 @@ PPO_STEPS=${PPO_STEPS:-500000}; PPO_ENVS=${PPO_ENVS:-16}; PPO_DREAM_ENVS=${PPO_D
 PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 0: PPO_STEPS
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
 PPO_DREAM_MODEL=${PPO_DREAM_MODEL:-}  # the dream ppo-dream trains in (default: $WORK's model)
+PPO_DREAM_NAME=${PPO_DREAM_NAME:-dream}  # ppo-dream's agent: $PPO/<name>.zip (ppo-eval's name)
+PPO_DREAM_EPISODE=${PPO_DREAM_EPISODE:-}  # its dream episodes' step cap (--max-episode-steps)
 PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
 # ppo-probe: PPO_PROBE_SECONDS of dream PPO (episodes cut at PPO_PROBE_EPISODE steps, so that
 # they end and the curve has rows) measure its steps/s; capped at PPO_PROBE_CAP (what PPO on
@@ -195,7 +198,8 @@ PY
       ;;
     ppo-dream)
       steps=$(ppo_steps)
-      dream_ppo "$steps" "$PPO_SECONDS" "$PPO/dream.zip" 2>&1 | tail -8
+      dream_ppo "$steps" "$PPO_SECONDS" "$PPO/$PPO_DREAM_NAME.zip" \
+        ${PPO_DREAM_EPISODE:+--max-episode-steps "$PPO_DREAM_EPISODE"} 2>&1 | tail -8
       ;;
     ppo-eval)  # in the real game: the real-trained agent, the dream-trained one, random
       curves=(); labels=(); refs=()  # the scored PPO runs' learning curves, plotted below

@@ -50,7 +50,8 @@ def test_record_with_trained_model(trained: tuple[Path, str], tmp_path: Path, ru
     run_script("agents/record.py", "--env", "NeuralBreakout-v0", "--agent", "ppo", "--ppo-model",
                str(model), "--steps", "100", "--workers", "2", "--out", str(data), check=True)
     ds = Dataset(data)
-    assert ds.num_steps() == 100 and all(e.name.startswith("ppo-s0-w") for e in ds.episodes)
+    assert ds.num_steps() == 100 and all(e.name.startswith(f"ppo-{model.stem}-s0-w")
+                                        for e in ds.episodes)
     ep = load_episode(ds.episodes[0].path)
     assert ep.info["agent"] == "ppo" and ep.info["ppo_model"] == str(model)
     assert len(set(ep.actions.tolist())) > 1  # sampled, not one greedy action

@@ -101,7 +101,7 @@ def test_recorded_agents(run: tuple[Path, Path, str]) -> None:
     for ref in data.split("all"):
         agent = ref.name.split("-s3-")[0]
         steps[agent] = steps.get(agent, 0) + len(data.load(ref))
-    assert steps == {"sticky-random": 500, "random": 150, "ppo": 60}
+    assert steps == {"sticky-random": 500, "random": 150, "ppo-real": 60}
 
 
 def test_ppo_real_and_dream_scored_in_the_real_game(run: tuple[Path, Path, str],
@@ -137,6 +137,24 @@ def test_ppo_eval_scores_only_the_named_policies(run: tuple[Path, Path, str], tm
     assert json.loads((results / "ppo-real.json").read_text())["policy"].endswith("real.zip")
     env["PPO_EVAL_POLICIES"] = "dream"
     assert run_script(SCRIPT, ENV_ID, "ppo-eval", env=env).returncode != 0
+
+
+def test_ppo_dream_names_its_agent_and_cuts_its_episodes(run: tuple[Path, Path, str],
+                                                         tmp_path: Path, run_script) -> None:
+    """PPO_DREAM_NAME: a second dream agent beside the first ($PPO/<name>.zip, its curve),
+    which ppo-eval scores by that name; PPO_DREAM_EPISODE cuts its dream episodes (its curve's
+    episodes end every 3 steps, where the TINY --max-episode-steps 10 would end them at 10)."""
+    root = copy_run(run[0], tmp_path / "work")
+    env = {**TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+           "PPO_DREAM_NAME": "short", "PPO_DREAM_EPISODE": "3", "PPO_EVAL_POLICIES": "short"}
+    r = run_script(SCRIPT, ENV_ID, "ppo-dream", "ppo-eval", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (root / "ppo" / "short.zip").exists() and not (root / "ppo" / "dream.zip").exists()
+    rows = (root / "ppo" / "short.curve.csv").read_text().split()[1:]  # step,return,n,s
+    # 2 envs x 32 steps: 3-step episodes, each with its reset step, end 16 times; 10-step ones 5
+    assert sum(int(r.split(",")[2]) for r in rows) >= 12
+    result = json.loads((root / "results" / "ppo-short.json").read_text())
+    assert result["real_game"] and result["policy"].endswith("short.zip")
 
 
 def test_ppo_dream_trains_in_the_dream_it_is_given(tmp_path: Path, run_script) -> None:
@@ -224,7 +242,17 @@ def test_record_noframes_records_the_real_trained_agent(run: tuple[Path, Path, s
     shutil.copy(root / "ppo" / "real.zip", work / ENV_ID / "ppo" / "real.zip")
     r = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert noframes_steps(Dataset(work / ENV_ID / "data-noframes")) == {"random": 20, "ppo": 40}
+    data = work / ENV_ID / "data-noframes"
+    assert noframes_steps(Dataset(data)) == {"random": 20, "ppo-real": 40}
+    # NOFRAMES_PPO_MODEL: another agent's play (the dream-trained one), added to the dataset
+    env.update(NOFRAMES_RANDOM="0", NOFRAMES_PPO_MODEL=str(tmp_path / "none.zip"))
+    missing = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
+    assert missing.returncode != 0 and "none.zip" in missing.stdout + missing.stderr
+    env["NOFRAMES_PPO_MODEL"] = str(root / "ppo" / "dream.zip")
+    r = run_script(SCRIPT, ENV_ID, "record-noframes", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # a new run, not the first one resumed: episodes named by their model (ppo-dream-)
+    assert noframes_steps(Dataset(data)) == {"random": 20, "ppo-real": 40, "ppo-dream": 40}
 
 
 def test_ablations_stage_runs_the_ablations_on_this_games_cache(run: tuple[Path, Path, str],
