@@ -6,10 +6,10 @@
 # Stages: setup (install the carried wheels), record (sticky-random, plus RANDOM_STEPS of
 # uniform random play and SCRIPTED_STEPS of the game's scripted player), record-noframes
 # (NOFRAMES_SCRIPTED, NOFRAMES_RANDOM and NOFRAMES_STICKY steps of those players, and
-# NOFRAMES_PPO of the agent ppo-real trained, or NOFRAMES_PPO_MODEL, without frames, into their own dataset, and its
-# cache of metadata only: a g_phi that reads no frames learns the game's rules from millions
-# of steps; META_NOFRAMES=1 trains and evaluates g_phi on it), vae, latents,
-# metadata, metadata-eval (the starting folder's g_phi on this run's test windows, to
+# NOFRAMES_PPO of the agent ppo-real trained, or of NOFRAMES_PPO_MODEL's, without frames, into
+# their own dataset, and its cache of metadata only: a g_phi that reads no frames learns the
+# game's rules from millions of steps; META_NOFRAMES=1 trains and evaluates g_phi on it), vae,
+# latents, metadata, metadata-eval (the starting folder's g_phi on this run's test windows, to
 # $RESULTS/metadata_eval-start.json), metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
 # metadata stage's run), denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the

@@ -13,32 +13,31 @@ the turn; at the computer's paddle the same. Printed.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter, defaultdict
 
 import numpy as np
 import torch
 
+from neuralgym.latents import LatentCache
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.metadata import MetadataConfig, MetadataPredictor
 from neuralgym.policies import PongScriptedPolicy
 
 W = 32
-PLAYER_Y = ENEMY_Y = BALL_X = BALL_Y = 0  # the cache's metadata columns (main reads them)
 # ball_y below this: the pause after a point (session 27's outputs were made with 34)
 IN_PLAY = PongScriptedPolicy.TOP
 
 
 def determined(prev: np.ndarray, prev2: np.ndarray, action: np.ndarray, sel: np.ndarray,
-               dy: np.ndarray, paddle: int) -> str:
+               dy: np.ndarray, paddle: int, ball_x: int, ball_y: int) -> str:
     """Of the turns in `sel` whose last two steps (ball_y - paddle, the ball's and the paddle's
     steps, ball_x, the action) recur, the share whose ball_y step is their group's commonest
     (1.0 where the game's outcome is a function of what g_phi reads), and how many."""
     groups: dict[tuple[int, ...], Counter[int]] = defaultdict(Counter)
     for i in np.flatnonzero(sel):
-        key = (prev[i, BALL_Y] - prev[i, paddle], prev[i, BALL_Y] - prev2[i, BALL_Y],
-               prev[i, paddle] - prev2[i, paddle], prev[i, BALL_X], action[i])
+        key = (prev[i, ball_y] - prev[i, paddle], prev[i, ball_y] - prev2[i, ball_y],
+               prev[i, paddle] - prev2[i, paddle], prev[i, ball_x], action[i])
         groups[tuple(int(v) for v in key)][int(dy[i])] += 1
     recurring = [g for g in groups.values() if sum(g.values()) > 1]
     total = sum(sum(g.values()) for g in recurring)
@@ -47,20 +46,19 @@ def determined(prev: np.ndarray, prev2: np.ndarray, action: np.ndarray, sel: np.
 
 
 def main(model_dir: str, cache: str, per_episode: int = 300, test_only: int = 0) -> None:
-    global PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y
-    names = json.loads(open(f"{cache}/info.json").read())["metadata_names"]
-    PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y = (names.index(n) for n in
+    data = LatentCache(cache)
+    names = data.info["metadata_names"]
+    PLAYER_Y, ENEMY_Y, BALL_X, BALL_Y = (names.index(n) for n in  # noqa: N806 (columns)
                                          ("player_y", "enemy_y", "ball_x", "ball_y"))
     folder = ModelFolder(model_dir)
     model = MetadataPredictor(folder.component_config("metadata", MetadataConfig))
     folder.load_component("metadata", model)
     model.eval()
-    m = np.load(f"{cache}/metadata.npy", mmap_mode="r")
-    a = np.load(f"{cache}/actions.npy", mmap_mode="r")
+    m, a = data.metadata, data.actions
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.choice(np.arange(s + W + 1, s + n), min(per_episode, n - W - 1),
                                       replace=False)
-                           for s, n, test in np.load(f"{cache}/episodes.npy")
+                           for s, n, test in data.episodes
                            if n > W + 1 and (test or not test_only)])
     pred = []
     with torch.no_grad():
@@ -105,7 +103,7 @@ def main(model_dir: str, cache: str, per_episode: int = 300, test_only: int = 0)
         print(f"at the {side} paddle: n {k.sum()}, turns recorded {(k & t_real).sum()}, "
               f"predicted {(k & t_pred).sum()}, both {both.sum()}; ball_y step after the turn "
               f"exact in {np.mean(dy_r[both] == dy_p[both]):.3f}; the game's own is "
-              f"{determined(prev, prev2, a_prev, k & t_real, dy_r, paddle)} "
+              f"{determined(prev, prev2, a_prev, k & t_real, dy_r, paddle, BALL_X, BALL_Y)} "
               "determined by the last two steps")
         for v in np.unique(dy_r[both]):
             sel = both & (dy_r == v)
