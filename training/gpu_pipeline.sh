@@ -118,12 +118,22 @@ record() {
     --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
     2>&1 | tr "\r" "\n" | grep -v "step/s\|Powered by Stella\|A.L.E: Arcade" | tail -40
 }
-# the first stage that reads the model folder copies the committed model into it (fine-tuning)
+# the first stage that reads the model folder copies the committed model into it (fine-tuning);
+# under a lock, as two background groups ('&... ppo-dream') may both be first: one copies (into
+# a temporary folder, renamed into place), the other waits and finds the copy
 init_model() {
-  if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
-    mkdir -p "$MODEL" && cp "$start"/config.json "$start"/*.safetensors "$MODEL"/
-    log "starting from the committed model $start"
-  fi
+  (
+    flock 9
+    if [ ! -e "$MODEL/config.json" ] && [ -e "$start/config.json" ]; then
+      rm -rf "$MODEL.partial" && mkdir -p "$MODEL.partial"
+      cp "$start"/config.json "$start"/*.safetensors "$MODEL.partial"/
+      if [ -d "$MODEL" ]; then  # config.json last: it marks the copy done
+        mv "$MODEL.partial"/*.safetensors "$MODEL"/ && mv "$MODEL.partial"/config.json "$MODEL"/
+        rmdir "$MODEL.partial"
+      else mv "$MODEL.partial" "$MODEL"; fi
+      log "starting from the committed model $start"
+    fi
+  ) 9> "$WORK/.model.lock"
 }
 # PPO_STEPS, or with PPO_STEPS=auto the count the ppo-probe stage wrote
 ppo_steps() {

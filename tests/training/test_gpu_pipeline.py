@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -407,3 +408,28 @@ def test_sampler_stage_sets_the_folders_context_noise(run: tuple[Path, Path, str
     config = json.loads((root / "model" / "config.json").read_text())
     assert config["sampler"] == {**before, "context_noise": 0.5}
     assert WorldModel.from_pretrained(root / "model").context_noise == 0.5
+
+
+def test_background_groups_copy_the_committed_model_once(tmp_path: Path, run_script) -> None:
+    """Two stages started side by side (gpu_session.sh's '&' groups) may both be the first to
+    read the model folder: one copies the committed model in, the others wait and find it
+    (before the lock, a second copy failed with 'cp: cannot create regular file')."""
+    start = tmp_path / "committed"
+    start.mkdir()
+    (start / "config.json").write_text('{"marker": 1}')
+    weights = {f"part{i}.safetensors": bytes([i]) * 200_000 for i in range(6)}
+    for name, data in weights.items():
+        (start / name).write_bytes(data)
+    env = {**TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+           "START": str(start), "PPO_DREAM_ARGS": "--no-such-flag"}
+    with ThreadPoolExecutor(4) as pool:  # ppo-dream stops at the flag, after the copy
+        runs = list(pool.map(lambda _: run_script(SCRIPT, ENV_ID, "ppo-dream", env=env),
+                             range(4)))
+    logs = [r.stdout + r.stderr for r in runs]
+    assert all("--no-such-flag" in log for log in logs), logs[0][-2000:]
+    assert not any("cannot create" in log for log in logs), "\n".join(logs)[-3000:]
+    assert sum(log.count("starting from the committed model") for log in logs) == 1
+    model = tmp_path / "work" / ENV_ID / "model"
+    assert (model / "config.json").read_text() == '{"marker": 1}'
+    assert {p.name: p.read_bytes() for p in model.glob("*.safetensors")} == weights
+    assert not (tmp_path / "work" / ENV_ID / "model.partial").exists()

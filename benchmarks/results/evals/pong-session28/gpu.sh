@@ -14,7 +14,7 @@
 #        windows (metadata_eval-start.json), then fine-tuned 6,000 steps of 256 windows at
 #        window 32, peak lr 2e-4, with the positions' differences and velocities as looked-up
 #        inputs (--relative-classes 24; metadata_eval.json); the export.
-#   episodes (then poll; prepared for the next lease, after this session's g_phi was committed):
+#   episodes (moved to evals/pong-session29/gpu.sh, where session 29's lease ran it and lost it):
 #     two PPO runs side by side in checkpoints/pong's dream (the g_phi with looked-up inputs),
 #     session 26's settings, one with the 128-step dream episodes of every run so far
 #     (ppo/dream.zip), one with 512-step episodes (ppo/dream512.zip); each stops at 1M steps or
@@ -40,13 +40,8 @@ case ${1:-poll} in
            'SEED=9 ppo-eval' 'SEED=27 rewards' \
            'SEED=28 record-noframes metadata-eval' 'SEED=28 LIMIT=200 metadata' 'SEED=28 export'
          sleep 5 ;;
-  episodes)
-         export PPO_SECONDS=720 PPO_EVAL_POLICIES='dream dream512' \
-           REWARDS_POLICIES="$G/ppo/dream.zip $G/ppo/dream512.zip"
-         bash training/gpu_session.sh start NeuralPong-v0 'SEED=9 setup' '&SEED=9 ppo-dream' \
-           '&SEED=9 PPO_DREAM_NAME=dream512 PPO_DREAM_EPISODE=512 ppo-dream' 'wait' \
-           'SEED=9 ppo-eval' 'SEED=29 rewards' 'SEED=29 export'
-         sleep 5 ;;
+  # episodes: ran once in session 29 and was lost (the two runs raced to copy the model;
+  # the host was taken back); the plan moved to evals/pong-session29/gpu.sh
   control)
          bash training/gpu_session.sh poll NeuralPong-v0 300 --copy
          rm -rf "$G/control" && mkdir -p "$G/control"
