@@ -36,14 +36,16 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from neuralgym.data import Dataset  # noqa: E402
+from neuralgym.data import Dataset, Episode  # noqa: E402
 from neuralgym.metrics import bootstrap_ci  # noqa: E402
 from neuralgym.policies import PPO_FRAME_STACK, PPOPolicy, preprocess_frame  # noqa: E402
 from neuralgym.world_model import WorldModel  # noqa: E402
 
 
 def stack(frames: np.ndarray) -> np.ndarray:
-    """(4, H, W, 3) uint8 frames -> the policy's input (4, 84, 84) uint8."""
+    """(4, H, W, 3) uint8 frames -> the policy's input (4, 84, 84) uint8, frame by frame with
+    `preprocess_frame` as `PPOPolicy.observe` does in the real game (`preprocess_frames`, the
+    batched form, may round a pixel one grey level apart)."""
     return np.stack([preprocess_frame(f) for f in frames])
 
 
@@ -55,16 +57,17 @@ def compare(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
 
 
 def windows(data: Dataset, split: str, count: int, history: int, longest: int,
-            rng: np.random.Generator) -> list[tuple[str, int]]:
+            rng: np.random.Generator) -> list[tuple[Episode, int]]:
     """`count` (episode, t) pairs, uniformly over the steps with `history` real frames before
-    the earliest dreamed one (t - longest) and a full stack one step earlier."""
+    the earliest dreamed one (t - longest) and a full stack one step earlier; each episode
+    loaded once (memory-mapped) and shared by its pairs."""
     pool = []
     for ref in data.split(split):
         ep = data.load(ref)
         if not ep.has_frames:
             continue
         first = history - 1 + longest  # o_{t-longest} has history-1 frames before it
-        pool += [(ref, t) for t in range(max(first, PPO_FRAME_STACK), len(ep) + 1)]
+        pool += [(ep, t) for t in range(max(first, PPO_FRAME_STACK), len(ep) + 1)]
     if not pool:
         raise SystemExit(f"no {split} episode of {data.root} has {history + longest} frames; "
                          "record longer episodes (agents/record.py) or lower --horizons")
@@ -104,8 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows: dict[str, list[dict[str, float]]] = {}
     self_same = []
-    for i, (ref, t) in enumerate(tqdm(picks, desc="steps", unit="step")):
-        ep = data.load(ref)
+    for i, (ep, t) in enumerate(tqdm(picks, desc="steps", unit="step")):
         real_frames = np.array(ep.frames[t - PPO_FRAME_STACK + 1 : t + 1])  # o_{t-3}..o_t
         p = policy.action_probs(stack(real_frames))
         self_same.append(float(p @ p))
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
             s = t - h  # the newest real frame the dream starts from
             lo = s - model.history + 1
             dreamt, _ = model.rollout_with_metadata(
-                np.asarray(ep.frames[lo : s + 1])[None], np.asarray(ep.metadata[lo : s + 1])[None],
+                np.array(ep.frames[lo : s + 1])[None], np.asarray(ep.metadata[lo : s + 1])[None],
                 np.asarray(ep.actions[lo:s])[None], np.asarray(ep.actions[s:t])[None],
                 seed=args.seed * 100_003 + i)  # (1, h, H, W, 3): o_{s+1} .. o_t
             frames = np.concatenate([real_frames[: max(0, PPO_FRAME_STACK - h)],
