@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
             s = t - h  # the newest real frame the dream starts from
             lo = s - model.history + 1
             dreamt, _ = model.rollout_with_metadata(
-                np.array(ep.frames[lo : s + 1])[None], np.asarray(ep.metadata[lo : s + 1])[None],
-                np.asarray(ep.actions[lo:s])[None], np.asarray(ep.actions[s:t])[None],
+                np.array(ep.frames[lo : s + 1])[None], np.array(ep.metadata[lo : s + 1])[None],
+                np.array(ep.actions[lo:s])[None], np.array(ep.actions[s:t])[None],
                 seed=args.seed * 100_003 + i)  # (1, h, H, W, 3): o_{s+1} .. o_t
             frames = np.concatenate([real_frames[: max(0, PPO_FRAME_STACK - h)],
                                      dreamt[0, -PPO_FRAME_STACK:]])
