@@ -120,11 +120,30 @@ class LatentCache:
             )
         return idx
 
+    def change(self, starts: np.ndarray, chunk: int = 2048) -> np.ndarray:
+        """(len(starts),) float64: for each window start i, the mean squared latent
+        difference between frame i+1 (the window's first target) and frame i (its last
+        context frame). Read in chunks of `chunk` frames, so a cache larger than memory works."""
+        self.require_latents("the latent change of a window")
+        out = np.empty(len(starts))
+        for a in range(0, len(starts), chunk):
+            i = np.asarray(starts[a:a + chunk])
+            last = np.asarray(self.latents[i], np.float32)  # (n, C, h, w)
+            first = np.asarray(self.latents[i + 1], np.float32)  # (n, C, h, w)
+            out[a:a + len(i)] = ((first - last) ** 2).reshape(len(i), -1).mean(1)
+        return out
+
     def sample(self, starts: np.ndarray, batch: int, context: int, horizon: int,
-               rng: np.random.Generator, dtype: type = np.float32) -> Windows:
+               rng: np.random.Generator, dtype: type = np.float32,
+               cdf: np.ndarray | None = None) -> Windows:
         """`batch` windows at starts drawn from `starts` by `rng`; latents as `dtype`
-        (np.float16, the cache's own, spares the CPU a conversion a GPU does faster)."""
-        i = starts[rng.integers(0, len(starts), batch)]  # (B,)
+        (np.float16, the cache's own, spares the CPU a conversion a GPU does faster).
+        Uniformly, or by `cdf`: the cumulative probabilities of `starts` (`boosted_cdf`)."""
+        if cdf is None:
+            i = starts[rng.integers(0, len(starts), batch)]  # (B,)
+        else:
+            pick = np.searchsorted(cdf, rng.random(batch) * cdf[-1], side="right")
+            i = starts[np.minimum(pick, len(starts) - 1)]  # (B,)
         frames = i[:, None] + np.arange(-context + 1, horizon + 1)[None]  # (B, K+T)
         lat = np.asarray(self.latents[frames.reshape(-1)], dtype)
         lat = lat.reshape(batch, context + horizon, *self.latent_shape)
@@ -136,3 +155,14 @@ class LatentCache:
                                                                           self.metadata.shape[1]),
             actions=np.asarray(self.actions[acts.reshape(-1)]).reshape(batch, -1),
         )
+
+
+def boosted_cdf(values: np.ndarray, top: float, boost: float) -> tuple[np.ndarray, float]:
+    """Cumulative sampling probabilities over windows: those whose `values` are in the top
+    `top` share (above their (1 - top) quantile) weigh `boost`, the others 1. Returns the
+    cumulative probabilities (for `LatentCache.sample(cdf=...)`) and that quantile."""
+    if not 0 < top < 1 or not boost > 0:
+        raise ValueError(f"need 0 < top < 1 and boost > 0, got top={top}, boost={boost}")
+    cut = float(np.quantile(values, 1 - top))
+    weights = np.where(values > cut, boost, 1.0)
+    return np.cumsum(weights) / weights.sum(), cut

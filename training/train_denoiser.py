@@ -41,7 +41,7 @@ from tqdm import tqdm
 from neuralgym.cli import parse_args
 from neuralgym.data import atomic_write_json
 from neuralgym.games import UnknownEnvError, get_spec
-from neuralgym.latents import LatentCache, Windows
+from neuralgym.latents import LatentCache, Windows, boosted_cdf
 from neuralgym.model_folder import ModelFolder, config_from_dict, count_parameters
 from neuralgym.models.denoiser import BaseModel, Denoiser, DenoiserConfig
 from neuralgym.sampler import sample
@@ -120,6 +120,12 @@ class Args:
     warmup: int = field(default=200, metadata={"help": "linear warm-up steps"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip"})
+    change_boost: float = field(default=1.0, metadata={
+        "help": "draw the train windows whose first target differs most from the last context "
+                "frame (the top --change-top share by latent MSE: rare sudden changes, as a "
+                "hit's full-screen flash) this many times as often as the others; 1: uniform"})
+    change_top: float = field(default=0.01, metadata={
+        "help": "the share of train windows --change-boost draws more often"})
     checkpoint_every: int = field(default=1000, metadata={"help": "checkpoint every N steps"})
     eval_steps: tuple[int, ...] = field(default=(1, 4), metadata={
         "help": "sampler steps to evaluate with"})
@@ -249,6 +255,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e} (or lower --context / --frames-per-call)")
     C, h, w = cache.latent_shape
     M = cache.metadata.shape[1] if args.metadata else 0
+    cdf = None  # uniform windows, unless --change-boost
+    if args.change_boost != 1.0:
+        change = cache.change(train_starts)  # (N,) latent MSE, first target vs last context
+        try:
+            cdf, cut = boosted_cdf(change, args.change_top, args.change_boost)
+        except ValueError as e:
+            sys.exit(f"error: --change-top / --change-boost: {e}")
+        n = int((change > cut).sum())
+        share = n * args.change_boost / (n * args.change_boost + len(change) - n)
+        say(f"--change-boost: {n} of {len(change)} train windows (latent change over {cut:.3g}; "
+            f"median {np.median(change):.3g}) drawn {args.change_boost:g}x as often, "
+            f"{share:.1%} of a batch")
     if args.context_drop is not None and not 0.0 <= args.context_drop <= 1.0:
         sys.exit(f"error: --context-drop must be in [0, 1], got {args.context_drop}")
     if (args.metadata_maps or args.position_maps) and not M:
@@ -385,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def windows(step: int) -> Windows:  # CPU work, made ahead in a thread (prefetch)
         return cache.sample(train_starts, args.batch_size, K, T, runtime.rng(args.seed, step),
-                            np.float16)
+                            np.float16, cdf)
 
     for step, made in prefetch(windows, range(start, args.steps)):
         batch = to_tensors(made, runtime.device)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from neuralgym.data import Dataset
-from neuralgym.latents import LatentCache
+from neuralgym.latents import LatentCache, boosted_cdf
 from neuralgym.model_folder import ModelFolder
 from neuralgym.models.vae import FrameVAE, VAEConfig
 
@@ -94,6 +94,31 @@ def window_in_episode(cache: LatentCache, dataset: Dataset, i: int, split: str, 
     return (bool(is_test) == (split == "test") and s + k + t <= length
             and np.array_equal(metadata, ep.metadata[s : s + k + t])
             and np.array_equal(actions, ep.actions[s : s + k - 1 + t]))
+
+
+def test_boosted_windows_are_drawn_as_often_as_asked(cache_dir: Path) -> None:
+    """`change` is each window's latent MSE from its last context frame to its first target,
+    and sampling by `boosted_cdf` draws the top share that many times as often."""
+    cache = LatentCache(cache_dir)
+    starts = cache.window_starts("train", 2, 1)
+    change = cache.change(starts, chunk=7)  # chunks that do not divide the count
+    lat = np.asarray(cache.latents, np.float32)
+    direct = ((lat[starts + 1] - lat[starts]) ** 2).reshape(len(starts), -1).mean(1)
+    np.testing.assert_allclose(change, direct, rtol=1e-6)
+    cdf, cut = boosted_cdf(change, 0.05, 20.0)
+    n = int((change > cut).sum())
+    assert 0 < n < len(starts) and cdf[-1] == pytest.approx(1.0)
+
+    def drawn_share(cdf: np.ndarray | None) -> float:
+        w = cache.sample(starts, 4000, 2, 1, np.random.default_rng(1), cdf=cdf)
+        d = ((w.target[:, 0] - w.context[:, -1]) ** 2).reshape(4000, -1).mean(1)
+        return float((d > cut).mean())
+
+    assert drawn_share(cdf) == pytest.approx(20 * n / (20 * n + len(starts) - n), abs=0.04)
+    assert drawn_share(None) == pytest.approx(n / len(starts), abs=0.02)
+    for top, boost in ((0.0, 2.0), (1.0, 2.0), (0.1, 0.0)):
+        with pytest.raises(ValueError, match="0 < top < 1"):
+            boosted_cdf(change, top, boost)
 
 
 def test_windows_follow_their_episode(cache_dir: Path, breakout_dataset: Dataset) -> None:

@@ -42,6 +42,19 @@ def test_missing_cache_is_a_clear_error(tmp_path: Path, run_script) -> None:
     assert r.returncode != 0 and "is not a latent cache" in r.stderr
 
 
+def test_change_boost(breakout_cache: Path, tmp_path: Path, run_script) -> None:
+    """--change-boost says how many windows it boosts and trains; bad values are an error."""
+    out = tmp_path / "wm"
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--base", "none",
+                   "--change-boost", "8", "--change-top", "0.05", "--steps", "2", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "--change-boost:" in r.stdout and "drawn 8x as often" in r.stdout
+    assert (out / "denoiser.safetensors").exists()
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "bad",
+                   "--change-boost", "8", "--change-top", "1.5", "--steps", "2", *TINY)
+    assert r.returncode != 0 and "--change-top / --change-boost" in r.stderr
+
+
 def test_lora_then_cond_stage(breakout_cache: Path, tmp_path: Path, run_script) -> None:
     out = tmp_path / "wm"
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", out, "--stage", "lora",
