@@ -847,7 +847,11 @@ def ppo_verdict(meta: dict[str, Any], evals: dict[str, dict[str, Any]]) -> list[
                      "comparison says nothing about the dream.")
     steps = meta["steps"]
     s_r, s_d = steps.get("real"), steps.get("dream")
-    if isinstance(s_r, int) and isinstance(s_d, int) and s_r > 0 and s_r != s_d:
+    if (isinstance(s_r, int) and isinstance(s_d, int) and s_r > 0 and s_r != s_d
+            and abs(s_d - s_r) < 0.005 * s_r):  # a rollout's worth apart: what PPO rounds to
+        lines.append(f"- The agents had the same steps, to a rollout: {s_d:,} in the dream, "
+                     f"{s_r:,} in the real game.")
+    elif isinstance(s_r, int) and isinstance(s_d, int) and s_r > 0 and s_r != s_d:
         lines.append(f"- The agents had different step counts: the dream agent had "
                      f"{s_d / s_r:.0%} of the real agent's steps ({s_d:,} vs {s_r:,}).")
     elif s_r is not None and s_r == s_d:

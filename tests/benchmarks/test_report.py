@@ -313,8 +313,14 @@ def test_ppo_section(report, results: Path):
     ppo_folder(results, "a-met", real=(10.0, 1.0), dream=(8.5, 1.0), rand=(1.0, 0.5))
     ppo_folder(results, "b-not-met", real=(10.0, 1.0), dream=(5.0, 1.0), rand=(1.0, 0.5),
                steps=(100_000, 37_000))
+    ppo_folder(results, "c-close", real=(10.0, 1.0), dream=(5.0, 1.0), rand=(1.0, 0.5),
+               steps=(1_001_472, 1_001_600))
     text, _ = run(report, results)
-    assert "- PPO: trained in the dream, scored in the real game: a-met, b-not-met" in text
+    close = ppo_part(text, "c-close")
+    assert ("- The agents had the same steps, to a rollout: 1,001,600 in the dream, 1,001,472 "
+            "in the real game.") in close and "different step counts" not in close
+    assert ("- PPO: trained in the dream, scored in the real game: a-met, b-not-met, c-close"
+            in text)
     section = text[text.index("## PPO: trained in the dream, scored in the real game"):]
     assert text.index("## NeuralBreakout-v0") < text.index("## PPO: trained in the dream")
     assert "at least 80% of the real-trained agent's return" in section
