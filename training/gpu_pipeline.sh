@@ -13,7 +13,9 @@
 # $RESULTS/metadata_eval-start.json), metadata-closed (META_CLOSED_STEPS more of g_phi in closed loop, resuming the
 # metadata stage's run), denoiser, decoder (a fast decoder for the VAE's
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
-# dream env), bench (paired rollouts against copy-last), rewards (benchmarks/dream_rewards.py:
+# dream env), bench (paired rollouts against copy-last), heldout (paired rollouts on all the
+# episodes of a separate recording, HELDOUT_STEPS of sticky-random play with HELDOUT_SEED, that
+# no stage trains on: more starts than the test split, the same ones in every run), rewards (benchmarks/dream_rewards.py:
 # the dream's points against the game's for each of REWARDS_POLICIES), ablations
 # (training/ablations.sh $ABL_GROUPS), throughput (benchmarks/throughput.py), frames (Pong:
 # benchmarks/pong_frames.py --control at each of FRAMES_NOISE context-noise levels: does the
@@ -94,6 +96,8 @@ BENCH_EPISODES=${BENCH_EPISODES:-60}; BENCH_STARTS=${BENCH_STARTS:-8}
 BENCH_HORIZONS=${BENCH_HORIZONS:-1 2 4 8 16 32 64}
 BENCH_ALSO=${BENCH_ALSO:-}  # more bench predictors beside the model and copy-last (folders)
 BENCH_ARGS=${BENCH_ARGS:-}  # extra paired_rollout.py flags (--per-start, --denoising-steps N)
+HELDOUT_STEPS=${HELDOUT_STEPS:-100000}; HELDOUT_SEED=${HELDOUT_SEED:-3}  # the heldout stage's
+HELDOUT_STARTS=${HELDOUT_STARTS:-8}  # recording, and its starts per episode
 ABL_GROUPS=${ABL_GROUPS:-all}  # the ablations stage's groups (its ABL_* settings pass through)
 TP_ARGS=${TP_ARGS:-}; TP_NAME=${TP_NAME:-throughput}  # throughput.py flags; its JSON's name
 NOTE=${NOTE:-}  # a line on this run, kept in the exported config.json under "training"
@@ -275,6 +279,19 @@ PY
         --predictor "$MODEL" copy-last $BENCH_ALSO --episodes "$BENCH_EPISODES" \
         --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
         --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
+        $BENCH_ARGS 2>&1 | grep -v "start/s"
+      ;;
+    heldout)  # paired rollouts on every episode of a recording no stage trains on
+      held=$WORK/heldout-$HELDOUT_SEED  # recorded once (whole: $held.done), then the same starts
+      if [ ! -e "$held.done" ]; then
+        rm -rf "$held"
+        record sticky-random "$HELDOUT_STEPS" --seed "$HELDOUT_SEED" --out "$held"
+        touch "$held.done"
+      fi
+      python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$held" --split all \
+        --predictor "$MODEL" copy-last $BENCH_ALSO --episodes 1000000 \
+        --starts-per-episode "$HELDOUT_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
+        --device "$DEVICE" --per-start --json "$RESULTS/heldout-$HELDOUT_SEED.json" \
         $BENCH_ARGS 2>&1 | grep -v "start/s"
       ;;
     rewards)  # the dream's points won and lost against the game's, one JSON per policy

@@ -319,6 +319,33 @@ def test_bench_compares_more_predictors(run: tuple[Path, Path, str], tmp_path: P
     assert "per_start" in result["predictors"][str(other)]["horizons"]["1"]["mse"]
 
 
+def test_heldout_benches_every_episode_of_its_own_recording(run: tuple[Path, Path, str],
+                                                             tmp_path: Path, run_script) -> None:
+    """The heldout stage records HELDOUT_STEPS with HELDOUT_SEED once, apart from the training
+    data, and benches the model and copy-last on all its episodes, keeping each start's values;
+    a second run reuses the recording (the same starts)."""
+    root, _, _ = run
+    work = copy_run(root, tmp_path / "work")
+    env = {**TINY, "WORK": str(work.parent), "OUT": str(tmp_path / "out"),
+           "HELDOUT_STEPS": "300", "HELDOUT_SEED": "11", "HELDOUT_STARTS": "2"}
+    episodes = len(Dataset(work / "data").split("all"))
+    r = run_script(SCRIPT, ENV_ID, "heldout", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    held = Dataset(work / "heldout-11")
+    assert sum(len(held.load(ref)) for ref in held.split("all")) == 300
+    assert len(Dataset(work / "data").split("all")) == episodes  # the training data unchanged
+    first = json.loads((work / "results" / "heldout-11.json").read_text())
+    assert first["split"] == "all" and 1 <= first["n_episodes"] <= len(held.split("all"))
+    assert all(name.startswith("sticky-random-s11-") for name in first["starts"])
+    assert set(first["predictors"]) == {str(work / "model"), "copy-last"}
+    assert "per_start" in first["predictors"]["copy-last"]["horizons"]["1"]["mse"]
+    r = run_script(SCRIPT, ENV_ID, "heldout", timeout=600, env=env)
+    assert r.returncode == 0 and len(Dataset(work / "heldout-11").split("all")) == len(
+        held.split("all"))
+    again = json.loads((work / "results" / "heldout-11.json").read_text())
+    assert again["starts"] == first["starts"]
+
+
 def copy_run(root: Path, work: Path) -> Path:
     """A copy of the module's pipeline run under `work` (the original stays as the other tests
     see it), without its PPO, results and exports."""
