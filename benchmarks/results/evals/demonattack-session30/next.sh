@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The plan for the lease after GPU session 30 (copy this file to the repository root as gpu.sh;
+# each call within 30 s of the last; about 1,500 s of device time):
+#   da (tree: `bash training/device_tree.sh keep checkpoints/demonattack`, wheels carried in
+#     .whl): DemonAttack from checkpoints/demonattack (session 30's), copied out of the tree
+#     first (START) so that later calls may send a tree without it: 250k sticky-random + 50k
+#     uniform-random steps of new data (seed 4); g_phi fine-tuned 1,500 steps, so that it
+#     evaluates itself; the denoiser fine-tuned 660 s drawing the windows of the sharpest
+#     changes (the top 1% by latent MSE: the player's hit flash) 5 times as often
+#     (--change-boost 5: session 30's model foresaw 1 of the 4 hits in 986 held-out starts);
+#     start contexts; the paired benchmark on the test split; the heldout stage on the seed-3
+#     recording of demonattack-h100-session30-seed3 (100k steps, 8 starts an episode: the same
+#     starts), with session 30's model beside (BENCH_ALSO), both per start; the export.
+#   pong (tree: `keep checkpoints/pong`; wheels already installed): PPO in the dream of
+#     checkpoints/pong with dream episodes of up to 2,048 steps (whole games; session 30's
+#     512-step episodes gave -18.90 in 100 real games against -19.27 to -19.63 for 128), 720 s,
+#     scored in 100 real games.
+#   poll [SECONDS]: both runs' logs and results so far into $OUT.
+set -euo pipefail
+export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
+case ${1:-poll} in
+  da)
+    rm -rf /root/da-start && cp -r checkpoints/demonattack /root/da-start
+    SEED=4 RECORD_STEPS=250000 RANDOM_STEPS=50000 START=/root/da-start META_STEPS=1500 \
+      DEN_STEPS=6000 DEN_SECONDS=660 DEN_ARGS='--change-boost 5 --change-top 0.01' \
+      CONTEXTS=24 BENCH_EPISODES=300 BENCH_STARTS=16 BENCH_ARGS='--per-start' \
+      HELDOUT_STEPS=100000 HELDOUT_SEED=3 HELDOUT_STARTS=8 BENCH_ALSO=/root/da-start \
+      NOTE='GPU session 31: fine-tuned on 300k new steps (seed 4), hit flashes drawn 5x as often' \
+      bash training/gpu_session.sh start NeuralDemonAttack-v0 'setup record' 'LIMIT=300 latents' \
+      '&LIMIT=300 metadata' 'LIMIT=760 denoiser' wait contexts \
+      'BENCH_ALSO= bench' heldout export
+    sleep 20; ls /tmp/site | head -3 ;;
+  pong)
+    source training/pong_dream.env
+    export PPO_SECONDS=720 PPO_EVAL_POLICIES=dream2048 REWARDS_POLICIES="$G/ppo/dream2048.zip"
+    bash training/gpu_session.sh start NeuralPong-v0 \
+      'SEED=9 PPO_DREAM_NAME=dream2048 PPO_DREAM_EPISODE=2048 ppo-dream' \
+      'SEED=9 EVAL_EPISODES=100 ppo-eval' 'SEED=29 rewards'
+    sleep 5 ;;
+esac
+if [ -d "$WORK/NeuralPong-v0/logs" ]; then
+  bash training/gpu_session.sh poll NeuralPong-v0 0 --copy && mv "$OUT/logs.tgz" "$OUT/pong-logs.tgz"
+fi
+bash training/gpu_session.sh poll NeuralDemonAttack-v0 "${2:-0}" --copy
