@@ -18,7 +18,8 @@ of a test episode it builds the policy's input (the last 4 preprocessed frames, 
 and reports, against `real`, the mean total-variation distance between the policy's action
 distributions, the fraction of steps where the most likely action is the same, and the mean
 probability that an action drawn from each is the same (sum_a p_a q_a), with 95% bootstrap
-CIs over the steps; the last beside its value for `real` against itself.
+CIs over the steps; the last beside its value for `real` against itself. The dreams of
+--batch-size sampled steps are rolled out together.
 
     python benchmarks/policy_gap.py --model checkpoints/pong --data runs/pong-dream-agent \\
         --policy dream.zip --windows 256 --horizons 1 4 16 --json gap.json
@@ -85,12 +86,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--horizons", type=int, nargs="*", default=[1, 4, 16])
     ap.add_argument("--denoising-steps", type=int, default=None,
                     help="the sampler's steps (default: the model's)")
+    ap.add_argument("--batch-size", type=int, default=16,
+                    help="sampled steps whose dreams are rolled out together")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     if any(h < 1 for h in args.horizons):
         ap.error(f"--horizons must be >= 1, got {args.horizons}")
+    if args.batch_size < 1:
+        ap.error(f"--batch-size must be >= 1, got {args.batch_size}")
     for flag, path in (("--model", args.model), ("--data", args.data),
                        ("--policy", args.policy)):
         if not Path(path).exists():
@@ -107,26 +112,36 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows: dict[str, list[dict[str, float]]] = {}
     self_same = []
-    for i, (ep, t) in enumerate(tqdm(picks, desc="steps", unit="step")):
-        real_frames = np.array(ep.frames[t - PPO_FRAME_STACK + 1 : t + 1])  # o_{t-3}..o_t
-        p = policy.action_probs(stack(real_frames))
-        self_same.append(float(p @ p))
-        variants = {"previous": np.asarray(ep.frames[t - PPO_FRAME_STACK : t])}
+    for b0 in tqdm(range(0, len(picks), args.batch_size), desc="batches", unit="batch"):
+        batch = picks[b0 : b0 + args.batch_size]
+        reals = np.stack([np.array(ep.frames[t - PPO_FRAME_STACK + 1 : t + 1])
+                          for ep, t in batch])  # (B, 4, H, W, 3): o_{t-3} .. o_t
+        probs = [policy.action_probs(stack(f)) for f in reals]
+        self_same += [float(p @ p) for p in probs]
+        variants = {"previous": [np.asarray(ep.frames[t - PPO_FRAME_STACK : t])
+                                 for ep, t in batch]}
         with torch.no_grad():
-            z = model.vae.encode(torch.from_numpy(real_frames).to(model.device))
-            variants["recon"] = model.decoder.decode(z).cpu().numpy()
+            z = model.vae.encode(torch.from_numpy(reals.reshape(-1, *reals.shape[2:]))
+                                 .to(model.device))
+            variants["recon"] = list(model.decoder.decode(z).cpu().numpy()
+                                     .reshape(reals.shape))
         for h in args.horizons:
-            s = t - h  # the newest real frame the dream starts from
-            lo = s - model.history + 1
+            # the dreams of all the batch's steps at once: from the real frames up to
+            # o_s (s = t - h, history frames), under the recorded actions a_s .. a_{t-1}
+            spans = [(ep, t - h - model.history + 1, t - h, t) for ep, t in batch]
             dreamt, _ = model.rollout_with_metadata(
-                np.array(ep.frames[lo : s + 1])[None], np.array(ep.metadata[lo : s + 1])[None],
-                np.array(ep.actions[lo:s])[None], np.array(ep.actions[s:t])[None],
-                seed=args.seed * 100_003 + i)  # (1, h, H, W, 3): o_{s+1} .. o_t
-            frames = np.concatenate([real_frames[: max(0, PPO_FRAME_STACK - h)],
-                                     dreamt[0, -PPO_FRAME_STACK:]])
-            variants[f"dream-{h}"] = frames
-        for name, frames in variants.items():
-            rows.setdefault(name, []).append(compare(p, policy.action_probs(stack(frames))))
+                np.stack([ep.frames[lo : s + 1] for ep, lo, s, _ in spans]),
+                np.stack([ep.metadata[lo : s + 1] for ep, lo, s, _ in spans]),
+                np.stack([ep.actions[lo:s] for ep, lo, s, _ in spans]),
+                np.stack([ep.actions[s:t] for ep, _, s, t in spans]),
+                seed=args.seed * 100_003 + b0)  # (B, h, H, W, 3): o_{s+1} .. o_t
+            variants[f"dream-{h}"] = [
+                np.concatenate([real[: max(0, PPO_FRAME_STACK - h)], dream[-PPO_FRAME_STACK:]])
+                for real, dream in zip(reals, dreamt, strict=True)]
+        for name, stacks in variants.items():
+            rows.setdefault(name, []).extend(
+                compare(p, policy.action_probs(stack(frames)))
+                for p, frames in zip(probs, stacks, strict=True))
 
     def summary(values: list[float]) -> dict[str, float | list[float]]:
         lo, hi = bootstrap_ci(np.asarray(values), seed=args.seed)

@@ -41,7 +41,7 @@ def test_runs_and_writes_the_json(gap, tiny_world_model: Path, breakout_dataset,
     out = tmp_path / "gap.json"
     result = gap.main(["--model", str(tiny_world_model), "--data", str(breakout_dataset.root),
                        "--policy", str(ppo_zip), "--windows", "3", "--horizons", "1", "5",
-                       "--denoising-steps", "1", "--json", str(out)])
+                       "--denoising-steps", "1", "--batch-size", "2", "--json", str(out)])
     assert json.loads(out.read_text()) == result
     assert result["windows"] == 3
     assert set(result["variants"]) == {"previous", "recon", "dream-1", "dream-5"}
@@ -51,6 +51,16 @@ def test_runs_and_writes_the_json(gap, tiny_world_model: Path, breakout_dataset,
         assert lo <= v["tv"]["mean"] <= hi
     # an untrained model's frames are noise: the policy's output moves off the real frames'
     assert result["variants"]["dream-5"]["tv"]["mean"] > 0
+    # dreams rolled out together (batch 2: a full batch and a partial one) or one by one: the
+    # same steps, the same real and reconstructed stacks; the dreams draw other noise
+    one = gap.main(["--model", str(tiny_world_model), "--data", str(breakout_dataset.root),
+                    "--policy", str(ppo_zip), "--windows", "3", "--horizons", "1", "5",
+                    "--denoising-steps", "1", "--batch-size", "1"])
+    assert one["same_sample_real"] == result["same_sample_real"]
+    assert one["variants"]["previous"] == result["variants"]["previous"]
+    assert one["variants"]["recon"]["tv"]["mean"] == pytest.approx(
+        result["variants"]["recon"]["tv"]["mean"], abs=1e-4)
+    assert one["variants"]["dream-5"]["tv"]["mean"] > 0
 
 
 def test_errors(gap, tiny_world_model: Path, breakout_dataset, ppo_zip: Path,
@@ -63,3 +73,5 @@ def test_errors(gap, tiny_world_model: Path, breakout_dataset, ppo_zip: Path,
         gap.main([*base[:-1], str(tmp_path / "missing.zip")])
     with pytest.raises(SystemExit):
         gap.main([*base, "--horizons", "0"])
+    with pytest.raises(SystemExit):
+        gap.main([*base, "--batch-size", "0"])
