@@ -71,7 +71,8 @@ def encode(vae: FrameVAE, frames: np.ndarray, out: np.ndarray, name: str, batch_
         raise ValueError(f"episode {name} has {frames.shape[1]}x{frames.shape[2]} frames, the "
                          f"VAE takes {cfg.frame_height}x{cfg.frame_width}")
     for i in range(0, len(frames), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size]))  # (B,H,W,3)
+        chunk = torch.from_numpy(np.array(frames[i : i + batch_size]))  # (B,H,W,3), a copy:
+        # the frames are a read-only memory map, which torch must not be handed
         with runtime.autocast():
             z = vae.encode(chunk)  # (B, C, h, w) float32, normalised
         out[i : i + len(chunk)] = z.cpu().numpy()
