@@ -15,8 +15,9 @@
 # latents, training/train_decoder.py; retrain it whenever the vae stage ran), contexts (start contexts for the
 # dream env), bench (paired rollouts against copy-last), heldout (paired rollouts on all the
 # episodes of a separate recording, HELDOUT_STEPS of sticky-random play with HELDOUT_SEED, that
-# no stage trains on: more starts than the test split, the same ones in every run), rewards (benchmarks/dream_rewards.py:
-# the dream's points against the game's for each of REWARDS_POLICIES), ablations
+# no stage trains on: more starts than the test split, the same ones in every run), rewards
+# (benchmarks/dream_rewards.py: the dream's points against the game's for each of
+# REWARDS_POLICIES), ablations
 # (training/ablations.sh $ABL_GROUPS), throughput (benchmarks/throughput.py), frames (Pong:
 # benchmarks/pong_frames.py --control at each of FRAMES_NOISE context-noise levels: does the
 # dream draw the ball and paddle where its metadata puts them), sampler (SAMPLER_NOISE as the
