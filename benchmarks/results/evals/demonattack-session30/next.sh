@@ -15,6 +15,12 @@
 #     checkpoints/pong with dream episodes of up to 2,048 steps (whole games; session 30's
 #     512-step episodes gave -18.90 in 100 real games against -19.27 to -19.63 for 128), 720 s,
 #     scored in 100 real games.
+#   pong2m (instead of pong; tree: `keep checkpoints/pong`, carrying .agent/dream512-s30.zip and
+#     .agent/dream512-s30.curve.csv, session 30's 1M-step agent and its curve, kept out of git
+#     in the working copy; 58 MiB): that agent resumed in the same dream to 2M steps, beside PPO
+#     on the real game from scratch to 2M steps with the same settings (seed 9, 128 envs,
+#     n-steps 16), each stopped at 1,050 s; both scored in 100 real games. At 1M steps both
+#     sides are barely above random (-20.13): does the gap close, or open, at 2M?
 #   poll [SECONDS]: both runs' logs and results so far into $OUT.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
@@ -36,6 +42,15 @@ case ${1:-poll} in
     bash training/gpu_session.sh start NeuralPong-v0 \
       'SEED=9 PPO_DREAM_NAME=dream2048 PPO_DREAM_EPISODE=2048 ppo-dream' \
       'SEED=9 EVAL_EPISODES=100 ppo-eval' 'SEED=29 rewards'
+    sleep 5 ;;
+  pong2m)
+    source training/pong_dream.env
+    mkdir -p "$G/ppo" && cp .agent/dream512-s30.zip "$G/ppo/dream512.zip"
+    cp .agent/dream512-s30.curve.csv "$G/ppo/dream512.curve.csv"
+    export PPO_STEPS=2000000 PPO_SECONDS=1050 PPO_ENVS=128 EVAL_EPISODES=100 \
+      PPO_ARGS='--n-steps 16 --save-every 60 --resume' PPO_EVAL_POLICIES='dream512 real'
+    bash training/gpu_session.sh start NeuralPong-v0 '&SEED=9 ppo-real' \
+      'SEED=9 PPO_DREAM_NAME=dream512 PPO_DREAM_EPISODE=512 ppo-dream' wait 'SEED=9 ppo-eval'
     sleep 5 ;;
 esac
 if [ -d "$WORK/NeuralPong-v0/logs" ]; then
