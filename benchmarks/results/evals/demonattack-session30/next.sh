@@ -55,7 +55,13 @@ case ${1:-poll} in
       'SEED=9 PPO_DREAM_NAME=dream512 PPO_DREAM_EPISODE=512 ppo-dream' wait 'SEED=9 ppo-eval'
     sleep 5 ;;
 esac
+# the wait goes to a game still running (session 30's polls returned at once when DemonAttack
+# was done and Pong was not, leaving 30 s to call again)
+running() { local l=$WORK/$1/logs; [ -d "$l" ] && [ ! -e "$l/DONE" ] && [ ! -e "$l/FAILED" ]; }
+da=0 pong=0
+if running NeuralDemonAttack-v0 || ! running NeuralPong-v0; then da=${2:-0}; else pong=${2:-0}; fi
 if [ -d "$WORK/NeuralPong-v0/logs" ]; then
-  bash training/gpu_session.sh poll NeuralPong-v0 0 --copy && mv "$OUT/logs.tgz" "$OUT/pong-logs.tgz"
+  bash training/gpu_session.sh poll NeuralPong-v0 "$pong" --copy
+  mv "$OUT/logs.tgz" "$OUT/pong-logs.tgz"
 fi
-bash training/gpu_session.sh poll NeuralDemonAttack-v0 "${2:-0}" --copy
+bash training/gpu_session.sh poll NeuralDemonAttack-v0 "$da" --copy
