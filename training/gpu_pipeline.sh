@@ -123,6 +123,15 @@ record() {
     --workers "$WORKERS" --max-episode-steps 2000 --state-every 50 --out "$DATA" "$@" \
     2>&1 | tr "\r" "\n" | grep -v "step/s\|Powered by Stella\|A.L.E: Arcade" | tail -40
 }
+# paired rollouts of the model, copy-last and $BENCH_ALSO: DATA SPLIT EPISODES STARTS JSON [flags]
+paired() {
+  local data=$1 split=$2 episodes=$3 starts=$4 json=$5; shift 5
+  # shellcheck disable=SC2086  # word splitting of the predictors, horizons and flags is wanted
+  python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$data" --split "$split" \
+    --predictor "$MODEL" copy-last $BENCH_ALSO --episodes "$episodes" \
+    --starts-per-episode "$starts" --batch-size 64 --horizons $BENCH_HORIZONS \
+    --device "$DEVICE" --json "$json" "$@" $BENCH_ARGS 2>&1 | grep -v "start/s"
+}
 # the first stage that reads the model folder copies the committed model into it (fine-tuning);
 # under a lock, as two background groups ('&... ppo-dream') may both be first: one copies (into
 # a temporary folder, renamed into place), the other waits and finds the copy
@@ -276,11 +285,8 @@ PY
       python3 training/make_start_contexts.py --data "$DATA" --model "$MODEL" --count "$CONTEXTS"
       ;;
     bench)
-      python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$DATA" --split test \
-        --predictor "$MODEL" copy-last $BENCH_ALSO --episodes "$BENCH_EPISODES" \
-        --starts-per-episode "$BENCH_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
-        --device "$DEVICE" --json "$RESULTS/paired.json" --video "$RESULTS/paired.gif" \
-        $BENCH_ARGS 2>&1 | grep -v "start/s"
+      paired "$DATA" test "$BENCH_EPISODES" "$BENCH_STARTS" "$RESULTS/paired.json" \
+        --video "$RESULTS/paired.gif"
       ;;
     heldout)  # paired rollouts on every episode of a recording no stage trains on
       held=$WORK/heldout-$HELDOUT_SEED  # recorded once (whole: $held.done), then the same starts
@@ -289,11 +295,8 @@ PY
         record sticky-random "$HELDOUT_STEPS" --seed "$HELDOUT_SEED" --out "$held"
         touch "$held.done"
       fi
-      python3 benchmarks/paired_rollout.py --env "$ENV_ID" --data "$held" --split all \
-        --predictor "$MODEL" copy-last $BENCH_ALSO --episodes 1000000 \
-        --starts-per-episode "$HELDOUT_STARTS" --batch-size 64 --horizons $BENCH_HORIZONS \
-        --device "$DEVICE" --per-start --json "$RESULTS/heldout-$HELDOUT_SEED.json" \
-        $BENCH_ARGS 2>&1 | grep -v "start/s"
+      paired "$held" all 1000000 "$HELDOUT_STARTS" "$RESULTS/heldout-$HELDOUT_SEED.json" \
+        --per-start
       ;;
     rewards)  # the dream's points won and lost against the game's, one JSON per policy
       policies=$REWARDS_POLICIES

@@ -9,7 +9,9 @@
 #     (ppo/dream512.zip); each stops at 1M steps or 720 s. Both scored in 30 real games, their
 #     points in the dream against the game's (rewards), and the export. About 1,000 s.
 # Session 29 ran session 28's copy of this plan: the two runs raced to copy the committed model
-# (gpu_pipeline's init_model now locks) and the host was taken back mid-run.
+# (gpu_pipeline's init_model now locks) and the host was taken back mid-run. Session 30 ran the
+# 512-step half only (evals/demonattack-session30/gpu.sh pong; ppo/pong-h100-session30), the
+# 128-step half being sessions 26, 28 and 29's runs; so this plan is done.
 set -euo pipefail
 source training/pong_dream.env
 case ${1:-poll} in
