@@ -196,9 +196,11 @@ for stage in "$@"; do
       ;;
     ppo-real)
       steps=$(ppo_steps)
+      mkdir -p "$PPO"  # the whole output in ppo/real.log (partial brings it back): a worker's
+      # death shows there, where the last lines hold only the pipe it broke
       python3 agents/train_ppo.py --env "$ENV_ID" --steps "$steps" --n-envs "$PPO_ENVS" \
         --seed "$SEED" --device "$DEVICE" --max-seconds "$PPO_SECONDS" --out "$PPO/real.zip" \
-        $PPO_ARGS 2>&1 | tail -8
+        $PPO_ARGS 2>&1 | tee "$PPO/real.log" | tail -8
       ;;
     record-ppo)
       record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
@@ -328,9 +330,10 @@ folder.update(sampler=sampler)
 print(f"{sys.argv[1]}: sampler {sampler}")
 PY
       ;;
-    partial)  # the run's results and PPO learning curves so far, for a poll to bring back
+    partial)  # the run's results, PPO learning curves and logs so far, for a poll to bring back
       # (not the PPO models: with the exports they would pass what one call brings back)
-      files=(results); for f in "$PPO"/*.curve.csv; do [ -e "$f" ] && files+=("ppo/${f##*/}"); done
+      files=(results)
+      for f in "$PPO"/*.curve.csv "$PPO"/*.log; do [ -e "$f" ] && files+=("ppo/${f##*/}"); done
       archive "$game-partial.tgz" --exclude='*.zip' -C "$WORK" "${files[@]}"
       ;;
     ablations)  # training/ablations.sh on this game's data, VAE, g_phi and latent cache

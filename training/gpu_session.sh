@@ -69,9 +69,10 @@ case $cmd in
       : "${OUT:?--copy needs \$OUT}"
       cp -r "$ROOT/$ENV_ID/out/." "$OUT"/ 2>/dev/null || true
       tar czf "$OUT/logs.tgz" -C "$LOGS" .  # one file: $OUT takes few
-      # while the run goes on, also its results and PPO learning curves so far: a host lost
-      # before the last export still leaves what the last poll brought back
-      if [ "$state" = running ]; then
+      # while the run goes on, or after a group failed (no export ran), also its results and
+      # PPO learning curves so far: a host lost before the last export still leaves what the
+      # last poll brought back, and a failed group's run what the groups before it wrote
+      if [ "$state" != done ]; then
         WORK=$ROOT OUT=$OUT bash training/gpu_pipeline.sh "$ENV_ID" partial > /dev/null \
           || echo "poll: could not archive the results so far (a file written meanwhile?)" >&2
       fi

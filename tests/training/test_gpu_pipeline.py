@@ -113,6 +113,7 @@ def test_ppo_real_and_dream_scored_in_the_real_game(run: tuple[Path, Path, str],
     for policy in ("real", "dream", "random"):
         result = json.loads((root / "results" / f"ppo-{policy}.json").read_text())
         assert result["real_game"] and result["episodes"] == 2
+    assert "real.zip and its learning curve" in (root / "ppo" / "real.log").read_text()
     with tarfile.open(archive(out, "breakout-results.tgz", tmp_path)) as tar:
         names = {Path(n).name for n in tar.getnames()}
     assert {"ppo-curves.png", "real.curve.csv", "dream.curve.csv"} <= names

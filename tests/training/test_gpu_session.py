@@ -60,6 +60,7 @@ def run_dir(tmp_path: Path) -> Path:
     (root / "results" / "ppo-real.zip").write_bytes(b"policy")  # an export's copy
     (root / "ppo" / "real.curve.csv").write_text("step,return,n,seconds\n16,-21,1,3\n")
     (root / "ppo" / "real.zip").write_bytes(b"policy")
+    (root / "ppo" / "real.log").write_text("BrokenPipeError: [Errno 32] Broken pipe\n")
     return root
 
 
@@ -80,8 +81,20 @@ def test_poll_copy_brings_back_a_running_run_s_results(run_script, run_dir: Path
         names = {n.removeprefix("./") for n in tar.getnames()}
         assert tar.extractfile("ppo/real.curve.csv").read().startswith(b"step,return")
     # the results and the learning curves, not the PPO models (too big to bring back)
-    assert {"results/metadata_eval-start.json", "ppo/real.curve.csv"} <= names
+    assert {"results/metadata_eval-start.json", "ppo/real.curve.csv", "ppo/real.log"} <= names
     assert not any(n.endswith(".zip") for n in names)
+
+
+def test_poll_copy_of_a_failed_run_brings_back_its_results(run_script, run_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """A failed group ends the run before its export: the results before it still come back."""
+    (run_dir / "logs" / "FAILED").touch()
+    out = tmp_path / "out"
+    r = poll(run_script, run_dir, out)
+    assert "session: failed" in r.stdout
+    with tarfile.open(out / "pong-partial.tgz") as tar:
+        names = {n.removeprefix("./") for n in tar.getnames()}
+    assert {"results/metadata_eval-start.json", "ppo/real.curve.csv"} <= names
 
 
 def test_poll_copy_of_a_finished_run_leaves_the_partial_archive_out(
