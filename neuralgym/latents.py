@@ -31,6 +31,7 @@ class Windows:
     target: np.ndarray  # (B, T, C, h, w) float32 latents
     metadata: np.ndarray  # (B, K+T, M) float32, m_{i-K+1} .. m_{i+T}
     actions: np.ndarray  # (B, K-1+T) int64, a_{i-K+1} .. a_{i+T-1}: K-1 past, T future
+    weight: np.ndarray | None = None  # (B,) float32 loss weights; None: all 1
 
 
 class LatentCache:
@@ -135,15 +136,23 @@ class LatentCache:
 
     def sample(self, starts: np.ndarray, batch: int, context: int, horizon: int,
                rng: np.random.Generator, dtype: type = np.float32,
-               cdf: np.ndarray | None = None) -> Windows:
+               cdf: np.ndarray | None = None, reweight: bool = False) -> Windows:
         """`batch` windows at starts drawn from `starts` by `rng`; latents as `dtype`
         (np.float16, the cache's own, spares the CPU a conversion a GPU does faster).
-        Uniformly, or by `cdf`: the cumulative probabilities of `starts` (`boosted_cdf`)."""
+        Uniformly, or by `cdf`: the cumulative probabilities of `starts` (`boosted_cdf`).
+        With `cdf` and `reweight`, each window also gets the importance weight that undoes the
+        draw, 1 / (N p_i) for N starts and its probability p_i, so that a weighted mean over
+        windows drawn by `cdf` has the expectation of the plain mean over uniform ones."""
+        weight = None
         if cdf is None:
             i = starts[rng.integers(0, len(starts), batch)]  # (B,)
         else:
             pick = np.searchsorted(cdf, rng.random(batch) * cdf[-1], side="right")
-            i = starts[np.minimum(pick, len(starts) - 1)]  # (B,)
+            pick = np.minimum(pick, len(starts) - 1)  # (B,)
+            i = starts[pick]  # (B,)
+            if reweight:
+                p = (cdf[pick] - np.where(pick > 0, cdf[pick - 1], 0.0)) / cdf[-1]  # (B,)
+                weight = (1.0 / (len(starts) * p)).astype(np.float32)  # (B,)
         frames = i[:, None] + np.arange(-context + 1, horizon + 1)[None]  # (B, K+T)
         lat = np.asarray(self.latents[frames.reshape(-1)], dtype)
         lat = lat.reshape(batch, context + horizon, *self.latent_shape)
@@ -154,6 +163,7 @@ class LatentCache:
             metadata=np.asarray(self.metadata[frames.reshape(-1)]).reshape(batch, -1,
                                                                           self.metadata.shape[1]),
             actions=np.asarray(self.actions[acts.reshape(-1)]).reshape(batch, -1),
+            weight=weight,
         )
 
 

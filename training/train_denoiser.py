@@ -126,6 +126,12 @@ class Args:
                 "hit's full-screen flash) this many times as often as the others; 1: uniform"})
     change_top: float = field(default=0.01, metadata={
         "help": "the share of train windows --change-boost draws more often"})
+    change_reweight: bool = field(default=False, metadata={
+        "help": "with --change-boost, weigh each window's loss by the importance weight that "
+                "undoes the boost (a boosted window 1/B of a plain one, renormalised), so the "
+                "expected gradient is the uniform draw's: the sharp changes are seen more often "
+                "but not predicted more often (without it the model learns them as B times "
+                "likelier than they are, and draws some that do not come)"})
     checkpoint_every: int = field(default=1000, metadata={"help": "checkpoint every N steps"})
     eval_steps: tuple[int, ...] = field(default=(1, 4), metadata={
         "help": "sampler steps to evaluate with"})
@@ -145,8 +151,9 @@ class Args:
 def to_tensors(w: Windows, device: torch.device) -> dict[str, torch.Tensor]:
     """The windows on `device`; latents and metadata float32 (float16 latents are converted
     there, after the copy)."""
-    out = {k: torch.from_numpy(np.ascontiguousarray(getattr(w, k))).to(device)
-           for k in ("context", "target", "actions", "metadata")}
+    keys = ("context", "target", "actions", "metadata") + (("weight",) if w.weight is not None
+                                                            else ())
+    out = {k: torch.from_numpy(np.ascontiguousarray(getattr(w, k))).to(device) for k in keys}
     return {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
 
 
@@ -267,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         say(f"--change-boost: {n} of {len(change)} train windows (latent change over {cut:.3g}; "
             f"median {np.median(change):.3g}) drawn {args.change_boost:g}x as often, "
             f"{share:.1%} of a batch")
+    if args.change_reweight and cdf is None:
+        sys.exit("error: --change-reweight undoes --change-boost's draw: give --change-boost too")
     if args.context_drop is not None and not 0.0 <= args.context_drop <= 1.0:
         sys.exit(f"error: --context-drop must be in [0, 1], got {args.context_drop}")
     if (args.metadata_maps or args.position_maps) and not M:
@@ -403,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def windows(step: int) -> Windows:  # CPU work, made ahead in a thread (prefetch)
         return cache.sample(train_starts, args.batch_size, K, T, runtime.rng(args.seed, step),
-                            np.float16, cdf)
+                            np.float16, cdf, args.change_reweight)
 
     for step, made in prefetch(windows, range(start, args.steps)):
         batch = to_tensors(made, runtime.device)

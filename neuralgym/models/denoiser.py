@@ -557,12 +557,19 @@ class Denoiser(nn.Module):
         """v-prediction loss on the T targets of a batch of windows.
 
         batch: context (B, K, C, h, w), target (B, T, C, h, w), actions (B, K-1+T),
-        metadata (B, K+T, M) raw. All noise is drawn from `generator` (when given).
+        metadata (B, K+T, M) raw, optionally weight (B,): each window's loss weight (the
+        importance weights of a non-uniform draw). All noise is drawn from `generator` (when
+        given).
         """
         noisy, v_target, t, context, level = self.noise_batch(batch, generator)
         cond = self.condition(context, batch["actions"], batch.get("metadata"), level)
         v = self.velocity(noisy, t, cond)  # (B, T, C, h, w)
-        loss = F.mse_loss(v, v_target)
+        weight = batch.get("weight")
+        if weight is None:
+            loss = F.mse_loss(v, v_target)
+        else:
+            per_window = F.mse_loss(v, v_target, reduction="none").flatten(1).mean(1)  # (B,)
+            loss = (per_window * weight.float()).mean()
         return loss, {"loss": loss.item()}
 
 

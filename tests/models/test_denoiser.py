@@ -399,3 +399,22 @@ def test_context_drop_trains_on_no_context_and_the_sampler_dreams_so(tiny_denois
                torch.Generator().manual_seed(0), context_noise=NO_CONTEXT)
     with pytest.raises(ValueError, match="context_drop"):
         tiny_denoiser.config(context_drop=1.5)
+
+
+def test_window_weights_weigh_each_window_s_loss(tiny_denoiser):
+    """batch["weight"] (the importance weights of a boosted draw) weighs each window's loss:
+    all ones is the plain loss, and the two one-window losses add up to it."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config())
+    batch = tiny_denoiser.batch(model.config)  # two windows
+
+    def loss(weight: list[float] | None) -> float:
+        b = dict(batch) if weight is None else {**batch, "weight": torch.tensor(weight)}
+        with torch.no_grad():
+            return model(b, generator=torch.Generator().manual_seed(0))[0].item()
+
+    plain = loss(None)
+    assert loss([1.0, 1.0]) == pytest.approx(plain, rel=1e-5)
+    first, second = loss([2.0, 0.0]), loss([0.0, 2.0])
+    assert first + second == pytest.approx(2 * plain, rel=1e-5)
+    assert first != pytest.approx(second, rel=1e-3)  # the windows' losses differ

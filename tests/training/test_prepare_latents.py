@@ -121,6 +121,29 @@ def test_boosted_windows_are_drawn_as_often_as_asked(cache_dir: Path) -> None:
             boosted_cdf(change, top, boost)
 
 
+def test_reweighted_boosted_windows_have_the_uniform_draw_s_expectation(cache_dir: Path
+                                                                       ) -> None:
+    """With `reweight`, a window drawn by a boosted cdf weighs 1 / (N p): a boosted one 1/B
+    of a plain one, and a weighted mean over boosted draws estimates the uniform mean."""
+    cache = LatentCache(cache_dir)
+    starts = cache.window_starts("train", 2, 1)
+    change = cache.change(starts)
+    cdf, cut = boosted_cdf(change, 0.05, 20.0)
+    n, N = int((change > cut).sum()), len(starts)
+    w = cache.sample(starts, 20000, 2, 1, np.random.default_rng(2), cdf=cdf, reweight=True)
+    d = ((w.target[:, 0] - w.context[:, -1]) ** 2).reshape(20000, -1).mean(1)
+    boosted = d > cut
+    total = 20 * n + N - n  # the boost weights' sum
+    np.testing.assert_allclose(w.weight[boosted], total / (N * 20), rtol=1e-5)
+    np.testing.assert_allclose(w.weight[~boosted], total / N, rtol=1e-5)
+    assert w.weight.dtype == np.float32
+    # the weighted mean change over boosted draws is the plain mean over all windows
+    assert float((w.weight * d).mean()) == pytest.approx(float(change.mean()), rel=0.1)
+    assert float(d.mean()) > 1.5 * float(change.mean())  # unweighted: biased to the boosted
+    assert cache.sample(starts, 8, 2, 1, np.random.default_rng(2), cdf=cdf).weight is None
+    assert cache.sample(starts, 8, 2, 1, np.random.default_rng(2), reweight=True).weight is None
+
+
 def test_windows_follow_their_episode(cache_dir: Path, breakout_dataset: Dataset) -> None:
     """Each sampled window is K+T consecutive frames of one episode: its metadata, actions and
     latents are the episode's at those steps."""

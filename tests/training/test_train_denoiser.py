@@ -53,6 +53,14 @@ def test_change_boost(breakout_cache: Path, tmp_path: Path, run_script) -> None:
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "bad",
                    "--change-boost", "8", "--change-top", "1.5", "--steps", "2", *TINY)
     assert r.returncode != 0 and "--change-top / --change-boost" in r.stderr
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "rw", "--base", "none",
+                   "--change-boost", "8", "--change-top", "0.05", "--change-reweight",
+                   "--steps", "2", *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "rw" / "denoiser.safetensors").exists()
+    r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "bad2",
+                   "--change-reweight", "--steps", "2", *TINY)
+    assert r.returncode != 0 and "give --change-boost too" in r.stderr
 
 
 def test_lora_then_cond_stage(breakout_cache: Path, tmp_path: Path, run_script) -> None:

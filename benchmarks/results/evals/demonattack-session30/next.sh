@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The plan for the lease after GPU session 30 (copy this file to the repository root as gpu.sh;
-# each call within 30 s of the last; about 1,500 s of device time):
+# each call within 30 s of the last; about 1,500 s of device time). Run, cut to the device time
+# left, in GPU session 31: evals/demonattack-session31/gpu.sh (da and pong):
 #   da (tree: `bash training/device_tree.sh keep checkpoints/demonattack`, wheels carried in
 #     .whl): DemonAttack from checkpoints/demonattack (session 30's), copied out of the tree
 #     first (START) so that later calls may send a tree without it: 250k sticky-random + 50k
