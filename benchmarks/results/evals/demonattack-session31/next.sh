@@ -21,6 +21,10 @@
 #     settings and scored -17.63 and -18.80: the dream agents' best (-18.88 to -18.97) is 47%
 #     or 92% of a real agent's gain over random, by which agent; three more seeds say which.
 #   poll [SECONDS]: Breakout's logs and results so far, and the Pong seeds', into $OUT.
+# DemonAttack's next run (a later lease): session 31's gpu.sh da with DEN_ARGS='--change-boost 5
+# --change-top 0.01 --change-reweight' (the boost's draw undone by importance weights: session
+# 31's unweighted boost drew flashes that did not come) and its device time for the heldout
+# stage (about 200 s for 1,013 starts), which session 31's lease did not reach.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
 case ${1:-poll} in
