@@ -22,7 +22,8 @@
 # benchmarks/pong_frames.py --control at each of FRAMES_NOISE context-noise levels: does the
 # dream draw the ball and paddle where its metadata puts them), sampler (SAMPLER_NOISE as the
 # model folder's context-noise level, which its dream env then uses),
-# export; and for agents: ppo-real (PPO on the real game), record-ppo (PPO_RECORD_STEPS played
+# export; and for agents: ppo-real (PPO on the real game, into $PPO/$PPO_REAL_NAME.zip: one
+# name per seed lets several real-game agents share a work folder), record-ppo (PPO_RECORD_STEPS played
 # by that agent, into the same dataset), ppo-dream (PPO inside the dream of the model, or of
 # PPO_DREAM_MODEL, e.g. the shipped one while a new one trains; as many steps as ppo-real;
 # into $PPO/$PPO_DREAM_NAME.zip, dream episodes cut at PPO_DREAM_EPISODE steps if set),
@@ -61,6 +62,7 @@ PPO_SECONDS=${PPO_SECONDS:-0}  # each PPO run stops (model written) after this; 
 PPO_ARGS=${PPO_ARGS:-}; PPO_DREAM_ARGS=${PPO_DREAM_ARGS:-}  # extra train_ppo.py flags
 PPO_DREAM_MODEL=${PPO_DREAM_MODEL:-}  # the dream ppo-dream trains in (default: $WORK's model)
 PPO_DREAM_NAME=${PPO_DREAM_NAME:-dream}  # ppo-dream's agent: $PPO/<name>.zip (ppo-eval's name)
+PPO_REAL_NAME=${PPO_REAL_NAME:-real}  # ppo-real's: $PPO/<name>.zip, .curve.csv, .log
 PPO_DREAM_EPISODE=${PPO_DREAM_EPISODE:-}  # its dream episodes' step cap (--max-episode-steps)
 PPO_RECORD_STEPS=${PPO_RECORD_STEPS:-50000}; EVAL_EPISODES=${EVAL_EPISODES:-30}
 # ppo-probe: PPO_PROBE_SECONDS of dream PPO (episodes cut at PPO_PROBE_EPISODE steps, so that
@@ -76,8 +78,8 @@ DEN_SECONDS=${DEN_SECONDS:-0}  # the denoiser stops cleanly (saved, evaluated) a
 VAE_ARGS=${VAE_ARGS:-}; META_ARGS=${META_ARGS:-}  # extra train_vae.py / train_metadata.py flags
 NOFRAMES_SCRIPTED=${NOFRAMES_SCRIPTED:-0}; NOFRAMES_RANDOM=${NOFRAMES_RANDOM:-0}
 NOFRAMES_STICKY=${NOFRAMES_STICKY:-0}  # record-noframes' steps per player
-NOFRAMES_PPO=${NOFRAMES_PPO:-0}  # and of ppo-real's agent ($PPO/real.zip: run ppo-real first)
-NOFRAMES_PPO_MODEL=${NOFRAMES_PPO_MODEL:-$PPO/real.zip}  # or another agent's (ppo/dream.zip)
+NOFRAMES_PPO=${NOFRAMES_PPO:-0}  # and of ppo-real's agent (run ppo-real first)
+NOFRAMES_PPO_MODEL=${NOFRAMES_PPO_MODEL:-$PPO/$PPO_REAL_NAME.zip}  # or another's (ppo/dream.zip)
 META_NOFRAMES=${META_NOFRAMES:-}  # 1: the metadata stages read record-noframes' cache
 META_CACHE=$CACHE; [ -z "$META_NOFRAMES" ] || META_CACHE=$NF_CACHE
 META_CLOSED_STEPS=${META_CLOSED_STEPS:-500}; META_CLOSED_ARGS=${META_CLOSED_ARGS:---rollout 16 --dream-steps 2}
@@ -196,14 +198,14 @@ for stage in "$@"; do
       ;;
     ppo-real)
       steps=$(ppo_steps)
-      mkdir -p "$PPO"  # the whole output in ppo/real.log (partial brings it back): a worker's
-      # death shows there, where the last lines hold only the pipe it broke
+      mkdir -p "$PPO"  # the whole output in ppo/<name>.log (partial brings it back): a
+      # worker's death shows there, where the last lines hold only the pipe it broke
       python3 agents/train_ppo.py --env "$ENV_ID" --steps "$steps" --n-envs "$PPO_ENVS" \
-        --seed "$SEED" --device "$DEVICE" --max-seconds "$PPO_SECONDS" --out "$PPO/real.zip" \
-        $PPO_ARGS 2>&1 | tee "$PPO/real.log" | tail -8
+        --seed "$SEED" --device "$DEVICE" --max-seconds "$PPO_SECONDS" \
+        --out "$PPO/$PPO_REAL_NAME.zip" $PPO_ARGS 2>&1 | tee "$PPO/$PPO_REAL_NAME.log" | tail -8
       ;;
     record-ppo)
-      record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/real.zip"
+      record ppo "$PPO_RECORD_STEPS" --ppo-model "$PPO/$PPO_REAL_NAME.zip"
       ;;
     ppo-probe)
       mkdir -p "$PPO"
@@ -237,7 +239,9 @@ PY
         refs+=("$RESULTS/ppo-$policy.json")
         if [ "$policy" != random ]; then
           cp "$PPO/$policy.curve.csv" "$RESULTS"/
-          curves+=("$PPO/$policy.curve.csv"); labels+=("PPO, ${policy/#real/real game}")
+          case $policy in real) label="real game" ;; real*) label="real game, $policy" ;;
+            *) label=$policy ;; esac
+          curves+=("$PPO/$policy.curve.csv"); labels+=("PPO, $label")
         fi
       done
       if [ ${#curves[@]} -gt 0 ]; then

@@ -141,6 +141,25 @@ def test_ppo_eval_scores_only_the_named_policies(run: tuple[Path, Path, str], tm
     assert run_script(SCRIPT, ENV_ID, "ppo-eval", env=env).returncode != 0
 
 
+def test_ppo_real_names_its_agent(run: tuple[Path, Path, str], tmp_path: Path,
+                                  run_script) -> None:
+    """PPO_REAL_NAME: real-game agents of several seeds share one work folder, each with its
+    own model, learning curve, log and score."""
+    import json
+
+    root = copy_run(run[0], tmp_path / "work")
+    env = {**TINY, "WORK": str(tmp_path / "work"), "OUT": str(tmp_path / "out"),
+           "SEED": "7", "PPO_REAL_NAME": "real7", "PPO_EVAL_POLICIES": "real7"}
+    r = run_script(SCRIPT, ENV_ID, "ppo-real", "ppo-eval", timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert sorted(p.name for p in (root / "ppo").iterdir()) == [
+        "real7.curve.csv", "real7.log", "real7.zip"]
+    assert "real7.zip and its learning curve" in (root / "ppo" / "real7.log").read_text()
+    score = json.loads((root / "results" / "ppo-real7.json").read_text())
+    assert score["policy"].endswith("real7.zip") and score["real_game"]
+    assert (root / "results" / "ppo-curves.png").exists()
+
+
 def test_ppo_dream_names_its_agent_and_cuts_its_episodes(run: tuple[Path, Path, str],
                                                          tmp_path: Path, run_script) -> None:
     """PPO_DREAM_NAME: a second dream agent beside the first ($PPO/<name>.zip, its curve),

@@ -16,10 +16,12 @@
 #   pongreal (start it once bk's latents stage is done, so that its 128 workers do not meet the
 #     recording and the encoding: session 31's failed as it started beside DemonAttack's):
 #     PPO on the real game from scratch, 1M steps (at most 420 s each), pong_dream.env's PPO
-#     settings (128 envs, n-steps 16), seeds 10, 11 and 12 one after another, each in its own
-#     work folder and scored in 100 real games. Sessions 16 and 25 ran seed 9 with the same
-#     settings and scored -17.63 and -18.80: the dream agents' best (-18.88 to -18.97) is 47%
-#     or 92% of a real agent's gain over random, by which agent; three more seeds say which.
+#     settings (128 envs, n-steps 16), seeds 10, 11 and 12 one after another, each its own
+#     agent in ppo/ (PPO_REAL_NAME=real<seed>: model, learning curve, whole log) and scored in
+#     100 real games (results/ppo-real<seed>.json); polls bring back all but the models.
+#     Sessions 16 and 25 ran seed 9 with the same settings and scored -17.63 and -18.80: the
+#     dream agents' best (-18.88 to -18.97) is 47% or 92% of a real agent's gain over random,
+#     by which agent; three more seeds say which.
 #   poll [SECONDS]: Breakout's logs and results so far, and the Pong seeds', into $OUT.
 # DemonAttack's next run (a later lease): session 31's gpu.sh da with DEN_ARGS='--change-boost 5
 # --change-top 0.01 --change-reweight' (the boost's draw undone by importance weights: session
@@ -41,10 +43,10 @@ case ${1:-poll} in
     sleep 20; ls /tmp/site | head -3 ;;
   pongreal)
     export PPO_ENVS=128 PPO_STEPS=1000000 PPO_SECONDS=420 PPO_ARGS='--n-steps 16 --save-every 60' \
-      PPO_EVAL_POLICIES=real EVAL_EPISODES=100
+      EVAL_EPISODES=100
     groups=()
     for s in 10 11 12; do
-      groups+=("WORK=/root/p$s SEED=$s ppo-real" "WORK=/root/p$s SEED=$s ppo-eval")
+      groups+=("SEED=$s PPO_REAL_NAME=real$s PPO_EVAL_POLICIES=real$s ppo-real ppo-eval")
     done
     bash training/gpu_session.sh start NeuralPong-v0 "${groups[@]}"
     sleep 5 ;;
@@ -55,9 +57,5 @@ if running NeuralBreakout-v0 || ! running NeuralPong-v0; then bk=${2:-0}; else p
 if [ -d "$WORK/NeuralPong-v0/logs" ]; then
   bash training/gpu_session.sh poll NeuralPong-v0 "$pong" --copy
   mv "$OUT/logs.tgz" "$OUT/pong-logs.tgz"
-  # each seed's results, learning curve and whole PPO log (its own work folder)
-  seeds=(); for d in /root/p*/NeuralPong-v0; do [ -d "$d" ] && seeds+=("${d#/root/}"); done
-  [ ${#seeds[@]} -eq 0 ] || tar czf "$OUT/pong-seeds.tgz" -C /root --exclude='*.zip' \
-    "${seeds[@]/%//results}" $(cd /root && ls -d p*/NeuralPong-v0/ppo/*.{csv,log} 2>/dev/null)
 fi
 bash training/gpu_session.sh poll NeuralBreakout-v0 "$bk" --copy
