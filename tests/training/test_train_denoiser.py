@@ -225,3 +225,25 @@ def test_position_maps_from_the_games_screen_positions(pong_cache: Path, breakou
     r = run_script(SCRIPT, "--cache", breakout_cache, "--out", tmp_path / "b", "--stage",
                    "cond", "--steps", "2", "--position-maps", *TINY)
     assert r.returncode != 0 and "gives no variable a screen position" in r.stderr
+
+
+def test_to_tensors_carries_the_window_weights() -> None:
+    """The training batch holds the windows' importance weights when the draw made them
+    (--change-reweight), and no weight key otherwise (the plain loss)."""
+    import importlib.util
+    import sys
+
+    from neuralgym.latents import Windows
+
+    spec = importlib.util.spec_from_file_location("train_denoiser", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    w = Windows(context=np.zeros((2, 2, 4, 3, 3), np.float16),
+                target=np.zeros((2, 1, 4, 3, 3), np.float16),
+                metadata=np.zeros((2, 3, 5), np.float32), actions=np.zeros((2, 2), np.int64))
+    assert "weight" not in module.to_tensors(w, torch.device("cpu"))
+    w.weight = np.array([0.25, 2.0], np.float32)
+    batch = module.to_tensors(w, torch.device("cpu"))
+    assert torch.equal(batch["weight"], torch.tensor([0.25, 2.0]))
+    assert batch["context"].dtype == torch.float32
