@@ -201,6 +201,36 @@ def test_airstriker_player_x_follows_the_ship() -> None:
     assert x_left < x_right
 
 
+def test_demon_attack_hit_timer_marks_the_hit_flash() -> None:
+    """DemonAttack's hit_timer (RAM 25) is 0 in play, jumps to 60-63 when the player is hit
+    (63: on the step's last frame), counts down 4 a step to 0, and the screen flashes (a
+    frame change of over 10,000 MSE) the step it jumps, or the next where it jumps to 63."""
+    spec = get_spec("NeuralDemonAttack-v0")
+    rng = np.random.default_rng(0)
+    hits, action = 0, 0
+    with real(spec.env_id) as env:
+        obs, info = env.reset(seed=0)
+        timers, changes = [info["hit_timer"]], [0.0]
+        for _ in range(1500):
+            if rng.random() < 0.25:
+                action = int(rng.integers(spec.n_actions))
+            new, _, terminated, truncated, info = env.step(action)
+            timers.append(info["hit_timer"])
+            changes.append(float(((new.astype(np.float32) - obs) ** 2).mean()))
+            obs = new
+            if terminated or truncated:
+                break
+    timers_a = np.asarray(timers)
+    for t in np.flatnonzero((timers_a[1:] > 0) & (timers_a[:-1] == 0)) + 1:
+        hits += 1
+        assert 60 <= timers_a[t] <= 63
+        run = timers_a[t:t + 16]
+        assert np.all(np.diff(run[run > 0]) == -4)
+        flash = t + 1 if timers_a[t] == 63 else t
+        assert changes[flash] > 10_000 and changes[flash - 1] < 10_000
+    assert hits >= 2  # random play is hit within 1,500 steps
+
+
 # -- emulator state and determinism ----------------------------------------------------------
 
 

@@ -54,6 +54,7 @@ import copy
 import inspect
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -467,6 +468,38 @@ class Denoiser(nn.Module):
         weight = torch.zeros_like(wide)
         weight[:, :state[key].shape[1]] = state[key]
         state[key] = weight
+        new.load_state_dict(state)
+        return new.train(self.training)
+
+    def with_metadata(self, columns: Sequence[int | None]) -> Denoiser:
+        """A copy that reads len(columns) metadata variables, for a game whose metadata gained
+        variables: new variable j is old variable columns[j], or a new one (None), whose
+        input weights start at zero and whose normalisation is (0, 1) until
+        `set_metadata_stats`, so that the copy computes what this one does until trained.
+        Position maps follow their variables to the new indices."""
+        c = self.config
+        if self.lora_rank:
+            raise ValueError("merge the LoRA adapters first (Denoiser.merged)")
+        if not c.metadata_dim:
+            raise ValueError("this denoiser reads no metadata (metadata_dim 0); train one that "
+                             "does")
+        if c.metadata_maps:
+            raise ValueError("a denoiser with metadata maps cannot gain metadata variables")
+        old = [i for i in columns if i is not None]
+        if sorted(old) != list(range(c.metadata_dim)):
+            raise ValueError(f"columns must name each of the {c.metadata_dim} old variables "
+                             f"once (None for a new one), got {list(columns)}")
+        where = {i: j for j, i in enumerate(columns) if i is not None}
+        maps = tuple((where[i], axis, offset) for i, axis, offset in c.position_maps)
+        new = Denoiser(replace(c, metadata_dim=len(columns), position_maps=maps))
+        state = self.state_dict()
+        key = "metadata_encoder.mlp.0.weight"  # (D, M)
+        weight = torch.zeros_like(new.state_dict()[key])  # (D, M')
+        mean, std = torch.zeros(len(columns)), torch.ones(len(columns))
+        for i, j in where.items():  # old index -> new index
+            weight[:, j] = state[key][:, i]
+            mean[j], std[j] = state["metadata_mean"][i], state["metadata_std"][i]
+        state[key], state["metadata_mean"], state["metadata_std"] = weight, mean, std
         new.load_state_dict(state)
         return new.train(self.training)
 

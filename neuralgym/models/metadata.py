@@ -353,6 +353,80 @@ def without_latents(model: MetadataPredictor, features: Tensor | None = None
     return new
 
 
+def with_variables(model: MetadataPredictor, names: Sequence[str], kinds: Sequence[str],
+                   num_classes: Sequence[int], mean: Sequence[float], std: Sequence[float],
+                   integer: Sequence[bool]) -> MetadataPredictor:
+    """A copy of `model` that predicts the variables `names` (with the kinds, classes and
+    normalisation given for each), for a game whose metadata gained variables: every
+    variable of the model must be among `names`, and keeps its weights, classes and
+    normalisation (the per-variable arguments are read for the new ones only). A new
+    variable's input columns and outputs start at zero: the copy predicts what the model did
+    for the old variables, and for a new one it copies m_{t-1} (its step classes at constant
+    velocity) until trained."""
+    c = model.config
+    old = list(c.metadata_names)
+    missing = [n for n in old if n not in names]
+    if missing or len(set(names)) != len(names):
+        raise ValueError(f"the new variables {list(names)} must hold each of g_phi's {old} "
+                         f"once (missing: {missing})")
+    if c.relative_classes:
+        raise ValueError("a g_phi that looks up its positions' differences "
+                         "(relative_classes) cannot gain variables; train a new one")
+    if list(names) == old:
+        return model
+    at = [old.index(n) if n in old else None for n in names]  # old index of each new variable
+
+    def pick(own: tuple, given: Sequence) -> tuple:
+        return tuple(own[i] if i is not None else given[j] for j, i in enumerate(at))
+
+    integer_old = c.integer or c.rounded
+    config = replace(c, metadata_names=tuple(names), kinds=pick(c.kinds, kinds),
+                     num_classes=pick(c.num_classes, num_classes), mean=pick(c.mean, mean),
+                     std=pick(c.std, std), integer=pick(tuple(integer_old), integer))
+    new = MetadataPredictor(config).to(model.mean.device)
+    state, own = model.state_dict(), new.state_dict()
+    m, m_new = len(old), len(names)
+    w = state["input_proj.weight"]  # (H, 2M + features + A)
+    w_new = torch.zeros_like(own["input_proj.weight"])  # (H, 2M' + features + A)
+    for j, i in enumerate(at):
+        if i is not None:  # m_{t-1} and m_{t-2} columns
+            w_new[:, j], w_new[:, m_new + j] = w[:, i], w[:, m + i]
+    w_new[:, 2 * m_new:] = w[:, 2 * m:]
+    state["input_proj.weight"] = w_new
+
+    # output rows: [regressions | class logits per classified | step logits per stepped]
+    def rows(net: MetadataPredictor) -> dict[tuple[str, int], slice]:
+        out, r = {}, 0
+        for i in net.regressed:
+            out["reg", i], r = slice(r, r + 1), r + 1
+        for i, n in zip(net.classified, net.class_sizes, strict=True):
+            out["cls", i], r = slice(r, r + n), r + n
+        for i in net.stepped:
+            out["step", i], r = slice(r, r + net.config.step_classes), r + net.config.step_classes
+        return out
+
+    head = f"head.{len(model.head) - 1}"
+    old_rows, new_rows = rows(model), rows(new)
+    weight = torch.zeros_like(own[f"{head}.weight"])  # (n_out', H)
+    bias = torch.zeros_like(own[f"{head}.bias"])  # (n_out',)
+    for (part, j), dst in new_rows.items():
+        i = at[j]
+        if i is not None and (part, i) in old_rows:
+            weight[dst], bias[dst] = state[f"{head}.weight"][old_rows[part, i]], \
+                state[f"{head}.bias"][old_rows[part, i]]
+    state[f"{head}.weight"], state[f"{head}.bias"] = weight, bias
+    for key, mine, theirs in (("copy_logit", new.classified, model.classified),
+                              ("step_logit", new.stepped, model.stepped)):
+        if key in own:  # per classified / stepped variable; a new one keeps its initial bonus
+            bonus = own[key].clone()
+            for k, j in enumerate(mine):
+                if at[j] is not None and at[j] in theirs:
+                    bonus[k] = state[key][theirs.index(at[j])]
+            state[key] = bonus
+    new.load_state_dict(state)
+    return new
+
+
 def _rebuilt(model: MetadataPredictor, config: MetadataConfig
              ) -> tuple[MetadataPredictor, Tensor, Tensor, dict[str, Tensor]]:
     """A model of `config` holding all of `model`'s weights but its output layer's and those

@@ -418,3 +418,40 @@ def test_window_weights_weigh_each_window_s_loss(tiny_denoiser):
     first, second = loss([2.0, 0.0]), loss([0.0, 2.0])
     assert first + second == pytest.approx(2 * plain, rel=1e-5)
     assert first != pytest.approx(second, rel=1e-3)  # the windows' losses differ
+
+
+def test_with_metadata_reads_new_variables_with_zero_weights(tiny_denoiser):
+    """A denoiser given a new metadata variable between its old ones predicts what it did, for
+    any value of the new one, keeps each old variable's normalisation at its new index, and
+    its new input column learns (gets a gradient)."""
+    torch.manual_seed(0)
+    model = Denoiser(tiny_denoiser.config())  # metadata_dim 3
+    model.set_metadata_stats([5.0, 6.0, 7.0], [10.0, 11.0, 12.0])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    wide = model.with_metadata([0, None, 1, 2, None])
+    assert wide.config.metadata_dim == 5
+    torch.testing.assert_close(wide.metadata_mean, torch.tensor([5.0, 0.0, 6.0, 7.0, 0.0]))
+    torch.testing.assert_close(wide.metadata_std, torch.tensor([10.0, 1.0, 11.0, 12.0, 1.0]))
+    a = tiny_denoiser.batch(model.config, seed=0)
+    m = a["metadata"]  # (B, T, 3)
+    new = torch.stack([m[..., 0], torch.randn_like(m[..., 0]) * 50, m[..., 1], m[..., 2],
+                       torch.full_like(m[..., 0], 63.0)], -1)  # (B, T, 5)
+    t, level = torch.tensor([500, 500]), torch.zeros(2)
+    with torch.no_grad():
+        ref = model.velocity(a["target"], t, model.condition(a["context"], a["actions"], m,
+                                                             level))
+        got = wide.velocity(a["target"], t, wide.condition(a["context"], a["actions"], new,
+                                                           level))
+    torch.testing.assert_close(got, ref)
+    loss, _ = wide({**a, "metadata": new}, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    grad = wide.metadata_encoder.mlp[0].weight.grad  # (D, 5)
+    assert grad is not None and grad[:, 1].abs().sum() > 0 and grad[:, 4].abs().sum() > 0
+    with pytest.raises(ValueError, match="each of the 3 old variables"):
+        model.with_metadata([0, 1, None])
+    with pytest.raises(ValueError, match="each of the 3 old variables"):
+        model.with_metadata([0, 1, 1, 2])
+    with pytest.raises(ValueError, match="reads no metadata"):
+        Denoiser(tiny_denoiser.config(metadata_dim=0)).with_metadata([None])

@@ -25,6 +25,7 @@ from neuralgym.models.metadata import (
     widen_classes,
     with_relative,
     with_step_classes,
+    with_variables,
     without_latents,
 )
 
@@ -852,3 +853,42 @@ def test_relative_inputs_look_up_one_pixel_differences() -> None:
     with torch.no_grad():
         added.relative_embedding.weight.normal_()
     assert not torch.allclose(added.predict(*args), plain.predict(*args))
+
+
+def test_with_variables_keeps_the_old_predictions_and_copies_the_new() -> None:
+    """A trained g_phi (x and y regressed, x stepped; lives classified) given a stepped
+    variable between x and y and a categorical one at the end predicts x, y and lives as
+    before; the stepped newcomer moves at constant velocity and the categorical one keeps its
+    class, until trained, and both learn; the old variables keep their normalisation and
+    classes, the new ones take the given ones."""
+    model = trained_stepped_model()  # x stepped (integer), y regressed, lives 4 classes
+    new = with_variables(model, ("x", "timer", "y", "lives", "flag"),
+                         ("continuous", "continuous", "continuous", "categorical", "categorical"),
+                         (9, 0, 9, 9, 3), (0.0, 30.0, 0.0, 0.0, 1.0), (1.0, 20.0, 1.0, 1.0, 0.5),
+                         (False, True, False, False, True)).eval()
+    c = new.config
+    assert c.metadata_names == ("x", "timer", "y", "lives", "flag")
+    assert c.num_classes == (0, 0, 0, 4, 3) and c.mean == (50.0, 30.0, -3.0, 2.0, 1.0)
+    assert c.std == (20.0, 20.0, 0.5, 1.0, 0.5) and c.stepped == (0, 1)
+    assert c.classified == (3, 4) and c.integer == (True, True, False, True, True)
+    b = random_batch(b=32)
+    g = torch.Generator().manual_seed(1)
+    timer = torch.randint(0, 60, (32, WINDOW + 2), generator=g).float()
+    flag = torch.randint(0, 3, (32, WINDOW + 2), generator=g).float()
+    m = b["metadata"]
+    wide = torch.stack([m[..., 0], timer, m[..., 1], m[..., 2], flag], -1)  # (B, L+2, 5)
+    old = model.predict(m[:, :-1], b["latents"], b["actions"])  # (B, 3)
+    got = new.predict(wide[:, :-1], b["latents"], b["actions"])  # (B, 5)
+    torch.testing.assert_close(got[:, [0, 2, 3]], old)
+    velocity = timer[:, -2] - timer[:, -3]
+    small = velocity.abs() <= D
+    assert small.any()
+    torch.testing.assert_close(got[small, 1], timer[small, -2] + velocity[small])
+    torch.testing.assert_close(got[:, 4], flag[:, -2])
+    loss, _ = new.train()({**b, "metadata": wide})
+    loss.backward()
+    assert new.input_proj.weight.grad[:, 1].abs().sum() > 0  # the new inputs learn
+    assert with_variables(model, ("x", "y", "lives"), (), (), (), (), ()) is model
+    with pytest.raises(ValueError, match="missing"):
+        with_variables(model, ("x", "timer"), ("continuous",) * 2, (0, 0), (0.0, 0.0),
+                       (1.0, 1.0), (True, True))
