@@ -2,7 +2,8 @@
 # Written for GPU session 32, which got no device machine (every start failed, costing 1,096 s
 # of its device time, then new loans were paused): the plan for the next lease, beside
 # evals/demonattack-session31/next.sh's Breakout run (bk; its pongreal mode is this one's with
-# a third seed). Copy it to the repository root as gpu.sh; each call within 30 s of the last; one H100 or H200, 16 cores:
+# a third seed). Copy it to the repository root as gpu.sh; each call within 30 s of the last;
+# one H100 or H200, 16 cores:
 #   da (tree: `bash training/device_tree.sh keep checkpoints/demonattack`, wheels carried in
 #     .whl): DemonAttack from checkpoints/demonattack (session 30's, given the new metadata
 #     variable hit_timer by training/add_metadata.py: zero weights, so it dreams as before),
