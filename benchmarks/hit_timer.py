@@ -2,8 +2,8 @@
 
     python benchmarks/hit_timer.py --data runs/demonattack [--json OUT.json]
 
-DemonAttack's hit_timer (RAM 25, `neuralgym.games.atari`) is set when the player is hit, to 63
-less the frames of the env step left after the hit, and counts down a frame at a time. A hit
+DemonAttack's hit_timer (RAM 25, `neuralgym.games.atari`) is set to 63 on the frame the player
+is hit and counts down a frame at a time, so an env step (4 frames) ends with it at 60-63. A hit
 is the step t where it leaves 0. Where it reads 63 at t, the hit fell on the step's last frame:
 the frame of step t is still calm and the screen flashes at t + 1, so a model that reads m_t
 (a metadata-conditioned denoiser given g_phi's m_{t+1}, a timer counting down) is told a step
@@ -60,7 +60,8 @@ def count(data: str | Path, flash: float) -> dict:
             hits += 1
             ahead += bool(told)
             change = np.mean((frames[f].astype(np.float32) - frames[f - 1]) ** 2)
-            calm = np.mean((frames[f - 1].astype(np.float32) - frames[f - 2]) ** 2)
+            calm = np.mean((frames[f - 1].astype(np.float32) - frames[f - 2]) ** 2) \
+                if f >= 2 else 0.0  # the reset frame before it is calm
             flashed += bool(change > flash and calm < flash)
     lo, hi = wilson(ahead, hits)
     return {"data": str(data), "episodes": len(dataset.split("all")), "hits": hits,

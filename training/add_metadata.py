@@ -16,8 +16,9 @@ so the folder dreams what it did until the next training run (train_metadata.py,
 train_denoiser.py, which fine-tune the folder as usual) teaches both to use it. A new
 variable's kind comes from the spec; its classes and normalisation from CACHE, a latent
 cache of the game recorded with the new spec (with or without latents: prepare_latents.py
-without --model reads no frames). The folder is rewritten atomically, its large tensors in
-float16 as export_model.py stores them.
+without --model reads no frames). The folder is rewritten through a working copy beside it
+and export_model.py (large tensors in float16, the folder replaced by a finished copy), and
+its config.json's "training" notes say what was added.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ def add_metadata(args: Args) -> list[str]:
     out.save_component("metadata", g_phi, g_phi.config)
     for name, model in denoisers.items():
         out.save_component(name, model, model.config)
-    export(ExportArgs(model=work, out=args.model))
+    export(ExportArgs(model=work, out=args.model, note=(
+        f"add_metadata.py: {', '.join(added)} added to g_phi and "
+        f"{', '.join(denoisers) or 'no denoiser'} at zero weights (normalisation from "
+        f"{len(cache.metadata)} frames of {Path(args.cache).name})")))
     shutil.rmtree(work)
     print(f"{args.model}: added {added} to g_phi and to "
           f"{', '.join(denoisers) or 'no denoiser (none reads metadata)'}")

@@ -58,6 +58,8 @@ def test_adds_the_spec_variables_the_folder_lacks(tmp_path: Path, breakout_cache
     assert not list(tmp_path.glob(".add-metadata-*"))  # the working copy is gone
     config = json.loads((model / "config.json").read_text())
     assert config["env_id"] == "NeuralBreakout-v0" and "vae" in config["components"]
+    assert config["training"][-1].startswith("add_metadata.py: lives added to g_phi and "
+                                             "denoiser at zero weights")
 
     # g_phi predicts the old variables as before and copies lives; the denoiser's new column
     # is zero (stored in float16 like an export: the weights are equal to float16 precision)
