@@ -118,9 +118,10 @@ DEMON_ATTACK = GameSpec(
                 NEVER_DOWN),
         # not in AtariARI: the player-hit timer. The frame the player is hit, it is set to 63
         # and counts down by one a frame (4 a step) to 0; the screen flashes light grey the
-        # step it is set (or the next, where it is set on a step's last frame: a quarter of
-        # hits under random play) and fades back while it runs. A hit is an MSE of
-        # 17,000-48,000 in a frame, so the flash is what a DemonAttack model is judged on.
+        # step it is set (or the next, where it is set on a step's last frame: 0.28 of the
+        # hits of sticky-random play, benchmarks/hit_timer.py) and fades back while it runs.
+        # A hit is an MSE of 17,000-48,000 in a frame, so the flash is what a DemonAttack
+        # model is judged on.
         _ram("hit_timer", 25, "player-hit timer (RAM 0x99): 63 at a hit, down 1 a frame"),
     ),
     reward=lambda p, c: c["score"] - p["score"],
