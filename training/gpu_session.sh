@@ -4,6 +4,7 @@
 #
 #   bash training/gpu_session.sh start ENV_ID GROUP [GROUP ...]
 #   bash training/gpu_session.sh poll ENV_ID SECONDS [--copy]
+#   bash training/gpu_session.sh poll-all SECONDS ENV_ID [ENV_ID ...]
 #
 # A GROUP is one argument: training/gpu_pipeline.sh stages run in order, optionally after
 # VAR=value words that apply to that group only ("LIMIT=240 vae latents"). A group that starts
@@ -12,7 +13,9 @@
 # failed, or SECONDS passed), prints the logs' tails, and with --copy copies the exports
 # ($WORK/ENV_ID/out), the logs (logs.tgz) and, while the run goes on, its results and PPO
 # learning curves so far (<game>-partial.tgz, the pipeline's partial stage) into $OUT, the
-# folder the device tool brings back. Example (one lease, one game; see README, "Training a
+# folder the device tool brings back. `poll-all` polls several games' runs on one host (each
+# with --copy, its logs as <game>-logs.tgz), the wait going to the first listed that still
+# runs, polled first. Example (one lease, one game; see README, "Training a
 # world model"):
 #
 #   bash training/gpu_session.sh start NeuralBreakout-v0 "setup record" "&ppo-real" \
@@ -78,5 +81,23 @@ case $cmd in
       fi
     fi
     ;;
-  *) echo "unknown command $cmd (start, poll)" >&2; exit 2 ;;
+  poll-all)  # several games' runs on one host: the wait goes to the first still running
+    seconds=$ENV_ID; [ $# -gt 0 ] || { echo "usage: gpu_session.sh poll-all SECONDS ENV_ID ..." >&2; exit 2; }
+    : "${OUT:?poll-all copies into \$OUT}"
+    waiting=""
+    for id in "$@"; do
+      l=$ROOT/$id/logs
+      if [ -d "$l" ] && [ ! -e "$l/DONE" ] && [ ! -e "$l/FAILED" ]; then waiting=$id; break; fi
+    done
+    order=(${waiting:+"$waiting"})  # the waited-for game first: the others' copies after it
+    for id in "$@"; do [ "$id" = "$waiting" ] || order+=("$id"); done
+    for id in "${order[@]}"; do
+      [ -d "$ROOT/$id/logs" ] || continue
+      s=0; [ "$id" = "$waiting" ] && s=$seconds
+      bash "$self" poll "$id" "$s" --copy
+      game=${id#Neural}; game=${game%-v0}
+      mv "$OUT/logs.tgz" "$OUT/${game,,}-logs.tgz"
+    done
+    ;;
+  *) echo "unknown command $cmd (start, poll, poll-all)" >&2; exit 2 ;;
 esac

@@ -120,3 +120,24 @@ def test_partial_archive_splits_into_pieces_above_15_mib(run_script, run_dir: Pa
     whole.write_bytes(b"".join(p.read_bytes() for p in parts))
     with tarfile.open(whole) as tar:
         assert tar.getmember("results/rewards-random.trace.npz").size == 16 * 2**20
+
+
+def test_poll_all_waits_on_the_running_game_and_names_each_game_s_logs(
+        run_script, run_dir: Path, tmp_path: Path) -> None:
+    """Two games' runs on one host: a finished Breakout run and the running Pong run. The
+    running one is polled first (its wait), then the other; each game's logs come back as
+    <game>-logs.tgz, beside the exports and the running run's partial archive; a game with no
+    run on the host is passed over."""
+    done = tmp_path / "work" / ENV_ID
+    (done / "logs").mkdir(parents=True)
+    (done / "logs" / "session.log").write_text("[session +9s] done\n")
+    (done / "logs" / "DONE").touch()
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_script(SCRIPT, "poll-all", "0", ENV_ID, "NeuralDemonAttack-v0", PONG,
+                   env={"WORK": str(tmp_path / "work"), "OUT": str(out)}, check=True)
+    assert r.stdout.index("session: running") < r.stdout.index("session: done")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "breakout-logs.tgz", "pong-logs.tgz", "pong-model.tgz", "pong-partial.tgz"]
+    with tarfile.open(out / "breakout-logs.tgz") as tar:
+        assert "./DONE" in tar.getnames()

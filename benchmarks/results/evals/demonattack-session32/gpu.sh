@@ -21,7 +21,7 @@
 #     and scored in 100 real games (results/ppo-real<seed>.json).
 # The da mode's sizes can be cut to the device time left: DA_RECORD, DA_RANDOM (steps), DA_META
 # (g_phi steps), DA_DEN_STEPS, DA_DEN_SECONDS, DA_HELDOUT= (no heldout stage).
-#   poll [SECONDS]: both runs' logs and results so far into $OUT.
+#   poll [SECONDS]: both runs' logs (<game>-logs.tgz) and results so far into $OUT.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD WORK=/root/nw WORKERS=16
 case ${1:-poll} in
@@ -48,11 +48,4 @@ case ${1:-poll} in
     bash training/gpu_session.sh start NeuralPong-v0 "${groups[@]}"
     sleep 5 ;;
 esac
-running() { local l=$WORK/$1/logs; [ -d "$l" ] && [ ! -e "$l/DONE" ] && [ ! -e "$l/FAILED" ]; }
-da=0 pong=0
-if running NeuralDemonAttack-v0 || ! running NeuralPong-v0; then da=${2:-0}; else pong=${2:-0}; fi
-if [ -d "$WORK/NeuralPong-v0/logs" ]; then
-  bash training/gpu_session.sh poll NeuralPong-v0 "$pong" --copy
-  mv "$OUT/logs.tgz" "$OUT/pong-logs.tgz"
-fi
-bash training/gpu_session.sh poll NeuralDemonAttack-v0 "$da" --copy
+bash training/gpu_session.sh poll-all "${2:-0}" NeuralDemonAttack-v0 NeuralPong-v0
