@@ -231,6 +231,50 @@ def test_demon_attack_hit_timer_marks_the_hit_flash() -> None:
     assert hits >= 2  # random play is hit within 1,500 steps
 
 
+def test_demon_attack_bullet_dx_finds_the_enemy_shots_on_the_screen() -> None:
+    """DemonAttack's bullet_dx0..2 (the enemy shot nearest the player's centre in each of the
+    three 8-line bands above its feet) point at the shots' pixels in the real game's frames:
+    the player's centre is 3 columns right of its leftmost pixel (the position decode), and
+    the column centre + dx holds a shot's colour within the band's 8 lines (at most a few
+    misses: the game flickers shots); a band with none reads DEMON_ATTACK_FAR."""
+    from neuralgym.games.atari import DEMON_ATTACK_FAR
+
+    spec = get_spec("NeuralDemonAttack-v0")
+    player, shot = np.array([184, 70, 162]), np.array([252, 144, 144])
+    rng = np.random.default_rng(2)
+    seen = found = far_clean = far = 0
+    action = 0
+    with real(spec.env_id) as env:
+        obs, info = env.reset(seed=2)
+        for _ in range(2000):
+            if rng.random() < 0.25:
+                action = int(rng.integers(spec.n_actions))
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+            cols = np.flatnonzero((obs[174:186] == player).all(-1).any(0))
+            if not len(cols) or info["hit_timer"] > 0:
+                continue  # no player drawn (between lives), or the hit flash
+            centre = int(cols.min()) + 3
+            assert cols.max() - cols.min() <= 6  # one 7-pixel player
+            for band in range(3):
+                dx = info[f"bullet_dx{band}"]
+                lines = obs[178 - 8 * band:186 - 8 * band]  # the band's 8 lines
+                if dx == DEMON_ATTACK_FAR:
+                    far += 1
+                    beside = lines[:, max(centre - 12, 0):centre + 13]
+                    far_clean += not (beside == shot).all(-1).any()
+                    continue
+                assert -DEMON_ATTACK_FAR <= dx < DEMON_ATTACK_FAR and dx == int(dx)
+                if abs(dx) < DEMON_ATTACK_FAR:
+                    seen += 1
+                    col = centre + int(dx)
+                    found += bool((lines[:, col] == shot).all(-1).any())
+    assert seen >= 100 and far >= 100
+    assert found >= 0.8 * seen  # an off-by-one decode finds almost none
+    assert far_clean >= 0.9 * far
+
+
 # -- emulator state and determinism ----------------------------------------------------------
 
 

@@ -47,6 +47,40 @@ def _demon_attack_score(ram: np.ndarray) -> float:
     return float(_bcd(int(ram[5])) + 100 * _bcd(int(ram[3])) + 10000 * _bcd(int(ram[1])))
 
 
+def _demon_attack_x(byte: int) -> int:
+    """The screen column of an object's left edge from a DemonAttack position byte (the player
+    RAM 16, the enemy shots RAM 20): the low nibble counts 15-pixel steps of the horizontal
+    reset, the high nibble is the HMOVE fine adjustment (signed, a positive one moves left).
+    Matches the player's leftmost pixel in the real game's frames (tests/test_real_env.py)."""
+    fine = byte >> 4
+    return 15 * (byte & 0xF) + 12 - (fine - 16 if fine >= 8 else fine)
+
+
+DEMON_ATTACK_SHOT_ROWS = 37  # RAM 37..46: the enemy shots, one byte per 8-line band, 37 lowest
+DEMON_ATTACK_FAR = 40.0  # bullet_dx's reading for no shot in the band, and its clamp
+
+
+def _demon_attack_bullet_dx(band: int) -> MetaVar:
+    """The column of the enemy shot in `band` (0: the 8 lines at the player's feet, 1: the 8
+    above, ...) nearest the player's centre, less that centre, clamped to +-DEMON_ATTACK_FAR;
+    DEMON_ATTACK_FAR where the band holds none. A band's byte is a bitmap of 8 columns (the
+    most significant bit leftmost) from the shots' position byte, RAM 20."""
+
+    def read(ram: np.ndarray) -> float:
+        row = int(ram[DEMON_ATTACK_SHOT_ROWS + band])
+        if not row:
+            return DEMON_ATTACK_FAR
+        left = _demon_attack_x(int(ram[20]))
+        centre = _demon_attack_x(int(ram[16])) + 3  # the player is 7 pixels wide
+        dx = min((left + i - centre for i in range(8) if row & (0x80 >> i)), key=abs)
+        return float(np.clip(dx, -DEMON_ATTACK_FAR, DEMON_ATTACK_FAR))
+
+    return MetaVar(f"bullet_dx{band}", read, "continuous",
+                   f"enemy shot nearest the player in band {band} above its feet: column less "
+                   f"the player's centre (RAM {DEMON_ATTACK_SHOT_ROWS + band}, 20, 16; "
+                   f"{DEMON_ATTACK_FAR:.0f}: none)")
+
+
 ATARI_MAX_EPISODE_STEPS = 27_000  # ALE v5: 108,000 frames at frameskip 4
 
 BREAKOUT = GameSpec(
@@ -123,6 +157,10 @@ DEMON_ATTACK = GameSpec(
         # A hit is an MSE of 17,000-48,000 in a frame, so the flash is what a DemonAttack
         # model is judged on.
         _ram("hit_timer", 25, "player-hit timer (RAM 0x99): 63 at a hit, down 1 a frame"),
+        # not in AtariARI either: where the enemy shots are beside the player, in the three
+        # 8-line bands nearest its feet. Most hits are set within the step whose frame flashes,
+        # so what tells them a step ahead is a shot above the player, near its centre.
+        *(_demon_attack_bullet_dx(band) for band in range(3)),
     ),
     reward=lambda p, c: c["score"] - p["score"],
     terminated=lambda p, c: (c["num_lives"] == 0) & (c["display_flag"] == 0xBD),

@@ -30,6 +30,19 @@ def test_counts_the_hits_and_their_flashes(tmp_path: Path, dataset_recorder,
     lo, hi = result["share_ci95"]
     assert 0 <= lo <= result["share"] <= hi <= 1
     assert f"{result['hits']} hits in 1 episodes" in r.stdout
+    # the shots: a hit counts where bullet_dx0 or bullet_dx1 was within 6 columns the step before
+    meta = dataset.load(dataset.split("all")[0]).metadata
+    near = (np.abs(meta[:, [dataset.metadata_names.index(f"bullet_dx{b}") for b in (0, 1)]])
+            <= 6).any(1)
+    shots = result["shots"]
+    counted = jumps[jumps < len(timer) - 1] if result["hits"] < len(jumps) else jumps
+    assert shots["hits_with_a_shot_near"] == int(near[counted - 1].sum())
+    assert shots["hits_with_a_shot_near"] <= shots["hits_told_by_the_timer_or_a_shot"] \
+        <= result["hits"]
+    calm = np.flatnonzero((timer[:-1] == 0) & near[:-1])
+    assert shots["calm_steps_with_a_shot_near"] == len(calm) > 0
+    assert shots["followed_by_a_hit"] == int((timer[calm + 1] > 0).sum())
+    assert "a shot within 6 columns" in r.stdout
 
 
 def test_a_recording_without_the_timer_is_refused(breakout_dataset, run_script) -> None:
