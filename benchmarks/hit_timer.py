@@ -62,9 +62,9 @@ def count(data: str | Path, flash: float, near: float = 6.0) -> dict:
         steps = np.flatnonzero((timer[1:] > 0) & (timer[:-1] == 0)) + 1
         if shots:  # (N+1,) a shot within `near` columns of the player's centre
             near_at = (np.abs(np.asarray(episode.metadata[:, shots])) <= near).any(1)
-            calm = np.flatnonzero((timer[:-1] == 0) & near_at[:-1])
-            near_steps += len(calm)
-            near_then_hit += int(np.sum(timer[calm + 1] > 0))
+            near_calm = np.flatnonzero((timer[:-1] == 0) & near_at[:-1])  # steps, timer 0
+            near_steps += len(near_calm)
+            near_then_hit += int(np.sum(timer[near_calm + 1] > 0))
         if not len(steps):
             continue
         frames = episode.frames
