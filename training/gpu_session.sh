@@ -91,6 +91,9 @@ case $cmd in
     done
     order=(${waiting:+"$waiting"})  # the waited-for game first: the others' copies after it
     for id in "$@"; do [ "$id" = "$waiting" ] || order+=("$id"); done
+    found=0
+    for id in "$@"; do [ -d "$ROOT/$id/logs" ] && found=1; done
+    [ $found = 1 ] || { echo "poll-all: no run of $* under $ROOT (WORK=$WORK); start one, or set WORK" >&2; exit 1; }
     for id in "${order[@]}"; do
       [ -d "$ROOT/$id/logs" ] || continue
       s=0; [ "$id" = "$waiting" ] && s=$seconds

@@ -141,3 +141,14 @@ def test_poll_all_waits_on_the_running_game_and_names_each_game_s_logs(
         "breakout-logs.tgz", "pong-logs.tgz", "pong-model.tgz", "pong-partial.tgz"]
     with tarfile.open(out / "breakout-logs.tgz") as tar:
         assert "./DONE" in tar.getnames()
+
+
+def test_poll_all_with_no_run_on_the_host_says_so(run_script, tmp_path: Path) -> None:
+    """A poll-all whose games have no run under $WORK (WORK not set in this call) fails with a
+    message, instead of printing nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_script(SCRIPT, "poll-all", "0", ENV_ID, PONG,
+                   env={"WORK": str(tmp_path / "empty"), "OUT": str(out)})
+    assert r.returncode == 1 and "no run of" in r.stderr and "set WORK" in r.stderr
+    assert not list(out.iterdir())
